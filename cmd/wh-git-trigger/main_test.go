@@ -1,0 +1,88 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/wh-gitd/wh-gitd/cmd/internal/cli"
+	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
+)
+
+func TestTrigger(t *testing.T) {
+	dir := t.TempDir()
+	up := gitsynctest.NewUpstream(t)
+	a := up.Commit(t, "main", map[string]string{"f": "a"}, "a")
+	b := up.Commit(t, "main", map[string]string{"f": "b"}, "b")
+	up.Commit(t, "dev", map[string]string{"f": "d"}, "d")
+	file := filepath.Join(dir, "settings.yaml")
+	yaml := fmt.Sprintf(`state_dir: state
+repos:
+  one:
+    provider: github
+    repository: acme/one
+    remote: %[1]s
+    path: wc-one
+    secret: s
+    branches:
+      main: {commands: ['echo "deploying $WH_BRANCH at $WH_SHA by $WH_EVENT"', 'cat f']}
+  two:
+    provider: gitlab
+    repository: acme/two
+    remote: %[1]s
+    path: wc-two
+    secret: s
+    branches:
+      main: {commands: ['true']}
+      dev: {commands: ['echo failing; exit 7']}
+    environments:
+      production: {branch: main, commands: ['echo "env $WH_ENVIRONMENT"']}
+`, up.Path())
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name   string
+		args   []string
+		code   int
+		stdout []string
+		stderr []string
+	}{
+		{"the only branch", []string{file, "one"}, 0, []string{"deploying main at " + b + " by manual", "\nb"}, nil},
+		{"flags after the positionals", []string{file, "one", "--sha", a}, 0, []string{"at " + a, "\na"}, nil},
+		{"flags before", []string{"--branch", "main", file, "one"}, 0, []string{"deploying main"}, nil},
+		{"environment", []string{file, "two", "--environment", "production"}, 0, []string{"env production"}, nil},
+		{"failing command", []string{file, "two", "--branch", "dev"}, 1, []string{"failing"},
+			[]string{"wh-git-trigger: job", "failed", "exit status 7"}},
+		{"several branches", []string{file, "two"}, 2, nil, []string{"several branches", "hint: pass --branch, one of: dev, main"}},
+		{"unknown entry", []string{file, "three"}, 2, nil, []string{`no repository entry "three"`, "hint: configured entries: one, two"}},
+		{"unknown branch", []string{file, "one", "--branch", "dev"}, 2, nil, []string{`branch "dev" is not configured`}},
+		{"unknown environment", []string{file, "two", "--environment", "qa"}, 2, nil, []string{`no environment "qa"`}},
+		{"missing name", []string{file}, 2, nil, []string{"expected a settings file and an entry name"}},
+		{"help", []string{"--help"}, 0, nil, []string{"usage: wh-git-trigger"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			err := run(context.Background(), tc.args, &out, &errb)
+			code := cli.Exit("wh-git-trigger", err, &errb)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.code, out.String(), errb.String())
+			}
+			for _, w := range tc.stdout {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("stdout lacks %q:\n%s", w, out.String())
+				}
+			}
+			for _, w := range tc.stderr {
+				if !strings.Contains(errb.String(), w) {
+					t.Errorf("stderr lacks %q:\n%s", w, errb.String())
+				}
+			}
+		})
+	}
+}

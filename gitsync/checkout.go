@@ -1,0 +1,376 @@
+package gitsync
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/format/index"
+)
+
+// ctxCheckEvery is how many files are written between context checks.
+const ctxCheckEvery = 64
+
+// checkout brings the worktree and the index from the baseline (what the
+// index says is on disk) to the target tree, touching only what differs,
+// like `git reset --hard` and unlike go-git's Reset, which removes
+// untracked and ignored files. Nothing is ever written through a symlink.
+type checkout struct {
+	ctx    context.Context
+	wc     *workingCopy
+	target map[string]leaf
+	base   baseline
+	// next becomes the new index; it always describes the disk, so it can
+	// be written even when the checkout stops half-way.
+	next    map[string]*index.Entry
+	changed bool
+	// dirs caches relative directories known to be real directories.
+	dirs map[string]bool
+	jl   *jobLog
+
+	written, removed int
+	overwritten      []string
+}
+
+func newCheckout(ctx context.Context, wc *workingCopy, prev, commit plumbing.Hash, jl *jobLog) (*checkout, error) {
+	c, err := wc.repo.CommitObject(commit)
+	if err != nil {
+		return nil, fmt.Errorf("read commit: %w", err)
+	}
+	target, err := flattenTree(wc.repo.Storer, c.TreeHash)
+	if err != nil {
+		return nil, err
+	}
+	base, err := loadBaseline(wc, prev, jl)
+	if err != nil {
+		return nil, err
+	}
+	next := make(map[string]*index.Entry, len(target))
+	for p, e := range base.entries {
+		next[p] = e
+	}
+	co := &checkout{ctx: ctx, wc: wc, target: target, base: base, next: next,
+		dirs: make(map[string]bool), jl: jl}
+	return co, nil
+}
+
+// run applies the checkout under .git/index.lock and writes the index
+// (also after an error, so that it matches what was done).
+func (c *checkout) run() error {
+	lock, err := lockIndex(c.wc.gitDir)
+	if err != nil {
+		return err
+	}
+	err = c.apply()
+	if !c.changed {
+		lock.release()
+		return err
+	}
+	if werr := lock.commit(c.next); err == nil {
+		err = werr
+	}
+	return err
+}
+
+func (c *checkout) apply() error {
+	if err := c.removeStale(); err != nil {
+		return err
+	}
+	paths := make([]string, 0, len(c.target))
+	for p := range c.target {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for i, p := range paths {
+		if i%ctxCheckEvery == ctxCheckEvery-1 {
+			if err := c.ctx.Err(); err != nil {
+				return err
+			}
+		}
+		if err := c.place(p, c.target[p]); err != nil {
+			return fmt.Errorf("write %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// removeStale deletes tracked files the target does not have, then the
+// directories this left empty.
+func (c *checkout) removeStale() error {
+	var gone []string
+	for p := range c.base.entries {
+		if _, ok := c.target[p]; !ok {
+			gone = append(gone, p)
+		}
+	}
+	sort.Strings(gone)
+	for _, p := range gone {
+		if err := c.removeTracked(p, c.base.entries[p]); err != nil {
+			return fmt.Errorf("remove %s: %w", p, err)
+		}
+		delete(c.next, p)
+		c.changed = true
+	}
+	c.pruneDirs(gone)
+	return nil
+}
+
+func (c *checkout) removeTracked(p string, e *index.Entry) error {
+	full, fi, err := c.lstat(p)
+	if fi == nil || err != nil {
+		return err
+	}
+	if e.Mode == filemode.Submodule {
+		if fi.IsDir() && os.Remove(full) != nil {
+			c.jl.printf("kept submodule directory %s: not empty", p)
+		}
+		return nil
+	}
+	if fi.IsDir() {
+		return nil // a directory now stands there; it is untracked: keep it
+	}
+	if !c.unchanged(e, full, fi) {
+		c.report(p, "removed locally edited file: %s")
+	}
+	if err := os.Remove(full); err != nil {
+		return err
+	}
+	c.removed++
+	return nil
+}
+
+// pruneDirs removes the now-empty parents of removed files, deepest first,
+// except those the target still needs.
+func (c *checkout) pruneDirs(gone []string) {
+	if len(gone) == 0 {
+		return
+	}
+	needed := make(map[string]bool)
+	for p := range c.target {
+		for d := path.Dir(p); d != "." && !needed[d]; d = path.Dir(d) {
+			needed[d] = true
+		}
+	}
+	candidates := make(map[string]bool)
+	for _, p := range gone {
+		for d := path.Dir(p); d != "." && !needed[d] && !candidates[d]; d = path.Dir(d) {
+			candidates[d] = true
+		}
+	}
+	dirs := make([]string, 0, len(candidates))
+	for d := range candidates {
+		dirs = append(dirs, d)
+	}
+	sort.Slice(dirs, func(i, j int) bool { return len(dirs[i]) > len(dirs[j]) })
+	for _, d := range dirs {
+		if _, fi, _ := c.lstat(d); fi != nil && fi.IsDir() && os.Remove(c.full(d)) == nil {
+			delete(c.dirs, d)
+		}
+	}
+}
+
+// place makes p hold leaf l: unchanged files cost one lstat, files whose
+// stat changed are hashed, and only differing ones are written.
+func (c *checkout) place(p string, l leaf) error {
+	full, fi, err := c.lstat(p)
+	if err != nil {
+		return err
+	}
+	if l.mode == filemode.Submodule {
+		return c.placeGitlink(p, l, full, fi)
+	}
+	if fi == nil {
+		return c.write(p, l, full)
+	}
+	b := c.base.entries[p]
+	clean := b != nil && matchesMode(b.Mode, fi) && statClean(b, fi, c.base.modTime)
+	if clean && b.Hash == l.hash && b.Mode == l.mode {
+		return nil
+	}
+	if clean {
+		return c.write(p, l, full)
+	}
+	if fi.IsDir() {
+		c.report(p+"/", "replaced untracked directory: %s")
+		if err := os.RemoveAll(full); err != nil {
+			return err
+		}
+		return c.write(p, l, full)
+	}
+	h, _ := hashPath(full, fi) // unreadable: treated as different
+	if matchesMode(l.mode, fi) && h == l.hash {
+		c.refresh(p, l, fi)
+		return nil
+	}
+	switch {
+	case b == nil:
+		c.report(p, "replaced untracked file: %s")
+	case !matchesMode(b.Mode, fi) || h != b.Hash:
+		c.report(p, "overwrote local edits: %s")
+	}
+	return c.write(p, l, full)
+}
+
+func (c *checkout) placeGitlink(p string, l leaf, full string, fi fs.FileInfo) error {
+	if fi != nil && !fi.IsDir() {
+		c.report(p, "replaced untracked file: %s")
+		if err := os.Remove(full); err != nil {
+			return err
+		}
+		fi = nil
+	}
+	if fi == nil {
+		if err := c.ensureParents(p); err != nil {
+			return err
+		}
+		if err := os.Mkdir(full, 0o755); err != nil {
+			return err
+		}
+	}
+	if b := c.base.entries[p]; b == nil || b.Hash != l.hash || b.Mode != l.mode {
+		c.next[p] = newEntry(p, l, nil)
+		c.changed = true
+	}
+	return nil
+}
+
+// write puts the blob of l at full, replacing any non-directory there.
+func (c *checkout) write(p string, l leaf, full string) error {
+	if err := c.ensureParents(p); err != nil {
+		return err
+	}
+	blob, err := c.wc.repo.BlobObject(l.hash)
+	if err != nil {
+		return fmt.Errorf("read blob %s: %w", short(l.hash), err)
+	}
+	r, err := blob.Reader()
+	if err != nil {
+		return fmt.Errorf("read blob %s: %w", short(l.hash), err)
+	}
+	defer r.Close()
+	switch l.mode {
+	case filemode.Symlink:
+		target, err := io.ReadAll(io.LimitReader(r, maxSymlinkTarget+1))
+		if err != nil {
+			return err
+		}
+		if len(target) > maxSymlinkTarget {
+			return fmt.Errorf("symlink target longer than %d bytes", maxSymlinkTarget)
+		}
+		err = writeSymlink(full, string(target))
+	case filemode.Executable:
+		err = writeFile(full, r, 0o755)
+	default:
+		err = writeFile(full, r, 0o644)
+	}
+	if err != nil {
+		return err
+	}
+	fi, err := os.Lstat(full)
+	if err != nil {
+		return err
+	}
+	c.next[p] = newEntry(p, l, fi)
+	c.changed = true
+	c.written++
+	return nil
+}
+
+// ensureParents makes every leading directory of p a real directory,
+// replacing a file or symlink standing in the way (as git does), so that
+// nothing is ever written through a symlink.
+func (c *checkout) ensureParents(p string) error {
+	dir := path.Dir(p)
+	if dir == "." || c.dirs[dir] {
+		return nil
+	}
+	if err := c.ensureParents(dir); err != nil {
+		return err
+	}
+	full := c.full(dir)
+	fi, err := os.Lstat(full)
+	switch {
+	case err == nil && fi.IsDir():
+	case err == nil:
+		c.report(dir, "replaced untracked file with a directory: %s")
+		if err := os.Remove(full); err != nil {
+			return err
+		}
+		if err := os.Mkdir(full, 0o755); err != nil {
+			return err
+		}
+	case isNotExist(err):
+		if err := os.Mkdir(full, 0o755); err != nil {
+			return err
+		}
+	default:
+		return err
+	}
+	c.dirs[dir] = true
+	return nil
+}
+
+// lstat returns p's full path and its lstat, or a nil FileInfo when p does
+// not exist or a leading component is not a real directory (then p is, for
+// git, not there: nothing is read or removed through a symlink).
+func (c *checkout) lstat(p string) (string, fs.FileInfo, error) {
+	full := c.full(p)
+	if !c.realParents(p) {
+		return full, nil, nil
+	}
+	fi, err := os.Lstat(full)
+	if isNotExist(err) {
+		return full, nil, nil
+	}
+	return full, fi, err
+}
+
+func (c *checkout) realParents(p string) bool {
+	dir := path.Dir(p)
+	if dir == "." || c.dirs[dir] {
+		return true
+	}
+	if !c.realParents(dir) {
+		return false
+	}
+	fi, err := os.Lstat(c.full(dir))
+	if err != nil || !fi.IsDir() {
+		return false
+	}
+	c.dirs[dir] = true
+	return true
+}
+
+// unchanged reports whether the file on disk is still what entry e says.
+func (c *checkout) unchanged(e *index.Entry, full string, fi fs.FileInfo) bool {
+	if !matchesMode(e.Mode, fi) {
+		return false
+	}
+	if statClean(e, fi, c.base.modTime) {
+		return true
+	}
+	h, err := hashPath(full, fi)
+	return err == nil && h == e.Hash
+}
+
+// refresh records fresh stat data for a file whose content was verified.
+func (c *checkout) refresh(p string, l leaf, fi fs.FileInfo) {
+	c.next[p] = newEntry(p, l, fi)
+	c.changed = true
+}
+
+func (c *checkout) report(p, format string) {
+	c.overwritten = append(c.overwritten, p)
+	c.jl.printf(format, p)
+}
+
+func (c *checkout) full(p string) string {
+	return filepath.Join(c.wc.path, filepath.FromSlash(p))
+}

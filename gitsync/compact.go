@@ -1,0 +1,238 @@
+package gitsync
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/format/packfile"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/storer"
+)
+
+// packWindow is the delta window used when compacting (git's default).
+const packWindow = 10
+
+// redundantPackCheck is the number of packs from which a shallow working
+// copy's packs are checked for ones the last fetch superseded.
+const redundantPackCheck = 3
+
+// maintain keeps the object store from growing and slowing down, as
+// go-git never repacks and every fetch adds a pack that each object lookup
+// has to consult. In a shallow working copy every fetch brings the whole
+// tree again (go-git cannot ask for thin packs), so the packs older fetches
+// left are dropped once nothing reachable needs them. Otherwise, past
+// s.compactPacks packs, every reachable object is repacked into one pack and
+// unreachable ones (force-pushed-away commits) are dropped. A failure is
+// reported in the job log and leaves the repository as it was: the sync
+// itself has succeeded by then.
+func (s *Syncer) maintain(wc *workingCopy, path string, jl *jobLog) {
+	pos, ok := wc.repo.Storer.(storer.PackedObjectStorer)
+	if !ok {
+		return
+	}
+	packs, err := pos.ObjectPacks()
+	if err != nil {
+		return
+	}
+	start := time.Now()
+	switch {
+	case len(packs) >= s.compactPacks:
+		var n int
+		if n, err = compact(wc, pos, packs); err == nil {
+			jl.printf("compacted %d packs into one (%d objects) in %s", len(packs), n,
+				time.Since(start).Round(time.Millisecond))
+		}
+	case len(packs) >= redundantPackCheck && isShallow(wc):
+		var n int
+		if n, err = dropRedundantPacks(wc, pos, packs); err == nil && n > 0 {
+			jl.printf("dropped %d packs superseded by later fetches", n)
+		}
+	}
+	if err != nil {
+		jl.printf("compact objects: %v (skipped; the sync itself succeeded)", err)
+		jl.logger.Warn().Err(err).Str("path", path).Msg("compact objects failed")
+	}
+}
+
+func compact(wc *workingCopy, pos storer.PackedObjectStorer, packs []plumbing.Hash) (int, error) {
+	shallow, err := wc.repo.Storer.Shallow()
+	if err != nil {
+		return 0, fmt.Errorf("read shallow list: %w", err)
+	}
+	seen, err := reachable(wc.repo.Storer, shallow)
+	if err != nil {
+		return 0, err
+	}
+	if len(seen) == 0 {
+		return 0, nil
+	}
+	hashes := make([]plumbing.Hash, 0, len(seen))
+	for h := range seen {
+		hashes = append(hashes, h)
+	}
+	pack, err := writePack(wc.repo.Storer, hashes)
+	if err != nil {
+		return 0, err
+	}
+	for _, old := range packs {
+		if old != pack {
+			if err := pos.DeleteOldObjectPackAndIndex(old, time.Time{}); err != nil {
+				return 0, fmt.Errorf("delete old pack %s: %w", old, err)
+			}
+		}
+	}
+	if err := deleteLoose(wc.repo.Storer, seen); err != nil {
+		return 0, err
+	}
+	return len(hashes), pruneShallow(wc, shallow, seen)
+}
+
+// pruneShallow keeps the shallow commits that are reachable or still
+// stored: with depth 1 every fetch adds one, and go-git sends them all to
+// the server on every fetch.
+func pruneShallow(wc *workingCopy, shallow []plumbing.Hash, reachable map[plumbing.Hash]struct{}) error {
+	keep := shallow[:0:0]
+	for _, h := range shallow {
+		if _, ok := reachable[h]; ok || hasObject(wc, h) {
+			keep = append(keep, h)
+		}
+	}
+	if len(keep) == len(shallow) {
+		return nil
+	}
+	return setShallow(wc, keep)
+}
+
+func writePack(s storer.EncodedObjectStorer, hashes []plumbing.Hash) (h plumbing.Hash, err error) {
+	pw, ok := s.(storer.PackfileWriter)
+	if !ok {
+		return h, errors.New("storage cannot write packs")
+	}
+	w, err := pw.PackfileWriter()
+	if err != nil {
+		return h, fmt.Errorf("write pack: %w", err)
+	}
+	h, err = packfile.NewEncoder(w, s, false).Encode(hashes, packWindow)
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return h, fmt.Errorf("write pack: %w", err)
+	}
+	return h, nil
+}
+
+func deleteLoose(s storer.EncodedObjectStorer, packed map[plumbing.Hash]struct{}) error {
+	los, ok := s.(storer.LooseObjectStorer)
+	if !ok {
+		return nil
+	}
+	return los.ForEachObjectHash(func(h plumbing.Hash) error {
+		if _, ok := packed[h]; ok {
+			return los.DeleteLooseObject(h)
+		}
+		return nil
+	})
+}
+
+// reachable lists every object reachable from the references (HEAD
+// included), stopping at shallow commits as git does and skipping submodule
+// commits, which live in another repository. go-git's own RepackObjects
+// walks neither correctly: it fails on shallow and submodule repositories.
+func reachable(s storer.Storer, shallow []plumbing.Hash) (map[plumbing.Hash]struct{}, error) {
+	cut := make(map[plumbing.Hash]bool, len(shallow))
+	for _, h := range shallow {
+		cut[h] = true
+	}
+	var stack []plumbing.Hash
+	refs, err := s.IterReferences()
+	if err != nil {
+		return nil, err
+	}
+	_ = refs.ForEach(func(r *plumbing.Reference) error {
+		if r.Type() == plumbing.HashReference {
+			stack = append(stack, r.Hash())
+		}
+		return nil
+	})
+	if head, err := s.Reference(plumbing.HEAD); err == nil && head.Type() == plumbing.HashReference {
+		stack = append(stack, head.Hash())
+	}
+	w := &walker{s: s, cut: cut, seen: make(map[plumbing.Hash]struct{})}
+	for len(stack) > 0 {
+		h := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		more, err := w.visit(h)
+		if err != nil {
+			return nil, err
+		}
+		stack = append(stack, more...)
+	}
+	return w.seen, nil
+}
+
+type walker struct {
+	s    storer.EncodedObjectStorer
+	cut  map[plumbing.Hash]bool
+	seen map[plumbing.Hash]struct{}
+}
+
+// visit marks h and returns the objects it points to.
+func (w *walker) visit(h plumbing.Hash) ([]plumbing.Hash, error) {
+	if _, ok := w.seen[h]; ok {
+		return nil, nil
+	}
+	o, err := w.s.EncodedObject(plumbing.AnyObject, h)
+	if err != nil {
+		return nil, fmt.Errorf("read object %s: %w", h, err)
+	}
+	w.seen[h] = struct{}{}
+	switch o.Type() {
+	case plumbing.CommitObject:
+		c, err := object.DecodeCommit(w.s, o)
+		if err != nil {
+			return nil, err
+		}
+		next := []plumbing.Hash{c.TreeHash}
+		if !w.cut[h] {
+			next = append(next, c.ParentHashes...)
+		}
+		return next, nil
+	case plumbing.TreeObject:
+		return w.treeChildren(o)
+	case plumbing.TagObject:
+		t, err := object.DecodeTag(w.s, o)
+		if err != nil {
+			return nil, err
+		}
+		return []plumbing.Hash{t.Target}, nil
+	}
+	return nil, nil
+}
+
+func (w *walker) treeChildren(o plumbing.EncodedObject) ([]plumbing.Hash, error) {
+	t, err := object.DecodeTree(w.s, o)
+	if err != nil {
+		return nil, err
+	}
+	var next []plumbing.Hash
+	for _, e := range t.Entries {
+		switch e.Mode {
+		case filemode.Submodule:
+		case filemode.Dir:
+			next = append(next, e.Hash)
+		default:
+			if _, ok := w.seen[e.Hash]; ok {
+				continue
+			}
+			if err := w.s.HasEncodedObject(e.Hash); err != nil {
+				return nil, fmt.Errorf("read object %s: %w", e.Hash, err)
+			}
+			w.seen[e.Hash] = struct{}{} // a blob: nothing to read
+		}
+	}
+	return next, nil
+}

@@ -1,0 +1,29 @@
+// Package gitsync owns one thing: bringing one local working copy of a git
+// repository to one exact commit, with go-git. It clones on first use
+// (creating the working copy), fetches exactly one ref from the configured
+// remote (shallow by default), makes sure the wanted commit is present, and
+// writes the working tree and the index of that commit itself.
+//
+// The checkout behaves like `git reset --hard`, not like go-git's
+// Worktree.Reset(HardReset) or Checkout{Force: true}, which delete untracked
+// and ignored files: tracked files with local edits, and untracked files
+// standing where the commit has a file, are overwritten (and reported);
+// every other untracked or ignored file (.env, node_modules/, uploads/)
+// survives unless Target.Clean asks for `git clean -ffdx`. Local edits are
+// found from the index's stat data; the working tree is never walked except
+// for a clean. Content is written byte for byte as stored: no smudge filters,
+// no line-ending conversion, no Git LFS.
+//
+// Depth matters more with go-git than with git: go-git cannot ask for thin
+// packs, so with Depth > 0 every fetch of a new commit downloads its whole
+// tree again, while with Depth 0 only the first clone is big and later
+// fetches bring just what changed.
+//
+// It also authenticates (SSH keys checked against known_hosts, HTTPS
+// tokens), removes a stale .git/index.lock, optionally updates submodules,
+// and compacts the object store now and then, because go-git never repacks.
+//
+// It knows nothing about webhooks, jobs, locking between processes or
+// commands: the caller serialises syncs of one working copy and decides
+// what to sync.
+package gitsync

@@ -1,0 +1,237 @@
+package gitsync
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing/transport"
+)
+
+func TestCommitNotFound(t *testing.T) {
+	t.Parallel()
+	for _, depth := range []int{1, 0} {
+		f := newFixture(t)
+		f.up.Commit(t, "main", map[string]string{"a": "a"}, "one")
+		tg := f.target()
+		tg.Depth = depth
+		tg.Commit = "1234abc000000000000000000000000000000000"
+		_, log, err := f.trySync(tg)
+		want := "commit 1234abc not found on refs/heads/main after fetch"
+		if err == nil || err.Error() != want {
+			t.Errorf("depth %d: err = %v, want %q\n%s", depth, err, want, log)
+		}
+	}
+}
+
+func TestRemoteBranchMissing(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.up.Commit(t, "main", map[string]string{"a": "a"}, "one")
+	tg := f.target()
+	tg.Ref = "refs/heads/nope"
+	_, _, err := f.trySync(tg)
+	want := "fetch refs/heads/nope from " + f.up.Path() + `: couldn't find remote ref "refs/heads/nope"`
+	if err == nil || err.Error() != want {
+		t.Errorf("err = %v, want %q", err, want)
+	}
+}
+
+func TestUnreachableRemoteFailsWithinTimeout(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + ln.Addr().String() + "/repo.git"
+	ln.Close()
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+	}))
+	defer hang.Close()
+
+	tests := []struct {
+		name, remote, want string
+		timeout, within    time.Duration
+	}{
+		{"closed port", closed, "connection refused", 30 * time.Second, 5 * time.Second},
+		{"server never answers", hang.URL + "/repo.git", "context deadline exceeded", time.Second, 5 * time.Second},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			tg := f.target()
+			tg.Remote, tg.Timeout = tc.remote, tc.timeout
+			start := time.Now()
+			_, _, err := f.trySync(tg)
+			t.Logf("error: %v", err)
+			if took := time.Since(start); took > tc.within {
+				t.Errorf("took %s", took)
+			}
+			prefix := "fetch refs/heads/main from " + tc.remote + ": "
+			if err == nil || !strings.HasPrefix(err.Error(), prefix) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want %q ... %q", err, prefix, tc.want)
+			}
+		})
+	}
+}
+
+func TestHTTPAuth(t *testing.T) {
+	t.Parallel()
+	const token = "s3cr3t-t0ken"
+	tests := []struct {
+		name      string
+		tokenFile string // content; "" means no token file
+		userinfo  string // put into the URL
+		wantErr   error
+	}{
+		{"no credentials", "", "", transport.ErrAuthenticationRequired},
+		{"wrong token", "wrong", "", transport.ErrAuthenticationRequired},
+		{"token file, trimmed", "  " + token + "\n", "", nil},
+		{"credentials in the URL", "", "deploy:" + token + "@", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			sha := f.up.Commit(t, "main", map[string]string{"a": "a"}, "one")
+			url := f.up.ServeHTTPAuth(t, "deploy", token)
+			tg := f.target()
+			tg.Remote = strings.Replace(url, "://", "://"+tc.userinfo, 1)
+			if tc.tokenFile != "" {
+				tg.Auth = Auth{Username: "deploy", TokenFile: filepath.Join(t.TempDir(), "token")}
+				put(t, tg.Auth.TokenFile, tc.tokenFile)
+			}
+			start := time.Now()
+			res, log, err := f.trySync(tg)
+			t.Logf("error: %v", err)
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tc.wantErr)
+			}
+			if err != nil {
+				if want := "fetch refs/heads/main from " + url + ": authentication required ("; !strings.HasPrefix(err.Error(), want) {
+					t.Errorf("err = %q, want %q", err, want)
+				}
+				if time.Since(start) > 5*time.Second {
+					t.Errorf("failing took %s", time.Since(start))
+				}
+			} else if res.Commit != sha {
+				t.Errorf("commit = %s", res.Commit)
+			}
+			assertNoSecret(t, token, f.path, log, err)
+		})
+	}
+}
+
+// assertNoSecret checks the job log, the error and every file under .git.
+func assertNoSecret(t *testing.T, secret, path, log string, err error) {
+	t.Helper()
+	if strings.Contains(log, secret) || (err != nil && strings.Contains(err.Error(), secret)) {
+		t.Errorf("secret leaked into the log or the error:\n%s\n%v", log, err)
+	}
+	_ = filepath.WalkDir(filepath.Join(path, ".git"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if b, _ := os.ReadFile(p); strings.Contains(string(b), secret) {
+				t.Errorf("secret written to %s", p)
+			}
+		}
+		return nil
+	})
+}
+
+func TestWorkingCopyPathErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		setup   func(t *testing.T, path string)
+		wantErr string
+	}{
+		{"parent missing", func(t *testing.T, path string) {
+			if err := os.Remove(filepath.Dir(path)); err != nil {
+				t.Fatal(err)
+			}
+		}, "parent directory " + "%PARENT%" + " does not exist"},
+		{"non-empty, not git", func(t *testing.T, path string) {
+			put(t, filepath.Join(path, "precious.txt"), "keep me")
+		}, "exists, is not empty and is not a git working copy; refusing to touch it"},
+		{"a file", func(t *testing.T, path string) { put(t, path, "a file") }, "exists and is not a directory"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.up.Commit(t, "main", map[string]string{"a": "a"}, "one")
+			tc.setup(t, f.path)
+			before := map[string]string{}
+			if fi, err := os.Stat(f.path); err == nil && fi.IsDir() {
+				before = files(t, f.path)
+			}
+			_, _, err := f.trySync(f.target())
+			want := "open working copy " + f.path + ": " +
+				strings.ReplaceAll(tc.wantErr, "%PARENT%", filepath.Dir(f.path))
+			if err == nil || !strings.HasPrefix(err.Error(), want) {
+				t.Fatalf("err = %v, want %q", err, want)
+			}
+			if fi, err := os.Stat(f.path); err == nil && fi.IsDir() {
+				if after := files(t, f.path); len(after) != len(before) || exists(filepath.Join(f.path, ".git")) {
+					t.Errorf("directory changed: %v", after)
+				}
+			}
+		})
+	}
+}
+
+func TestInvalidTarget(t *testing.T) {
+	t.Parallel()
+	valid := Target{Remote: "/srv/git/x.git", Path: "/srv/www/x", Ref: "refs/heads/main"}
+	tests := []struct {
+		name    string
+		change  func(*Target)
+		wantErr string
+	}{
+		{"empty remote", func(tg *Target) { tg.Remote = "" }, "remote: must not be empty"},
+		{"option-like remote", func(tg *Target) { tg.Remote = "--upload-pack=touch /tmp/x" }, "must not start with '-'"},
+		{"relative path", func(tg *Target) { tg.Path = "www/x" }, "path: must be an absolute path"},
+		{"root path", func(tg *Target) { tg.Path = "/" }, "path: must be an absolute path"},
+		{"short ref", func(tg *Target) { tg.Ref = "main" }, `ref: must be a valid refs/heads/B or refs/tags/T (got "main")`},
+		{"bad ref", func(tg *Target) { tg.Ref = "refs/heads/a..b" }, "ref: must be a valid"},
+		{"short commit", func(tg *Target) { tg.Commit = "1234abc" }, "commit: must be a full lowercase SHA-1"},
+		{"negative depth", func(tg *Target) { tg.Depth = -1 }, "depth: must not be negative (got -1)"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tg := valid
+			tc.change(&tg)
+			_, err := New(testLogger(t)).Sync(context.Background(), tg, nil)
+			if err == nil || !strings.HasPrefix(err.Error(), "invalid sync target: ") ||
+				!strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("err = %v, want %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestOriginFollowsTheConfiguredRemote(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.up.Commit(t, "main", map[string]string{"a": "first upstream"}, "one")
+	f.sync(t, f.target())
+	other := newFixture(t).up
+	sha := other.Commit(t, "main", map[string]string{"a": "second upstream"}, "one")
+	tg := f.target()
+	tg.Remote = other.Path()
+	_, log := f.sync(t, tg)
+	if !strings.Contains(log, "set origin to "+other.Path()+" (was "+f.up.Path()+")") {
+		t.Errorf("log:\n%s", log)
+	}
+	if u := gitCLI(t, f.path, "remote", "get-url", "origin"); u != other.Path() {
+		t.Errorf("origin = %s", u)
+	}
+	assertClean(t, f.path, sha)
+}

@@ -1,0 +1,145 @@
+package gitsync
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/format/index"
+)
+
+// maxSymlinkTarget bounds the blob read as a symlink target.
+const maxSymlinkTarget = 4096
+
+// tempName is a fresh hidden name in dir for a file about to be renamed
+// over its final name, so readers never see a half-written file.
+func tempName(dir string) (string, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, ".wh-gitd-"+hex.EncodeToString(b[:])), nil
+}
+
+// writeFile writes r to full with perm, replacing whatever non-directory
+// is there (a symlink is replaced, never followed).
+func writeFile(full string, r io.Reader, perm fs.FileMode) (err error) {
+	tmp, err := tempName(filepath.Dir(full))
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if _, err = io.Copy(f, r); err != nil {
+		return err
+	}
+	if err = f.Chmod(perm); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, full)
+}
+
+// writeSymlink makes full a symlink to target, replacing a non-directory.
+func writeSymlink(full, target string) error {
+	tmp, err := tempName(filepath.Dir(full))
+	if err != nil {
+		return err
+	}
+	if err := os.Symlink(target, tmp); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, full); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// matchesMode reports whether what is on disk has the kind of mode m:
+// a regular file with the right executable bit, or a symlink.
+func matchesMode(m filemode.FileMode, fi fs.FileInfo) bool {
+	switch m {
+	case filemode.Symlink:
+		return fi.Mode()&fs.ModeSymlink != 0
+	case filemode.Executable:
+		return fi.Mode().IsRegular() && fi.Mode()&0o100 != 0
+	case filemode.Regular:
+		return fi.Mode().IsRegular() && fi.Mode()&0o100 == 0
+	case filemode.Submodule:
+		return fi.IsDir()
+	}
+	return false
+}
+
+// hashPath computes the blob hash of a file's content or a symlink's target.
+func hashPath(full string, fi fs.FileInfo) (plumbing.Hash, error) {
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		target, err := os.Readlink(full)
+		if err != nil {
+			return plumbing.ZeroHash, err
+		}
+		return plumbing.ComputeHash(plumbing.BlobObject, []byte(target)), nil
+	}
+	if !fi.Mode().IsRegular() {
+		return plumbing.ZeroHash, fmt.Errorf("%s is not a regular file", full)
+	}
+	f, err := os.Open(full)
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	defer f.Close()
+	h := plumbing.NewHasher(plumbing.BlobObject, fi.Size())
+	if _, err := io.Copy(h, f); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	return h.Sum(), nil
+}
+
+// statClean reports whether the index entry's stat data still describes
+// the file, so its content need not be read. A file modified at or after
+// the index was written is "racily clean" and must be hashed, as in git.
+func statClean(e *index.Entry, fi fs.FileInfo, indexTime time.Time) bool {
+	if e.ModifiedAt.IsZero() || uint32(fi.Size()) != e.Size || !fi.ModTime().Equal(e.ModifiedAt) {
+		return false
+	}
+	if !e.ModifiedAt.Before(indexTime) {
+		return false
+	}
+	return sameInode(e, fi)
+}
+
+// newEntry is the index entry for a leaf now on disk as fi.
+func newEntry(p string, l leaf, fi fs.FileInfo) *index.Entry {
+	e := &index.Entry{Name: p, Hash: l.hash, Mode: l.mode}
+	if l.mode == filemode.Submodule || fi == nil {
+		return e
+	}
+	e.ModifiedAt = fi.ModTime()
+	e.Size = uint32(fi.Size())
+	fillStat(e, fi)
+	return e
+}
+
+func isNotExist(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
+}

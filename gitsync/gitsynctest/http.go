@@ -1,0 +1,67 @@
+package gitsynctest
+
+import (
+	"crypto/subtle"
+	"net/http"
+	"net/http/cgi"
+	"net/http/httptest"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// ServeHTTP serves the repository over git's smart HTTP protocol (git
+// http-backend behind net/http/cgi) on 127.0.0.1 and returns its URL, for
+// example http://127.0.0.1:34567/upstream.git. The server is closed at
+// t.Cleanup. (Despite the name, Upstream is not an http.Handler.)
+func (u *Upstream) ServeHTTP(t testing.TB) string {
+	t.Helper()
+	return u.serve(t, u.backend(t))
+}
+
+// ServeHTTPAuth is ServeHTTP behind HTTP basic auth: requests without the
+// given username and password get 401 with a WWW-Authenticate challenge.
+func (u *Upstream) ServeHTTPAuth(t testing.TB, username, password string) string {
+	t.Helper()
+	backend := u.backend(t)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user, pass, ok := r.BasicAuth()
+		if !ok || !equal(user, username) || !equal(pass, password) {
+			w.Header().Set("WWW-Authenticate", `Basic realm="gitsynctest"`)
+			http.Error(w, "authentication required", http.StatusUnauthorized)
+			return
+		}
+		backend.ServeHTTP(w, r)
+	})
+	return u.serve(t, h)
+}
+
+func (u *Upstream) serve(t testing.TB, h http.Handler) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL + "/" + filepath.Base(u.dir)
+}
+
+// backend is git http-backend exporting the directory that holds u.dir.
+func (u *Upstream) backend(t testing.TB) http.Handler {
+	t.Helper()
+	out, err := exec.Command("git", "--exec-path").Output()
+	if err != nil {
+		t.Fatalf("git --exec-path: %v", err)
+	}
+	env := append(gitEnv(u.home),
+		"GIT_PROJECT_ROOT="+filepath.Dir(u.dir),
+		"GIT_HTTP_EXPORT_ALL=1",
+	)
+	return &cgi.Handler{
+		Path: filepath.Join(strings.TrimSpace(string(out)), "git-http-backend"),
+		Root: "/",
+		Env:  env,
+	}
+}
+
+func equal(a, b string) bool {
+	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}

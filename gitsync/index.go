@@ -1,0 +1,132 @@
+package gitsync
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/index"
+)
+
+// baseline is what is believed to be on disk: the index's entries, or
+// HEAD's tree without stat data when there is no usable index.
+type baseline struct {
+	entries map[string]*index.Entry
+	// modTime is the index file's mtime, for the racy-clean check.
+	modTime time.Time
+}
+
+func loadBaseline(wc *workingCopy, prev plumbing.Hash, jl *jobLog) (baseline, error) {
+	idx, err := wc.repo.Storer.Index()
+	if err == nil && (len(idx.Entries) > 0 || prev.IsZero()) {
+		return fromIndex(idx, jl), nil
+	}
+	if err != nil {
+		jl.printf("cannot read .git/index (%v); comparing with HEAD instead", err)
+	}
+	b := baseline{entries: make(map[string]*index.Entry)}
+	if prev.IsZero() {
+		return b, nil
+	}
+	c, err := wc.repo.CommitObject(prev)
+	if err != nil {
+		return b, fmt.Errorf("read HEAD %s: %w", short(prev), err)
+	}
+	leaves, err := flattenTree(wc.repo.Storer, c.TreeHash)
+	if err != nil {
+		return b, fmt.Errorf("read HEAD %s: %w", short(prev), err)
+	}
+	for p, l := range leaves {
+		b.entries[p] = newEntry(p, l, nil) // no stat data: hashed once
+	}
+	return b, nil
+}
+
+func fromIndex(idx *index.Index, jl *jobLog) baseline {
+	b := baseline{entries: make(map[string]*index.Entry, len(idx.Entries)), modTime: idx.ModTime}
+	for _, e := range idx.Entries {
+		if err := checkPath(e.Name); err != nil {
+			jl.printf("ignored index entry %q: %v", e.Name, err)
+			continue
+		}
+		if _, dup := b.entries[e.Name]; dup {
+			continue // merge conflict stages: one entry is enough
+		}
+		if e.Stage != 0 || e.IntentToAdd || e.SkipWorktree {
+			// A conflict, an intent-to-add or a sparse entry: taken as a
+			// plain entry whose file must be hashed (the index written is
+			// version 2, without those flags).
+			c := *e
+			c.ModifiedAt, c.Stage, c.IntentToAdd, c.SkipWorktree = time.Time{}, 0, false, false
+			e = &c
+		}
+		b.entries[e.Name] = e
+	}
+	return b
+}
+
+// checkPath applies checkName to every component of a slash path.
+func checkPath(p string) error {
+	for _, name := range strings.Split(p, "/") {
+		if err := checkName(name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// indexLock is .git/index.lock, taken for the whole checkout as git does,
+// then renamed over .git/index.
+type indexLock struct {
+	path, index string
+	f           *os.File
+}
+
+func lockIndex(gitDir string) (*indexLock, error) {
+	l := &indexLock{path: filepath.Join(gitDir, "index.lock"), index: filepath.Join(gitDir, "index")}
+	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("lock %s: another git process is using this working copy", l.path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lock index: %w", err)
+	}
+	l.f = f
+	return l, nil
+}
+
+// commit writes entries as the new index and releases the lock.
+func (l *indexLock) commit(entries map[string]*index.Entry) error {
+	idx := &index.Index{Version: 2, Entries: make([]*index.Entry, 0, len(entries))}
+	for _, e := range entries {
+		idx.Entries = append(idx.Entries, e)
+	}
+	bw := bufio.NewWriter(l.f)
+	err := index.NewEncoder(bw).Encode(idx)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if cerr := l.f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(l.path, l.index)
+	}
+	if err != nil {
+		os.Remove(l.path)
+		return fmt.Errorf("write index: %w", err)
+	}
+	return nil
+}
+
+// release drops the lock without writing an index.
+func (l *indexLock) release() {
+	l.f.Close()
+	os.Remove(l.path)
+}

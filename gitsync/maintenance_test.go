@@ -1,0 +1,230 @@
+package gitsync
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
+)
+
+func TestIndexLock(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		age       time.Duration // of the lock found
+		releaseIn time.Duration // 0: never released by its holder
+		timeout   time.Duration
+		wantLine  string
+		wantErr   string
+	}{
+		{"stale lock is removed", time.Hour, 0, time.Minute, "removed stale .git/index.lock", ""},
+		{"held lock is waited for", 0, 300 * time.Millisecond, time.Minute, "", ""},
+		{"lock held past the timeout", 0, 0, time.Second, "", "wait for " + "%LOCK%" + " held by another git process: context deadline exceeded"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.up.Commit(t, "main", map[string]string{"a": "1"}, "one")
+			f.sync(t, f.target())
+			sha := f.up.Commit(t, "main", map[string]string{"a": "2"}, "two")
+			lock := filepath.Join(f.path, ".git", "index.lock")
+			put(t, lock, "")
+			old := time.Now().Add(-tc.age)
+			if err := os.Chtimes(lock, old, old); err != nil {
+				t.Fatal(err)
+			}
+			if tc.releaseIn > 0 {
+				time.AfterFunc(tc.releaseIn, func() { os.Remove(lock) })
+			}
+			tg := f.target()
+			tg.Timeout = tc.timeout
+			_, log, err := f.trySync(tg)
+			if tc.wantErr != "" {
+				want := strings.ReplaceAll(tc.wantErr, "%LOCK%", lock)
+				if err == nil || err.Error() != want {
+					t.Fatalf("err = %v, want %q", err, want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Sync: %v\n%s", err, log)
+			}
+			if !strings.Contains(log, tc.wantLine) {
+				t.Errorf("log lacks %q:\n%s", tc.wantLine, log)
+			}
+			assertClean(t, f.path, sha)
+		})
+	}
+}
+
+func TestSubmodules(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		submodules bool
+		want       string // content of vendor/lib/lib.txt, "" if absent
+	}{
+		{"off leaves an empty directory", false, ""},
+		{"on initialises and updates", true, "lib v2"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			lib := gitsynctest.NewUpstream(t)
+			v1 := lib.Commit(t, "main", map[string]string{"lib.txt": "lib v1"}, "lib 1")
+			gitmodules := fmt.Sprintf("[submodule \"lib\"]\n\tpath = vendor/lib\n\turl = %s\n", lib.Path())
+			f.up.CommitFiles(t, "main", []gitsynctest.File{
+				{Path: ".gitmodules", Content: gitmodules},
+				{Path: "vendor/lib", Content: v1, Mode: gitsynctest.Gitlink},
+			}, "add lib")
+			tg := f.target()
+			tg.Submodules = tc.submodules
+			f.sync(t, tg)
+			v2 := lib.Commit(t, "main", map[string]string{"lib.txt": "lib v2"}, "lib 2")
+			sha := f.up.CommitFiles(t, "main", []gitsynctest.File{{Path: "vendor/lib", Content: v2, Mode: gitsynctest.Gitlink}}, "bump lib")
+			f.sync(t, tg)
+
+			got, err := os.ReadFile(filepath.Join(f.path, "vendor", "lib", "lib.txt"))
+			if string(got) != tc.want || (tc.want == "") != os.IsNotExist(err) {
+				t.Errorf("lib.txt = %q (%v), want %q", got, err, tc.want)
+			}
+			if fi, err := os.Stat(filepath.Join(f.path, "vendor", "lib")); err != nil || !fi.IsDir() {
+				t.Errorf("vendor/lib is not a directory: %v", err)
+			}
+			if got := gitCLI(t, f.path, "rev-parse", "HEAD"); got != sha {
+				t.Errorf("HEAD = %s, want %s", got, sha)
+			}
+			if got := gitCLI(t, f.path, "ls-files", "--stage", "vendor/lib"); !strings.HasPrefix(got, "160000 "+v2) {
+				t.Errorf("index entry = %q", got)
+			}
+		})
+	}
+}
+
+func TestObjectStoreMaintenance(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		depth    int
+		wantLine string
+	}{
+		{"shallow: superseded packs are dropped", 1, "dropped 2 packs superseded by later fetches"},
+		{"full: packs are compacted", 0, "compacted 4 packs into one"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.s.compactPacks = 4
+			tg := f.target()
+			tg.Depth = tc.depth
+			f.up.Commit(t, "main", map[string]string{"a": "0"}, "c0")
+			f.sync(t, tg)
+			var abandoned string
+			seen := false
+			for i := 1; i <= 6; i++ {
+				if i == 4 {
+					abandoned = f.up.Head(t, "main")
+					f.up.ForcePush(t, "main", f.up.Orphan(t, map[string]string{"a": "rewritten"}, "rewritten"))
+				}
+				f.up.Commit(t, "main", map[string]string{"a": fmt.Sprint(i), fmt.Sprint("f", i): "x"}, "next")
+				_, log := f.sync(t, tg)
+				seen = seen || strings.Contains(log, tc.wantLine)
+				if packs, _ := filepath.Glob(filepath.Join(f.path, ".git", "objects", "pack", "*.pack")); len(packs) > 4 {
+					t.Errorf("sync %d: %d packs", i, len(packs))
+				}
+			}
+			if !seen {
+				t.Errorf("log never said %q", tc.wantLine)
+			}
+			if exec.Command("git", "-C", f.path, "cat-file", "-e", abandoned).Run() == nil {
+				t.Errorf("force-pushed-away commit %s survived", abandoned)
+			}
+			gitCLI(t, f.path, "fsck", "--no-progress", "--no-dangling")
+			if b, _ := os.ReadFile(filepath.Join(f.path, ".git", "shallow")); strings.Count(string(b), "\n") > 2 {
+				t.Errorf(".git/shallow keeps growing:\n%s", b)
+			}
+			assertClean(t, f.path, f.up.Head(t, "main"))
+			f.up.Commit(t, "main", map[string]string{"a": "after"}, "after")
+			f.sync(t, tg)
+			assertClean(t, f.path, f.up.Head(t, "main"))
+		})
+	}
+}
+
+func TestConcurrentSyncsOfDifferentPaths(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	sha := f.up.Commit(t, "main", map[string]string{"a": "1", "b/c": "2"}, "one")
+	url := f.up.ServeHTTP(t)
+	var wg sync.WaitGroup
+	paths := make([]string, 6)
+	for i := range paths {
+		paths[i] = filepath.Join(t.TempDir(), "wc")
+		wg.Go(func() {
+			tg := f.target()
+			tg.Path = paths[i]
+			if i%2 == 0 {
+				tg.Remote = url
+			}
+			if _, err := f.s.Sync(context.Background(), tg, nil); err != nil {
+				t.Errorf("sync %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	for _, p := range paths {
+		assertClean(t, p, sha)
+	}
+}
+
+// TestInterruptedCheckoutResumes stops a checkout half-way (as a timeout
+// would) and checks that the index written then lets the next sync finish
+// without reporting its own files as local edits.
+func TestInterruptedCheckoutResumes(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.up.Commit(t, "main", map[string]string{"a": "a"}, "small")
+	f.sync(t, f.target())
+	many := make(map[string]string)
+	for i := range 200 {
+		many[fmt.Sprintf("d%d/f%03d", i%7, i)] = fmt.Sprint(i)
+	}
+	sha := f.up.Commit(t, "main", many, "many")
+
+	tg := f.target()
+	rem, err := f.s.newRemote(context.Background(), tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jl := newJobLog(nil, nil)
+	wc, err := f.s.open(tg, rem, jl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit, err := f.s.fetchCommit(context.Background(), wc, tg, rem, jl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	co, err := newCheckout(ctx, wc, wc.headCommit(), commit, jl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := co.run(); err != context.Canceled || co.written == 0 || co.written >= 200 {
+		t.Fatalf("run = %v after %d files", err, co.written)
+	}
+
+	res, _ := f.sync(t, f.target())
+	if len(res.Overwritten) != 0 || res.Written != 200-co.written {
+		t.Errorf("resumed: %+v (first run wrote %d)", res, co.written)
+	}
+	assertClean(t, f.path, sha)
+}

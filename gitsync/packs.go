@@ -1,0 +1,92 @@
+package gitsync
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
+	"github.com/go-git/go-git/v5/plumbing/storer"
+)
+
+// dropRedundantPacks deletes the packs holding no reachable object that a
+// newer pack (or a loose object) does not also hold, and returns how many
+// it deleted. Nothing is deleted unless every reachable object is found.
+func dropRedundantPacks(wc *workingCopy, pos storer.PackedObjectStorer, packs []plumbing.Hash) (int, error) {
+	shallow, err := wc.repo.Storer.Shallow()
+	if err != nil {
+		return 0, fmt.Errorf("read shallow list: %w", err)
+	}
+	reachableSet, err := reachable(wc.repo.Storer, shallow)
+	if err != nil {
+		return 0, err
+	}
+	need := make(map[plumbing.Hash]struct{}, len(reachableSet))
+	for h := range reachableSet {
+		need[h] = struct{}{}
+	}
+	if los, ok := wc.repo.Storer.(storer.LooseObjectStorer); ok {
+		_ = los.ForEachObjectHash(func(h plumbing.Hash) error {
+			delete(need, h)
+			return nil
+		})
+	}
+	dir := filepath.Join(wc.gitDir, "objects", "pack")
+	var redundant []plumbing.Hash
+	for _, p := range newestFirst(dir, packs) {
+		covers, err := coverFrom(filepath.Join(dir, "pack-"+p.String()+".idx"), need)
+		if err != nil {
+			return 0, err
+		}
+		if !covers {
+			redundant = append(redundant, p)
+		}
+	}
+	if len(need) > 0 {
+		return 0, fmt.Errorf("%d reachable objects are in no pack", len(need))
+	}
+	for _, p := range redundant {
+		if err := pos.DeleteOldObjectPackAndIndex(p, time.Time{}); err != nil {
+			return 0, fmt.Errorf("delete old pack %s: %w", p, err)
+		}
+	}
+	return len(redundant), pruneShallow(wc, shallow, reachableSet)
+}
+
+// coverFrom removes from need the objects the pack index holds and
+// reports whether it held any.
+func coverFrom(idxPath string, need map[plumbing.Hash]struct{}) (bool, error) {
+	f, err := os.Open(idxPath)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	idx := idxfile.NewMemoryIndex()
+	if err := idxfile.NewDecoder(f).Decode(idx); err != nil {
+		return false, fmt.Errorf("read %s: %w", idxPath, err)
+	}
+	covers := false
+	for h := range need {
+		if ok, _ := idx.Contains(h); ok {
+			delete(need, h)
+			covers = true
+		}
+	}
+	return covers, nil
+}
+
+// newestFirst orders packs by the modification time of their files.
+func newestFirst(dir string, packs []plumbing.Hash) []plumbing.Hash {
+	mtime := make(map[plumbing.Hash]time.Time, len(packs))
+	for _, p := range packs {
+		if fi, err := os.Stat(filepath.Join(dir, "pack-"+p.String()+".pack")); err == nil {
+			mtime[p] = fi.ModTime()
+		}
+	}
+	out := append([]plumbing.Hash(nil), packs...)
+	sort.SliceStable(out, func(i, j int) bool { return mtime[out[i]].After(mtime[out[j]]) })
+	return out
+}

@@ -1,0 +1,32 @@
+package gitsync
+
+import (
+	"io/fs"
+	"syscall"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing/format/index"
+)
+
+// fillStat copies the stat data git keeps in the index.
+func fillStat(e *index.Entry, fi fs.FileInfo) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return
+	}
+	e.CreatedAt = time.Unix(st.Ctim.Unix())
+	e.Dev = uint32(st.Dev)
+	e.Inode = uint32(st.Ino)
+	e.UID = st.Uid
+	e.GID = st.Gid
+}
+
+// sameInode compares what fillStat recorded with fi (zero means unknown).
+func sameInode(e *index.Entry, fi fs.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || e.Inode == 0 {
+		return true
+	}
+	ctime := time.Unix(st.Ctim.Unix())
+	return e.Inode == uint32(st.Ino) && (e.CreatedAt.IsZero() || e.CreatedAt.Equal(ctime))
+}

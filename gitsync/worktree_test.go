@@ -1,0 +1,272 @@
+package gitsync
+
+import (
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
+)
+
+// snapshot records content, mode and mtime of the files under root.
+func snapshot(t *testing.T, root string) map[string]string {
+	t.Helper()
+	out := make(map[string]string)
+	err := filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		out[p] = fmt.Sprintf("%v %v %q", fi.Mode(), fi.ModTime().UnixNano(), b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestUntrackedAndIgnoredSurviveTenSyncs(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	older := f.up.Orphan(t, map[string]string{"index.php": "older history"}, "older")
+	f.up.Commit(t, "main", map[string]string{".gitignore": "node_modules/\n.env\nuploads/\n", "index.php": "v0"}, "init")
+	f.sync(t, f.target())
+
+	put(t, filepath.Join(f.path, ".env"), "DB_PASSWORD=secret\n")
+	for i := range 50 {
+		put(t, filepath.Join(f.path, "node_modules", fmt.Sprintf("pkg%d", i%5), "index.js"), fmt.Sprint(i))
+	}
+	put(t, filepath.Join(f.path, "uploads", "photo.jpg"), "\x00\xff binary")
+	if err := os.Symlink("../.env", filepath.Join(f.path, "node_modules", "env-link")); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, filepath.Join(f.path, "node_modules"))
+	maps.Copy(before, snapshot(t, filepath.Join(f.path, "uploads")))
+	env := readFile(t, filepath.Join(f.path, ".env"))
+
+	for i := 1; i <= 10; i++ {
+		switch i {
+		case 5:
+			f.up.ForcePush(t, "main", older)
+		case 6:
+			f.up.Commit(t, "main", map[string]string{"node_modules.txt": "x", "uploads.txt": "y"}, "after force-push")
+		default:
+			f.up.Commit(t, "main", map[string]string{"index.php": fmt.Sprint("v", i), fmt.Sprint("f", i): "new"}, "next")
+		}
+		res, _ := f.sync(t, f.target())
+		if len(res.Overwritten) != 0 {
+			t.Errorf("sync %d overwrote %v", i, res.Overwritten)
+		}
+	}
+	after := snapshot(t, filepath.Join(f.path, "node_modules"))
+	maps.Copy(after, snapshot(t, filepath.Join(f.path, "uploads")))
+	if !maps.Equal(before, after) {
+		t.Errorf("ignored files changed:\nbefore %v\nafter  %v", before, after)
+	}
+	if got := readFile(t, filepath.Join(f.path, ".env")); got != env {
+		t.Errorf(".env = %q, want %q", got, env)
+	}
+	assertClean(t, f.path, f.up.Head(t, "main"))
+}
+
+func TestLocalEditsAreOverwritten(t *testing.T) {
+	t.Parallel()
+	base := map[string]string{"config.php": "<?php $debug = false;", "keep.txt": "keep", "gone.txt": "gone"}
+	tests := []struct {
+		name     string
+		edit     func(t *testing.T, dir string)
+		next     map[string]string // committed before the second sync
+		want     []string          // Result.Overwritten
+		wantLine string
+	}{
+		{"edited, commit leaves it alone", func(t *testing.T, dir string) {
+			put(t, filepath.Join(dir, "config.php"), "<?php $debug = true; // local")
+		}, map[string]string{"other": "x"}, []string{"config.php"}, "overwrote local edits: config.php"},
+		{"edited, commit changes it", func(t *testing.T, dir string) {
+			put(t, filepath.Join(dir, "config.php"), "local")
+		}, map[string]string{"config.php": "upstream"}, []string{"config.php"}, "overwrote local edits: config.php"},
+		{"same size edit with mtime put back", func(t *testing.T, dir string) {
+			p := filepath.Join(dir, "config.php")
+			fi, _ := os.Stat(p)
+			put(t, p, "<?php $debug = FALSE;")
+			if err := os.Chtimes(p, fi.ModTime(), fi.ModTime()); err != nil {
+				t.Fatal(err)
+			}
+		}, map[string]string{"other": "x"}, []string{"config.php"}, "overwrote local edits: config.php"},
+		{"made executable", func(t *testing.T, dir string) {
+			if err := os.Chmod(filepath.Join(dir, "config.php"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}, map[string]string{"other": "x"}, []string{"config.php"}, "overwrote local edits: config.php"},
+		{"edited, commit deletes it", func(t *testing.T, dir string) {
+			put(t, filepath.Join(dir, "gone.txt"), "local")
+		}, map[string]string{"gone.txt": gitsynctest.Deleted}, []string{"gone.txt"}, "removed locally edited file: gone.txt"},
+		{"deleted locally is restored quietly", func(t *testing.T, dir string) {
+			if err := os.Remove(filepath.Join(dir, "keep.txt")); err != nil {
+				t.Fatal(err)
+			}
+		}, map[string]string{"other": "x"}, nil, ": 2 written, 0 removed"},
+		{"touched but same content", func(t *testing.T, dir string) {
+			later := time.Now().Add(time.Hour)
+			if err := os.Chtimes(filepath.Join(dir, "keep.txt"), later, later); err != nil {
+				t.Fatal(err)
+			}
+		}, map[string]string{"other": "x"}, nil, ": 1 written, 0 removed"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.up.Commit(t, "main", base, "base")
+			f.sync(t, f.target())
+			tc.edit(t, f.path)
+			sha := f.up.Commit(t, "main", tc.next, "next")
+			res, log := f.sync(t, f.target())
+			if !slices.Equal(res.Overwritten, tc.want) {
+				t.Errorf("Overwritten = %q, want %q", res.Overwritten, tc.want)
+			}
+			if !strings.Contains(log, tc.wantLine) {
+				t.Errorf("log lacks %q:\n%s", tc.wantLine, log)
+			}
+			assertClean(t, f.path, sha)
+		})
+	}
+}
+
+func TestUntrackedInTheWayIsReplaced(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		local func(t *testing.T, dir string)
+		add   map[string]string
+		want  []string
+	}{
+		{"file", func(t *testing.T, dir string) { put(t, filepath.Join(dir, "new.txt"), "mine") },
+			map[string]string{"new.txt": "theirs"}, []string{"new.txt"}},
+		{"file with the same content", func(t *testing.T, dir string) { put(t, filepath.Join(dir, "new.txt"), "same") },
+			map[string]string{"new.txt": "same"}, nil},
+		{"directory where a file goes", func(t *testing.T, dir string) { put(t, filepath.Join(dir, "new", "x"), "mine") },
+			map[string]string{"new": "theirs"}, []string{"new/"}},
+		{"file where a directory goes", func(t *testing.T, dir string) { put(t, filepath.Join(dir, "lib"), "mine") },
+			map[string]string{"lib/a.php": "theirs"}, []string{"lib"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.up.Commit(t, "main", map[string]string{"a": "a"}, "base")
+			f.sync(t, f.target())
+			tc.local(t, f.path)
+			sha := f.up.Commit(t, "main", tc.add, "add")
+			res, _ := f.sync(t, f.target())
+			if !slices.Equal(res.Overwritten, tc.want) {
+				t.Errorf("Overwritten = %q, want %q", res.Overwritten, tc.want)
+			}
+			for p, c := range tc.add {
+				if got := readFile(t, filepath.Join(f.path, p)); got != c {
+					t.Errorf("%s = %q, want %q", p, got, c)
+				}
+			}
+			assertClean(t, f.path, sha)
+		})
+	}
+}
+
+func TestCleanRemovesUntrackedAndIgnored(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.up.Commit(t, "main", map[string]string{".gitignore": "node_modules/\n.env\n", "src/app.js": "app"}, "base")
+	f.sync(t, f.target())
+	put(t, filepath.Join(f.path, ".env"), "x")
+	put(t, filepath.Join(f.path, "node_modules", "a", "b.js"), "x")
+	put(t, filepath.Join(f.path, "src", "untracked.js"), "x")
+	put(t, filepath.Join(f.path, "nested", ".git", "HEAD"), "x")
+	if err := os.Mkdir(filepath.Join(f.path, "empty"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sha := f.up.Commit(t, "main", map[string]string{"src/lib.js": "lib"}, "next")
+
+	tg := f.target()
+	tg.Clean = true
+	res, log := f.sync(t, tg)
+	want := map[string]string{".gitignore": "node_modules/\n.env\n", "src/app.js": "app", "src/lib.js": "lib"}
+	if got := files(t, f.path); !maps.Equal(got, want) {
+		t.Errorf("files = %v, want %v", got, want)
+	}
+	for _, p := range []string{"empty", "nested", "node_modules"} {
+		if exists(filepath.Join(f.path, p)) {
+			t.Errorf("%s survived the clean", p)
+		}
+	}
+	if res.Cleaned != 5 || !strings.Contains(log, "clean: removed node_modules") {
+		t.Errorf("Cleaned = %d, log:\n%s", res.Cleaned, log)
+	}
+	assertClean(t, f.path, sha)
+}
+
+func TestModesRoundTrip(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.up.CommitFiles(t, "main", []gitsynctest.File{
+		{Path: "run.sh", Content: "#!/bin/sh\necho hi\n", Mode: gitsynctest.Executable},
+		{Path: "plain.txt", Content: "plain"},
+		{Path: "link", Content: "plain.txt", Mode: gitsynctest.Symlink},
+		{Path: "dirlink", Content: "sub", Mode: gitsynctest.Symlink},
+		{Path: "sub/file", Content: "in sub"},
+	}, "modes")
+	f.sync(t, f.target())
+	want := map[string]string{"run.sh": "(x) #!/bin/sh\necho hi\n", "plain.txt": "plain", "link": "-> plain.txt",
+		"dirlink": "-> sub", "sub/file": "in sub"}
+	if got := files(t, f.path); !maps.Equal(got, want) {
+		t.Errorf("files = %v, want %v", got, want)
+	}
+	for p, perm := range map[string]os.FileMode{"run.sh": 0o755, "plain.txt": 0o644} {
+		if fi, _ := os.Stat(filepath.Join(f.path, p)); fi.Mode().Perm() != perm {
+			t.Errorf("%s mode = %v, want %v", p, fi.Mode().Perm(), perm)
+		}
+	}
+	assertClean(t, f.path, f.up.Head(t, "main"))
+
+	sha := f.up.CommitFiles(t, "main", []gitsynctest.File{
+		{Path: "run.sh", Content: "#!/bin/sh\necho hi\n"},
+		{Path: "plain.txt", Content: "run.sh", Mode: gitsynctest.Symlink},
+		{Path: "link", Content: "now a file"},
+	}, "swap modes")
+	f.sync(t, f.target())
+	want = map[string]string{"run.sh": "#!/bin/sh\necho hi\n", "plain.txt": "-> run.sh", "link": "now a file",
+		"dirlink": "-> sub", "sub/file": "in sub"}
+	if got := files(t, f.path); !maps.Equal(got, want) {
+		t.Errorf("files = %v, want %v", got, want)
+	}
+	assertClean(t, f.path, sha)
+}
+
+func TestFileBecomesDirectoryAndBack(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	states := []map[string]string{
+		{"a": "file a", "b/x": "b/x", "b/y/z": "deep"},
+		{"a": gitsynctest.Deleted, "a/y": "a/y", "b/x": gitsynctest.Deleted, "b/y/z": gitsynctest.Deleted, "b": "file b"},
+		{"a/y": gitsynctest.Deleted, "a": "file a again", "b": gitsynctest.Deleted, "b/x": "b/x again"},
+	}
+	wants := []map[string]string{
+		{"a": "file a", "b/x": "b/x", "b/y/z": "deep"},
+		{"a/y": "a/y", "b": "file b"},
+		{"a": "file a again", "b/x": "b/x again"},
+	}
+	for i, st := range states {
+		sha := f.up.Commit(t, "main", st, fmt.Sprint("state ", i))
+		res, _ := f.sync(t, f.target())
+		if got := files(t, f.path); !maps.Equal(got, wants[i]) {
+			t.Errorf("state %d: files = %v, want %v", i, got, wants[i])
+		}
+		if len(res.Overwritten) != 0 {
+			t.Errorf("state %d: Overwritten = %v", i, res.Overwritten)
+		}
+		assertClean(t, f.path, sha)
+	}
+}

@@ -1,0 +1,268 @@
+package receiver_test
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
+	"github.com/wh-gitd/wh-gitd/runner"
+)
+
+// Per provider and per kind of remote: a signed push brings the working copy
+// to the pushed commit and runs the branch's commands in order with the
+// right WH_* values and the raw delivery as $WH_PAYLOAD.
+func TestPushDeploys(t *testing.T) {
+	for _, remote := range []string{"path", "http"} {
+		for _, name := range []string{"gh", "gl", "gg"} {
+			t.Run(endpoints[name].provider+"/"+remote, func(t *testing.T) {
+				h := newHarness(t, harnessOpts{remote: remote})
+				c1 := h.up.Commit(t, "main", map[string]string{"index.html": "v1"}, "one")
+				c2 := h.up.Commit(t, "main", map[string]string{"index.html": "v2"}, "two")
+				body := pushBody(t, name, "main", c1, c2)
+				a := h.send(delivery{endpoint: name, body: body, id: "d-" + name})
+				if a.code != http.StatusAccepted || a.str("status") != "queued" || a.str("job") == "" {
+					t.Fatalf("answer %d %s, want 202 queued", a.code, a.raw)
+				}
+				res := h.wait(a.str("job"))
+				if res.State != runner.Succeeded {
+					t.Fatalf("job %s: %s", res.State, res.Error)
+				}
+				if got := head(t, h.workCopy(name)); got != c2 {
+					t.Errorf("working copy at %s, want %s", got, c2)
+				}
+				if got := readFile(t, filepath.Join(h.workCopy(name), "index.html")); got != "v2" {
+					t.Errorf("index.html = %q", got)
+				}
+				want := fmt.Sprintf("%s|push|refs/heads/main|main|%s|%s|d-%s|%s||%s\nsecond\n",
+					endpoints[name].provider, c2, c1, name, name, res.Job.ID)
+				if got := readFile(t, h.record(name)); got != want {
+					t.Errorf("commands recorded\n%q\nwant\n%q", got, want)
+				}
+				p := filepath.Join(h.set.StateDir, "jobs", res.Job.ID+".payload.json")
+				if got := readFile(t, p); got != string(body) {
+					t.Errorf("WH_PAYLOAD file differs from the delivery body")
+				}
+				if len(res.Commands) != 2 || res.Commands[0].ExitCode != 0 {
+					t.Errorf("command results %+v", res.Commands)
+				}
+			})
+		}
+	}
+}
+
+// A real Gogs delivery, byte for byte with its captured headers and
+// signature, is verified and queued.
+func TestGogsCapturedDelivery(t *testing.T) {
+	h := newHarness(t, harnessOpts{branches: "      master:" + recordCommands})
+	for _, tc := range []struct {
+		file string
+		code int
+		stat string
+	}{
+		{"push", http.StatusAccepted, "queued"},
+		{"push", http.StatusOK, "duplicate"}, // the same delivery again
+		{"push-force", http.StatusAccepted, "queued"},
+		{"push-new-branch", http.StatusOK, "ignored"}, // feature/x is not configured
+		{"create-branch", http.StatusOK, "ignored"},
+		{"create-tag", http.StatusOK, "ignored"},
+		{"delete-branch", http.StatusOK, "ignored"},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			body := []byte(readFile(t, filepath.Join("testdata/gogs", tc.file+".json")))
+			req, err := http.NewRequest(http.MethodPost, h.url+"/hooks/gg", strings.NewReader(string(body)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, line := range strings.Split(readFile(t, filepath.Join("testdata/gogs", tc.file+".headers")), "\n") {
+				k, v, ok := strings.Cut(line, ": ")
+				if ok && k != "Host" && k != "Content-Length" {
+					req.Header.Set(k, v)
+				}
+			}
+			a := h.do(req)
+			if a.code != tc.code || a.str("status") != tc.stat {
+				t.Errorf("answer %d %s, want %d %s", a.code, a.raw, tc.code, tc.stat)
+			}
+		})
+	}
+}
+
+// Each kind of GitHub delivery gets the right answer and, where it deploys,
+// deploys exactly what it names.
+func TestGitHubEvents(t *testing.T) {
+	h := newHarness(t, harnessOpts{
+		branches: "      main:" + recordCommands + "\n      staging:" + recordCommands,
+		extra:    "    environments:\n      production:" + recordCommands + "\n",
+	})
+	c1 := h.up.Commit(t, "main", map[string]string{"a": "1"}, "one")
+	c2 := h.up.Commit(t, "main", map[string]string{"a": "2"}, "two")
+
+	deploy := func(t *testing.T, body []byte, event, want string) runner.Result {
+		t.Helper()
+		a := h.send(delivery{endpoint: "gh", event: event, body: body})
+		if a.code != http.StatusAccepted {
+			t.Fatalf("answer %d %s, want 202", a.code, a.raw)
+		}
+		res := h.wait(a.str("job"))
+		if res.State != runner.Succeeded {
+			t.Fatalf("job %s: %s", res.State, res.Error)
+		}
+		if got := head(t, h.workCopy("gh")); got != want {
+			t.Fatalf("working copy at %s, want %s", got, want)
+		}
+		return res
+	}
+	ignored := func(t *testing.T, body []byte, event, reason string) {
+		t.Helper()
+		a := h.send(delivery{endpoint: "gh", event: event, body: body})
+		if a.code != http.StatusOK || a.str("status") != "ignored" || !strings.Contains(a.str("reason"), reason) {
+			t.Fatalf("answer %d %s, want 200 ignored (%s)", a.code, a.raw, reason)
+		}
+	}
+
+	t.Run("push", func(t *testing.T) { deploy(t, pushBody(t, "gh", "main", c1, c2), "push", c2) })
+	t.Run("force-push to an unrelated older commit", func(t *testing.T) {
+		old := h.up.Orphan(t, map[string]string{"b": "orphan"}, "unrelated")
+		h.up.ForcePush(t, "main", old)
+		deploy(t, pushBody(t, "gh", "main", c2, old), "push", old)
+		if _, err := os.Stat(filepath.Join(h.workCopy("gh"), "a")); !os.IsNotExist(err) {
+			t.Errorf("file of the old history survived the force-push: %v", err)
+		}
+	})
+	t.Run("new branch", func(t *testing.T) {
+		s1 := h.up.Commit(t, "staging", map[string]string{"s": "1"}, "staging")
+		body := payload(t, "github/push-new-branch.json", map[string]any{"ref": "refs/heads/staging",
+			"before": zeroSHA, "after": s1, "repository.full_name": "acme/site"})
+		deploy(t, body, "push", s1)
+	})
+	t.Run("deployment", func(t *testing.T) {
+		h.up.ForcePush(t, "main", c2)
+		body := payload(t, "github/deployment.json", map[string]any{"deployment.sha": c1,
+			"deployment.ref": "main", "deployment.environment": "production", "repository.full_name": "acme/site"})
+		res := deploy(t, body, "deployment", c1)
+		if res.Job.Environment != "production" || res.Job.Branch != "main" {
+			t.Errorf("job %+v", res.Job)
+		}
+		if rec := readFile(t, h.record("gh")); !strings.Contains(rec, "|"+c1+"||") || !strings.Contains(rec, "|production|") {
+			t.Errorf("deployment commands did not see WH_SHA and WH_ENVIRONMENT:\n%s", rec)
+		}
+	})
+	t.Run("deleted branch", func(t *testing.T) {
+		body := payload(t, "github/push-branch.json", map[string]any{"ref": "refs/heads/main", "before": c2,
+			"after": zeroSHA, "deleted": true, "repository.full_name": "acme/site"})
+		ignored(t, body, "push", "deletion")
+	})
+	t.Run("tag", func(t *testing.T) {
+		body := payload(t, "github/push-branch.json", map[string]any{"ref": "refs/tags/v1", "after": c2,
+			"repository.full_name": "acme/site"})
+		ignored(t, body, "push", "not a branch")
+	})
+	t.Run("deleted tag", func(t *testing.T) {
+		body := payload(t, "github/push-delete-tag.json", map[string]any{"repository.full_name": "acme/site"})
+		ignored(t, body, "push", "deletion")
+	})
+	t.Run("unconfigured branch", func(t *testing.T) {
+		ignored(t, pushBody(t, "gh", "feature", c1, c2), "push", `branch "feature" is not configured`)
+	})
+	t.Run("unconfigured environment", func(t *testing.T) {
+		body := payload(t, "github/deployment.json", map[string]any{"deployment.sha": c1,
+			"deployment.environment": "qa", "repository.full_name": "acme/site"})
+		ignored(t, body, "deployment", `environment "qa" is not configured`)
+	})
+	t.Run("deployment_status", func(t *testing.T) {
+		body := payload(t, "github/deployment_status.json", map[string]any{"repository.full_name": "acme/site"})
+		ignored(t, body, "deployment_status", "not handled")
+	})
+	t.Run("ping", func(t *testing.T) {
+		body := payload(t, "github/ping.json", map[string]any{"repository.full_name": "acme/site"})
+		ignored(t, body, "ping", "ping")
+	})
+}
+
+// A GitLab deployment deploys the full commit of its commit_url on the
+// environment's branch, and only for the statuses in deploy_on.
+func TestGitLabDeployment(t *testing.T) {
+	h := newHarness(t, harnessOpts{extra: "    environments:\n      staging:\n        branch: main" +
+		strings.ReplaceAll(recordCommands, "%[1]s", "%[1]s-env") + "\n"})
+	c1 := h.up.Commit(t, "main", map[string]string{"a": "1"}, "one")
+	c2 := h.up.Commit(t, "main", map[string]string{"a": "2"}, "two")
+	body := func(status, sha string) []byte {
+		return payload(t, "gitlab/deployment-event.json", map[string]any{"status": status, "environment": "staging",
+			"short_sha": sha[:8], "commit_url": "https://gitlab.example/group/site/-/commit/" + sha,
+			"project.path_with_namespace": "group/site"})
+	}
+	a := h.send(delivery{endpoint: "gl", event: "Deployment Hook", body: body("running", c2)})
+	if a.code != http.StatusOK || a.str("status") != "ignored" {
+		t.Fatalf("running deployment: answer %d %s, want 200 ignored", a.code, a.raw)
+	}
+	a = h.send(delivery{endpoint: "gl", event: "Deployment Hook", body: body("success", c1)})
+	if a.code != http.StatusAccepted {
+		t.Fatalf("answer %d %s, want 202", a.code, a.raw)
+	}
+	if res := h.wait(a.str("job")); res.State != runner.Succeeded {
+		t.Fatalf("job %s: %s", res.State, res.Error)
+	}
+	if got := head(t, h.workCopy("gl")); got != c1 {
+		t.Errorf("working copy at %s, want the deployed %s", got, c1)
+	}
+	bad := payload(t, "gitlab/deployment-event.json", map[string]any{"environment": "staging",
+		"commit_url": "https://x/-/commit/nothex", "project.path_with_namespace": "group/site"})
+	if a := h.send(delivery{endpoint: "gl", event: "Deployment Hook", body: bad}); a.code != http.StatusBadRequest {
+		t.Errorf("deployment without a full commit: answer %d %s, want 400", a.code, a.raw)
+	}
+}
+
+// Untracked and ignored files survive ten deployments, a force-push among them.
+func TestUntrackedFilesSurviveDeployments(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	prev := h.up.Commit(t, "main", map[string]string{".gitignore": "node_modules/\n.env\n", "app.js": "0"}, "init")
+	deliver := func(before, after string) {
+		t.Helper()
+		a := h.send(delivery{endpoint: "gh", body: pushBody(t, "gh", "main", before, after)})
+		if a.code != http.StatusAccepted {
+			t.Fatalf("answer %d %s", a.code, a.raw)
+		}
+		if res := h.wait(a.str("job")); res.State != runner.Succeeded {
+			t.Fatalf("job %s: %s", res.State, res.Error)
+		}
+	}
+	deliver(zeroSHA, prev)
+	wc := h.workCopy("gh")
+	keep := map[string]string{".env": "DB_PASSWORD=hunter2\n", "node_modules/lib/index.js": "module.exports=1\n",
+		"uploads/cat.jpg": "\xff\xd8\xff binary"}
+	for p, c := range keep {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(wc, p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(wc, p), []byte(c), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var forced string
+	for i := 1; i <= 10; i++ {
+		next := h.up.Commit(t, "main", map[string]string{"app.js": fmt.Sprint(i)}, "step")
+		if i == 6 {
+			forced = h.up.Orphan(t, map[string]string{".gitignore": "node_modules/\n.env\n", "app.js": "forced"}, "rewrite")
+			h.up.ForcePush(t, "main", forced)
+			next = forced
+		}
+		deliver(prev, next)
+		if got := head(t, wc); got != next {
+			t.Fatalf("sync %d: working copy at %s, want %s", i, got, next)
+		}
+		prev = next
+	}
+	for p, c := range keep {
+		if got := readFile(t, filepath.Join(wc, p)); got != c {
+			t.Errorf("%s = %q after ten syncs, want %q", p, got, c)
+		}
+	}
+	if forced == "" {
+		t.Fatal("no force-push happened")
+	}
+	_ = gitsynctest.Deleted
+}

@@ -1,0 +1,218 @@
+package receiver
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+
+	"github.com/go-playground/webhooks/v6/github"
+	"github.com/go-playground/webhooks/v6/gitlab"
+	gogsclient "github.com/gogits/go-gogs-client"
+
+	"github.com/wh-gitd/wh-gitd/settings"
+)
+
+// event is one delivery in provider-free terms.
+type event struct {
+	kind        string // push or deployment; "" for anything ignored
+	ignore      string // why nothing runs, when kind is ""
+	delivery    string
+	repository  string // owner/name as the payload says; "" when it has none
+	ref         string // refs/heads/B (deployments: "" unless the payload names one)
+	branch      string
+	environment string
+	status      string // GitLab deployment status
+	before      string
+	sha         string
+	pusher      string
+}
+
+var (
+	shaRE     = regexp.MustCompile(`^([0-9a-f]{40}|[0-9a-f]{64})$`)
+	zeroSHARE = regexp.MustCompile(`^0+$`)
+)
+
+// errMissing marks a payload that decodes but lacks a field it must have.
+var errMissing = errors.New("payload is missing a required field")
+
+// decode reads a verified delivery body. An error means a malformed payload.
+func decode(provider string, h http.Header, body []byte) (event, error) {
+	switch provider {
+	case settings.GitHub:
+		return decodeGitHub(h, body)
+	case settings.GitLab:
+		return decodeGitLab(h, body)
+	case settings.Gogs:
+		return decodeGogs(h, body)
+	}
+	return event{}, fmt.Errorf("unknown provider %q", provider)
+}
+
+func decodeGitHub(h http.Header, body []byte) (event, error) {
+	ev := event{delivery: h.Get("X-GitHub-Delivery")}
+	name := h.Get("X-GitHub-Event")
+	switch name {
+	case "":
+		return ev, fmt.Errorf("%w: no X-GitHub-Event header", errMissing)
+	case string(github.PushEvent):
+		var p github.PushPayload
+		if err := unmarshal(body, &p); err != nil {
+			return ev, err
+		}
+		ev.repository, ev.pusher = p.Repository.FullName, p.Pusher.Name
+		return ev, ev.push(p.Ref, p.Before, p.After, p.Deleted)
+	case string(github.DeploymentEvent):
+		return decodeGitHubDeployment(ev, body)
+	case string(github.PingEvent):
+		var p github.PingPayload
+		if err := unmarshal(body, &p); err != nil {
+			return ev, err
+		}
+		ev.repository, ev.ignore = p.Repository.FullName, "ping"
+		return ev, nil
+	}
+	ev.ignore = fmt.Sprintf("event %q is not handled", name)
+	return ev, nil
+}
+
+// githubDeployment is the part of GitHub's deployment event wh-gitd reads.
+// The library's DeploymentPayload types deployment.payload as an empty struct,
+// so a deployment created with a string payload would not decode.
+type githubDeployment struct {
+	Deployment struct {
+		SHA         string `json:"sha"`
+		Ref         string `json:"ref"`
+		Environment string `json:"environment"`
+		Creator     struct {
+			Login string `json:"login"`
+		} `json:"creator"`
+	} `json:"deployment"`
+	Repository struct {
+		FullName string `json:"full_name"`
+	} `json:"repository"`
+}
+
+func decodeGitHubDeployment(ev event, body []byte) (event, error) {
+	var p githubDeployment
+	if err := unmarshal(body, &p); err != nil {
+		return ev, err
+	}
+	d := p.Deployment
+	ev.kind, ev.repository, ev.pusher = "deployment", p.Repository.FullName, d.Creator.Login
+	ev.environment, ev.sha = d.Environment, d.SHA
+	if d.Environment == "" || !shaRE.MatchString(d.SHA) {
+		return ev, fmt.Errorf("%w: deployment needs an environment and a full sha", errMissing)
+	}
+	if d.Ref != "" && !shaRE.MatchString(d.Ref) {
+		ev.branch = strings.TrimPrefix(d.Ref, "refs/heads/")
+	}
+	return ev, nil
+}
+
+func decodeGitLab(h http.Header, body []byte) (event, error) {
+	ev := event{delivery: h.Get("Idempotency-Key")}
+	if ev.delivery == "" {
+		ev.delivery = h.Get("X-Gitlab-Event-UUID")
+	}
+	name := h.Get("X-Gitlab-Event")
+	switch name {
+	case "":
+		return ev, fmt.Errorf("%w: no X-Gitlab-Event header", errMissing)
+	case string(gitlab.PushEvents), string(gitlab.SystemHookEvents):
+		var p gitlab.PushEventPayload
+		if err := unmarshal(body, &p); err != nil {
+			return ev, err
+		}
+		if name == string(gitlab.SystemHookEvents) && !isSystemPush(body) {
+			ev.ignore = "system hook event other than push"
+			return ev, nil
+		}
+		ev.repository, ev.pusher = p.Project.PathWithNamespace, p.UserUsername
+		return ev, ev.push(p.Ref, p.Before, p.After, false)
+	case string(gitlab.DeploymentEvents):
+		return decodeGitLabDeployment(ev, body)
+	}
+	ev.ignore = fmt.Sprintf("event %q is not handled", name)
+	return ev, nil
+}
+
+func isSystemPush(body []byte) bool {
+	var k struct {
+		EventName  string `json:"event_name"`
+		ObjectKind string `json:"object_kind"`
+	}
+	_ = json.Unmarshal(body, &k)
+	return k.EventName == "push" || k.ObjectKind == "push"
+}
+
+// decodeGitLabDeployment takes the full commit from commit_url: the payload
+// carries only a short SHA besides it, and no ref.
+func decodeGitLabDeployment(ev event, body []byte) (event, error) {
+	var p gitlab.DeploymentEventPayload
+	if err := unmarshal(body, &p); err != nil {
+		return ev, err
+	}
+	ev.kind, ev.repository, ev.pusher = "deployment", p.Project.PathWithNamespace, p.User.UserName
+	ev.environment, ev.status = p.Environment, p.Status
+	ev.branch = p.Project.DefaultBranch
+	full := p.CommitUrl[strings.LastIndexByte(p.CommitUrl, '/')+1:]
+	if p.Environment == "" || !shaRE.MatchString(full) || p.ShortSha == "" || !strings.HasPrefix(full, p.ShortSha) {
+		return ev, fmt.Errorf("%w: deployment needs an environment and a commit_url naming its short_sha", errMissing)
+	}
+	ev.sha = full
+	return ev, nil
+}
+
+func decodeGogs(h http.Header, body []byte) (event, error) {
+	ev := event{delivery: h.Get("X-Gogs-Delivery")}
+	name := h.Get("X-Gogs-Event")
+	switch name {
+	case "":
+		return ev, fmt.Errorf("%w: no X-Gogs-Event header", errMissing)
+	case "push":
+		var p gogsclient.PushPayload
+		if err := unmarshal(body, &p); err != nil {
+			return ev, err
+		}
+		if p.Repo != nil {
+			ev.repository = p.Repo.FullName
+		}
+		if p.Pusher != nil {
+			ev.pusher = p.Pusher.UserName
+		}
+		return ev, ev.push(p.Ref, p.Before, p.After, false)
+	}
+	ev.ignore = fmt.Sprintf("event %q is not handled", name)
+	return ev, nil
+}
+
+// push fills a push event, or the reason to ignore it (tags, deletions).
+func (ev *event) push(ref, before, after string, deleted bool) error {
+	if ref == "" || after == "" {
+		return fmt.Errorf("%w: push needs ref and after", errMissing)
+	}
+	if deleted || zeroSHARE.MatchString(after) {
+		ev.ignore = "deletion of " + ref
+		return nil
+	}
+	branch, ok := strings.CutPrefix(ref, "refs/heads/")
+	if !ok {
+		ev.ignore = "ref " + ref + " is not a branch"
+		return nil
+	}
+	if !shaRE.MatchString(after) {
+		return fmt.Errorf("%w: push names no full commit", errMissing)
+	}
+	ev.kind, ev.ref, ev.branch, ev.before, ev.sha = "push", ref, branch, before, after
+	return nil
+}
+
+func unmarshal(body []byte, v any) error {
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("decode payload: %w", err)
+	}
+	return nil
+}

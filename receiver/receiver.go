@@ -1,0 +1,168 @@
+// Package receiver owns the HTTP surface of wh-gitd: the webhook endpoints
+// POST /hooks/{name}, verification of each provider's signature over the raw
+// body, normalisation of a delivery into one provider-free job, and the
+// answers of DESIGN.md's table. It never touches git and never runs commands:
+// it hands jobs to a Submitter.
+package receiver
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/wh-gitd/wh-gitd/runner"
+	"github.com/wh-gitd/wh-gitd/settings"
+)
+
+// Submitter takes jobs without blocking; *runner.Runner is the real one.
+type Submitter interface {
+	Submit(job *runner.Job) (runner.Receipt, error)
+}
+
+// Options configure a Handler.
+type Options struct {
+	Settings *settings.Settings
+	Jobs     Submitter
+	Logger   zerolog.Logger
+}
+
+// Handler serves the webhook endpoints.
+type Handler struct {
+	set  *settings.Settings
+	jobs Submitter
+	log  zerolog.Logger
+	mux  *http.ServeMux
+}
+
+// New makes a Handler.
+func New(o Options) *Handler {
+	h := &Handler{set: o.Settings, jobs: o.Jobs, log: o.Logger, mux: http.NewServeMux()}
+	h.mux.HandleFunc("/hooks/{name}", h.serveHook)
+	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		answer(w, http.StatusOK, map[string]any{"status": "ok"})
+	})
+	h.mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		fail(w, http.StatusNotFound, "no such endpoint")
+	})
+	return h
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+// NewServer wraps handler in an http.Server with every timeout set and a
+// small header cap, so that slow or oversized clients cannot hold the daemon.
+func NewServer(addr string, handler http.Handler) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       90 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+	}
+}
+
+// serveHook is read → verify → decode → match → enqueue.
+func (h *Handler) serveHook(w http.ResponseWriter, r *http.Request) {
+	repo, ok := h.set.Repos[r.PathValue("name")]
+	if !ok {
+		fail(w, http.StatusNotFound, "no such endpoint")
+		return
+	}
+	log := h.log.With().Str("repo", repo.Name).Str("remote_addr", r.RemoteAddr).Logger()
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		fail(w, http.StatusMethodNotAllowed, "use POST")
+		return
+	}
+	body, status, msg := readBody(w, r, h.set.MaxBodyBytes)
+	if status != 0 {
+		log.Warn().Int("status", status).Msg(msg)
+		fail(w, status, msg)
+		return
+	}
+	if reason, ok := verify(repo.Provider, repo.Secret, r.Header, body); !ok {
+		log.Warn().Str("reason", reason).Msg("delivery refused: signature")
+		fail(w, http.StatusUnauthorized, errUnauthorized.Error())
+		return
+	}
+	ev, err := decode(repo.Provider, r.Header, body)
+	if err != nil {
+		log.Warn().Err(err).Msg("delivery refused: malformed payload")
+		fail(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	log = log.With().Str("delivery", ev.delivery).Logger()
+	if ev.repository != "" && !strings.EqualFold(ev.repository, repo.Repository) {
+		log.Warn().Str("repository", ev.repository).Msg("delivery refused: another repository")
+		fail(w, http.StatusForbidden, "delivery is for another repository than this endpoint's")
+		return
+	}
+	job, reason := match(repo, ev)
+	if job == nil {
+		log.Info().Str("reason", reason).Msg("delivery ignored")
+		answer(w, http.StatusOK, map[string]any{"status": "ignored", "reason": reason})
+		return
+	}
+	job.Payload = body
+	h.enqueue(w, log, job)
+}
+
+// readBody reads the body once under the cap. A non-zero status means the
+// request is refused with that status and message.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, int, string) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		return nil, http.StatusUnsupportedMediaType, "content type must be application/json"
+	}
+	if r.ContentLength > limit {
+		return nil, http.StatusRequestEntityTooLarge, "body is larger than the limit"
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return nil, http.StatusRequestEntityTooLarge, "body is larger than the limit"
+	case err != nil:
+		return nil, http.StatusBadRequest, "read body: " + err.Error()
+	}
+	return body, 0, ""
+}
+
+func (h *Handler) enqueue(w http.ResponseWriter, log zerolog.Logger, job *runner.Job) {
+	rc, err := h.jobs.Submit(job)
+	switch {
+	case errors.Is(err, runner.ErrQueueFull), errors.Is(err, runner.ErrClosed):
+		log.Warn().Err(err).Msg("delivery refused: cannot queue")
+		w.Header().Set("Retry-After", "30")
+		fail(w, http.StatusServiceUnavailable, err.Error())
+	case err != nil:
+		log.Error().Err(err).Msg("delivery refused: cannot queue")
+		w.Header().Set("Retry-After", "30")
+		fail(w, http.StatusServiceUnavailable, "cannot queue the job")
+	case rc.Duplicate:
+		answer(w, http.StatusOK, map[string]any{"status": "duplicate", "job": rc.ID})
+	case rc.Supersedes != "":
+		answer(w, http.StatusAccepted, map[string]any{"status": "queued", "job": rc.ID, "supersedes": rc.Supersedes})
+	default:
+		answer(w, http.StatusAccepted, map[string]any{"status": "queued", "job": rc.ID})
+	}
+}
+
+func answer(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func fail(w http.ResponseWriter, status int, msg string) {
+	answer(w, status, map[string]any{"status": "error", "error": msg})
+}

@@ -1,0 +1,192 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wh-gitd/wh-gitd/settings"
+)
+
+// alive reports whether pid is a live (not zombie) process.
+func alive(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	return len(fields) > 0 && fields[0] != "Z"
+}
+
+// pids reads the pids a test command wrote, one a line.
+func pids(t *testing.T, path string) []int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read pid file: %v", err)
+	}
+	var out []int
+	for _, f := range strings.Fields(string(b)) {
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			t.Fatalf("pid file holds %q", f)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+func waitGone(t *testing.T, pids []int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for _, p := range pids {
+		for alive(p) {
+			if time.Now().After(deadline) {
+				t.Fatalf("process %d is still alive", p)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+func TestRunCommand(t *testing.T) {
+	sh := func(s string) settings.Command { return settings.Command{Shell: s} }
+	cases := []struct {
+		name     string
+		cmd      settings.Command
+		timeout  time.Duration
+		wantOut  string
+		wantErr  func(*CommandError) bool
+		maxTook  time.Duration
+		pidsLeft bool   // the command writes $PIDFILE; all must be gone after
+		wantNote string // printed by runCommand after the command's output
+	}{
+		{name: "success", cmd: sh("echo hello; echo err >&2"), timeout: 5 * time.Second,
+			wantOut: "hello\nerr\n"},
+		{name: "argv runs without a shell", cmd: settings.Command{Argv: []string{"echo", "$(touch x)", ";"}},
+			timeout: 5 * time.Second, wantOut: "$(touch x) ;\n"},
+		{name: "exit status", cmd: sh("exit 3"), timeout: 5 * time.Second,
+			wantErr: func(e *CommandError) bool { return e.ExitCode == 3 && !e.TimedOut }},
+		{name: "stdin is empty", cmd: sh("cat; echo done"), timeout: 5 * time.Second, wantOut: "done\n"},
+		{name: "hang is killed at the timeout", cmd: sh("echo $$ > $PIDFILE; sleep 600"),
+			timeout: 300 * time.Millisecond, pidsLeft: true, maxTook: 5 * time.Second,
+			wantErr: func(e *CommandError) bool { return e.TimedOut }},
+		{name: "SIGTERM ignored gets SIGKILL", cmd: sh("trap '' TERM; echo $$ > $PIDFILE; while :; do sleep 0.05; done"),
+			timeout: 300 * time.Millisecond, pidsLeft: true, maxTook: 5 * time.Second,
+			wantErr: func(e *CommandError) bool { return e.TimedOut }},
+		{name: "background child holding stdout", cmd: sh("sleep 600 & echo $! > $PIDFILE; echo started"),
+			timeout: 30 * time.Second, pidsLeft: true, wantOut: "started\n", maxTook: 10 * time.Second,
+			wantNote: "background processes held the output; killed them"},
+		{name: "background child of a timed-out command", cmd: sh("sleep 600 & echo $! >> $PIDFILE; echo $$ >> $PIDFILE; wait"),
+			timeout: 300 * time.Millisecond, pidsLeft: true, maxTook: 5 * time.Second,
+			wantErr: func(e *CommandError) bool { return e.TimedOut }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			pidFile := filepath.Join(dir, "pids")
+			env := append(baseEnv(os.Environ()), "PIDFILE="+pidFile)
+			var out bytes.Buffer
+			begin := time.Now()
+			err := runCommand(context.Background(), tc.cmd, dir, env, tc.timeout, 500*time.Millisecond, &out)
+			took := time.Since(begin)
+			if tc.wantErr == nil && err != nil {
+				t.Fatalf("err = %v, want nil (output %q)", err, out.String())
+			}
+			if tc.wantErr != nil {
+				var ce *CommandError
+				if !errors.As(err, &ce) || !tc.wantErr(ce) {
+					t.Fatalf("err = %#v, not the expected CommandError", err)
+				}
+			}
+			got, note, _ := strings.Cut(out.String(), "\n[wh-gitd: ")
+			if tc.wantOut != "" && got != tc.wantOut {
+				t.Errorf("output = %q, want %q", got, tc.wantOut)
+			}
+			if !strings.Contains(note, tc.wantNote) || (tc.wantNote == "") != (note == "") {
+				t.Errorf("note after the output = %q, want %q", note, tc.wantNote)
+			}
+			if tc.maxTook > 0 && took > tc.maxTook {
+				t.Errorf("took %s, want at most %s", took, tc.maxTook)
+			}
+			if tc.pidsLeft {
+				waitGone(t, pids(t, pidFile))
+			}
+			if _, err := os.Stat(filepath.Join(dir, "x")); err == nil {
+				t.Error("argv command went through a shell")
+			}
+		})
+	}
+}
+
+func TestRunCommandCancel(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "pids")
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	env := append(baseEnv(os.Environ()), "PIDFILE="+pidFile)
+	err := runCommand(ctx, settings.Command{Shell: "echo $$ > $PIDFILE; sleep 600"}, dir, env,
+		time.Minute, 500*time.Millisecond, &bytes.Buffer{})
+	var ce *CommandError
+	if !errors.As(err, &ce) || !ce.Cancelled {
+		t.Fatalf("err = %v, want a cancelled CommandError", err)
+	}
+	waitGone(t, pids(t, pidFile))
+}
+
+// A command printing 50 MB through the job's capped log keeps head and tail
+// and marks the cut; memory is bounded by the caps, not the output.
+func TestRunCommandLargeOutputIsCapped(t *testing.T) {
+	var file bytes.Buffer
+	cw := newCapWriter(&file, 64<<10, 64<<10)
+	cmd := settings.Command{Shell: "echo FIRST; head -c 52428800 /dev/zero | tr '\\0' 'x'; echo; echo LAST"}
+	err := runCommand(context.Background(), cmd, t.TempDir(), baseEnv(os.Environ()), time.Minute, time.Second, cw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	got := file.String()
+	if len(got) > 200<<10 {
+		t.Fatalf("log holds %d bytes, want at most ~128 KiB", len(got))
+	}
+	for _, want := range []string{"FIRST\n", "bytes cut ...]", "LAST\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("log lacks %q", want)
+		}
+	}
+}
+
+func TestCommandEnvIsAllowListed(t *testing.T) {
+	environ := []string{"PATH=/bin:/usr/bin", "HOME=/home/wh", "WH_GITD_REPOS__SITE__SECRET=s3cret",
+		"AWS_SECRET_ACCESS_KEY=x", "LANG=C.UTF-8"}
+	job := &Job{ID: "j1", Repo: "site", Event: EventPush, Ref: "refs/heads/main", Branch: "main",
+		Before: "b", Delivery: "d1"}
+	repo := &settings.Repo{Provider: "github", Secret: "s3cret"}
+	target := &settings.Target{Env: map[string]string{"APP_ENV": "prod"}}
+	env := commandEnv(baseEnv(environ), job, repo, target, "abc", "/p")
+	joined := strings.Join(env, "\n")
+	for _, bad := range []string{"s3cret", "AWS_SECRET", "WH_GITD_"} {
+		if strings.Contains(joined, bad) {
+			t.Errorf("command environment contains %q:\n%s", bad, joined)
+		}
+	}
+	for _, want := range []string{"PATH=/bin:/usr/bin", "HOME=/home/wh", "LANG=C.UTF-8", "APP_ENV=prod",
+		"WH_REPO=site", "WH_SHA=abc", "WH_BRANCH=main", "WH_REF=refs/heads/main", "WH_JOB=j1",
+		"WH_DELIVERY=d1", "WH_PAYLOAD=/p", "WH_PROVIDER=github", "WH_EVENT=push", "WH_BEFORE=b"} {
+		if !strings.Contains("\n"+joined+"\n", "\n"+want+"\n") {
+			t.Errorf("command environment lacks %q", want)
+		}
+	}
+}

@@ -1,0 +1,100 @@
+package runner
+
+import (
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/wh-gitd/wh-gitd/gitsync"
+)
+
+// State is where a job is in its lifecycle:
+// queued → running → succeeded | failed | timed_out | cancelled, or
+// queued → superseded when a newer push to the same branch arrived first.
+type State string
+
+// The states of a job.
+const (
+	Queued      State = "queued"
+	Running     State = "running"
+	Succeeded   State = "succeeded"
+	Failed      State = "failed"
+	TimedOut    State = "timed_out"
+	Cancelled   State = "cancelled"
+	Superseded  State = "superseded"
+	Interrupted State = "interrupted"
+)
+
+// Events a job can come from.
+const (
+	EventPush       = "push"
+	EventDeployment = "deployment"
+	EventManual     = "manual"
+)
+
+// Job is one request to bring a repository entry's working copy to a commit
+// and run the commands of a branch or an environment. Exactly one of Branch
+// and Environment names the configured target.
+type Job struct {
+	ID          string    `json:"id"`
+	Repo        string    `json:"repo"`
+	Provider    string    `json:"provider"`
+	Event       string    `json:"event"`
+	Delivery    string    `json:"delivery,omitempty"`
+	Ref         string    `json:"ref"`
+	Branch      string    `json:"branch,omitempty"`
+	Environment string    `json:"environment,omitempty"`
+	Before      string    `json:"before,omitempty"`
+	SHA         string    `json:"sha,omitempty"`
+	Pusher      string    `json:"pusher,omitempty"`
+	Queued      time.Time `json:"queued"`
+	// Payload is the raw delivery body, handed to commands as $WH_PAYLOAD.
+	Payload []byte `json:"-"`
+}
+
+// key says which jobs replace each other while waiting: same target.
+func (j *Job) key() string {
+	if j.Environment != "" {
+		return "environment\x00" + j.Environment
+	}
+	return "branch\x00" + j.Branch
+}
+
+// target names the configured branch or environment for messages.
+func (j *Job) target() string {
+	if j.Environment != "" {
+		return "environment " + j.Environment
+	}
+	return "branch " + j.Branch
+}
+
+// CommandResult records one command of a job.
+type CommandResult struct {
+	Command  string        `json:"command"`
+	ExitCode int           `json:"exit_code"`
+	Duration time.Duration `json:"duration"`
+}
+
+// Result is the record of a finished job.
+type Result struct {
+	Job      *Job            `json:"job"`
+	State    State           `json:"state"`
+	Started  time.Time       `json:"started"`
+	Finished time.Time       `json:"finished"`
+	Sync     gitsync.Result  `json:"sync"`
+	Commands []CommandResult `json:"commands"`
+	// Error says why the job did not succeed.
+	Error string `json:"error,omitempty"`
+	// SupersededBy is the id of the job that replaced this one.
+	SupersededBy string `json:"superseded_by,omitempty"`
+	// Log is the path of the job's log file.
+	Log string `json:"log,omitempty"`
+}
+
+// ids makes job ids that sort by time: 12 hex digits of Unix milliseconds,
+// then a counter, unique within one process.
+type ids struct{ seq atomic.Uint32 }
+
+func (g *ids) next(now time.Time) string {
+	return fmt.Sprintf("%012x%04x", now.UnixMilli(), g.seq.Add(1)&0xffff)
+}

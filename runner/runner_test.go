@@ -1,0 +1,148 @@
+package runner_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/wh-gitd/wh-gitd/gitsync"
+	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
+	"github.com/wh-gitd/wh-gitd/runner"
+	"github.com/wh-gitd/wh-gitd/settings"
+)
+
+// setup writes a settings file with one entry "site" whose branch main runs
+// commands (YAML flow list), loads it, and returns a runner on a real upstream.
+func setup(t *testing.T, commands, timeout string) (*runner.Runner, *settings.Settings, *gitsynctest.Upstream) {
+	t.Helper()
+	dir := t.TempDir()
+	up := gitsynctest.NewUpstream(t)
+	yaml := fmt.Sprintf(`state_dir: state
+kill_grace: 500ms
+repos:
+  site:
+    provider: github
+    repository: acme/site
+    remote: %s
+    path: wc
+    secret: s
+    branches:
+      main: {commands: %s, timeout: %s}
+`, up.Path(), commands, timeout)
+	file := filepath.Join(dir, "settings.yaml")
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	set, err := settings.Load(file, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := zerolog.Nop()
+	return runner.New(runner.Options{Settings: set, Syncer: gitsync.New(log), Logger: log}), set, up
+}
+
+func mainJob(sha string) *runner.Job {
+	return &runner.Job{Repo: "site", Provider: "github", Event: runner.EventManual, Ref: "refs/heads/main",
+		Branch: "main", SHA: sha}
+}
+
+func TestJobStates(t *testing.T) {
+	cases := []struct {
+		name     string
+		commands string
+		timeout  string
+		state    runner.State
+		ran      int
+		errHas   string
+	}{
+		{"succeeded", `['true', 'echo ok']`, "10s", runner.Succeeded, 2, ""},
+		{"stops at the first failure", `['true', 'exit 4', 'touch never']`, "10s", runner.Failed, 2, "exit status 4"},
+		{"timed out", `['sleep 600', 'touch never']`, "300ms", runner.TimedOut, 1, "timed out"},
+		{"command not found", `[[/nonexistent/bin]]`, "10s", runner.Failed, 1, "nonexistent"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rn, set, up := setup(t, tc.commands, tc.timeout)
+			sha := up.Commit(t, "main", map[string]string{"f": "1"}, "one")
+			res := rn.Run(context.Background(), mainJob(sha), nil)
+			if res.State != tc.state || len(res.Commands) != tc.ran || !strings.Contains(res.Error, tc.errHas) {
+				t.Fatalf("state %s, %d commands, error %q; want %s, %d, %q", res.State, len(res.Commands),
+					res.Error, tc.state, tc.ran, tc.errHas)
+			}
+			if _, err := os.Stat(filepath.Join(set.Repos["site"].Path, "never")); err == nil {
+				t.Error("a command after the failure ran")
+			}
+			log, err := os.ReadFile(res.Log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(log), "job "+res.Job.ID) || !strings.Contains(string(log), string(tc.state)) {
+				t.Errorf("job log lacks its summary:\n%s", log)
+			}
+		})
+	}
+}
+
+func TestSyncFailureRunsNoCommand(t *testing.T) {
+	rn, set, up := setup(t, `['touch ran']`, "10s")
+	up.Commit(t, "main", map[string]string{"f": "1"}, "one")
+	res := rn.Run(context.Background(), mainJob(strings.Repeat("ab", 20)), nil)
+	if res.State != runner.Failed || !strings.Contains(res.Error, "sync site") {
+		t.Fatalf("state %s error %q", res.State, res.Error)
+	}
+	if _, err := os.Stat(filepath.Join(set.Repos["site"].Path, "ran")); err == nil {
+		t.Error("a command ran after the sync failed")
+	}
+}
+
+// 50 MB of output: the job log keeps head and tail only, and the daemon's
+// heap does not grow with the output.
+func TestLargeOutputKeepsMemoryBounded(t *testing.T) {
+	rn, _, up := setup(t, `['head -c 52428800 /dev/zero | tr "\\0" x; echo; echo END']`, "60s")
+	sha := up.Commit(t, "main", map[string]string{"f": "1"}, "one")
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	peak := uint64(0)
+	stop, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		var m runtime.MemStats
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+				runtime.ReadMemStats(&m)
+				peak = max(peak, m.HeapInuse)
+			}
+		}
+	}()
+	res := rn.Run(context.Background(), mainJob(sha), nil)
+	close(stop)
+	<-finished
+	if res.State != runner.Succeeded {
+		t.Fatalf("state %s: %s", res.State, res.Error)
+	}
+	fi, err := os.Stat(res.Log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() > 3<<20 {
+		t.Errorf("job log is %d bytes for 50 MB of output, want at most ~2 MiB", fi.Size())
+	}
+	if grew := int64(peak) - int64(before.HeapInuse); grew > 16<<20 {
+		t.Errorf("heap grew by %d MiB while the command printed 50 MB", grew>>20)
+	}
+	log, _ := os.ReadFile(res.Log)
+	if !strings.Contains(string(log), "bytes cut ...]") || !strings.Contains(string(log), "END") {
+		t.Error("job log lacks the cut marker or the tail")
+	}
+}

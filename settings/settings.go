@@ -1,0 +1,151 @@
+// Package settings owns settings.yaml: it reads the file with koanf (YAML, then
+// WH_GITD_* environment overrides), applies defaults, resolves relative paths
+// against the folder of the file, reads secret files, and validates every field
+// at once. It holds plain typed data; it never sets up logging and never writes.
+package settings
+
+import (
+	"slices"
+	"strings"
+	"time"
+)
+
+// EnvPrefix starts every environment variable that overrides a setting:
+// WH_GITD_LOG__LEVEL=debug sets log.level, and
+// WH_GITD_REPOS__MY_SITE__SECRET sets repos.my-site.secret.
+const EnvPrefix = "WH_GITD_"
+
+// Providers a repository entry may name.
+const (
+	GitHub = "github"
+	GitLab = "gitlab"
+	Gogs   = "gogs"
+)
+
+// Settings is the whole, validated content of a settings file.
+type Settings struct {
+	// Listen is the TCP address of the HTTP listener (default 127.0.0.1:9000).
+	Listen string `koanf:"listen"`
+	// Workers is how many jobs may run at once across all repositories.
+	Workers int `koanf:"workers"`
+	// QueueSize bounds the jobs waiting to run; past it deliveries get 503.
+	QueueSize int `koanf:"queue_size"`
+	// StateDir holds locks, job logs and payload files (required).
+	StateDir string `koanf:"state_dir"`
+	// MaxBodyBytes caps a webhook body (default 25 MiB, GitHub's maximum).
+	MaxBodyBytes int64 `koanf:"max_body_bytes"`
+	// ShutdownGrace is how long running jobs may go on after SIGTERM.
+	ShutdownGrace time.Duration `koanf:"shutdown_grace"`
+	// KillGrace is the time between SIGTERM and SIGKILL of a command's group.
+	KillGrace time.Duration `koanf:"kill_grace"`
+	// Log configures the daemon's own log stream.
+	Log Log `koanf:"log"`
+	// Repos maps an entry name (the {name} of /hooks/{name}) to its entry.
+	Repos map[string]*Repo `koanf:"repos"`
+
+	// File is the absolute path the settings were read from.
+	File string `koanf:"-"`
+}
+
+// Repo returns the repository entry called name, and whether there is one.
+func (s *Settings) Repo(name string) (*Repo, bool) {
+	r, ok := s.Repos[name]
+	return r, ok && r != nil
+}
+
+// RepoNames returns the names of the repository entries, sorted.
+func (s *Settings) RepoNames() []string {
+	names := make([]string, 0, len(s.Repos))
+	for name := range s.Repos {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Log configures zerolog.
+type Log struct {
+	// Level is trace, debug, info, warn or error (default info).
+	Level string `koanf:"level"`
+	// Format is json (default) or console.
+	Format string `koanf:"format"`
+}
+
+// Repo is one repository entry: one webhook endpoint and one working copy.
+type Repo struct {
+	// Name is the entry's key in repos (set by Load).
+	Name string `koanf:"-"`
+	// Provider is github, gitlab or gogs.
+	Provider string `koanf:"provider"`
+	// Repository is the forge's owner/name, checked against every delivery.
+	Repository string `koanf:"repository"`
+	// Remote is the URL (or path) the working copy is fetched from.
+	Remote string `koanf:"remote"`
+	// Path is the absolute path of the working copy.
+	Path string `koanf:"path"`
+	// Secret is the webhook secret (GitHub/Gogs HMAC key, GitLab token).
+	// Load fills it from SecretFile when that is set. Never log it.
+	Secret string `koanf:"secret"`
+	// SecretFile is an absolute path to a file holding the secret.
+	SecretFile string `koanf:"secret_file"`
+	// Auth is how the remote is reached; zero means no credentials.
+	Auth Auth `koanf:"auth"`
+	// Depth is the fetch depth (default 1; 0 keeps full history).
+	Depth int `koanf:"depth"`
+	// Clean removes untracked and ignored files on every sync (default false).
+	Clean bool `koanf:"clean"`
+	// Submodules updates submodules after every sync (default false).
+	Submodules bool `koanf:"submodules"`
+	// GitTimeout bounds one sync (clone or fetch and checkout; default 5m).
+	GitTimeout time.Duration `koanf:"git_timeout"`
+	// DeployOn lists the GitLab deployment statuses that start a job
+	// (default [success]).
+	DeployOn []string `koanf:"deploy_on"`
+	// Branches maps a branch name to what a push to it runs.
+	Branches map[string]*Target `koanf:"branches"`
+	// Environments maps a deployment environment to what a deployment runs.
+	Environments map[string]*Target `koanf:"environments"`
+}
+
+// Auth holds credentials for the remote. Files are absolute paths.
+type Auth struct {
+	// SSHKeyFile is a private key for an ssh:// or scp-style remote.
+	SSHKeyFile string `koanf:"ssh_key_file"`
+	// KnownHostsFile is required with SSHKeyFile; host keys are always checked.
+	KnownHostsFile string `koanf:"known_hosts_file"`
+	// TokenFile holds an HTTPS access token.
+	TokenFile string `koanf:"token_file"`
+	// Username goes with the token (default x-access-token for github and
+	// gogs, oauth2 for gitlab).
+	Username string `koanf:"username"`
+}
+
+// Target is what one branch or one environment runs.
+type Target struct {
+	// Branch is, for an environment, the branch fetched when a deployment
+	// names no branch of its own (GitLab deployments); unused for branches.
+	Branch string `koanf:"branch"`
+	// Commands run in order; the first failure stops the job.
+	Commands []Command `koanf:"commands"`
+	// Workdir is the commands' folder, relative to the working copy (default ".").
+	Workdir string `koanf:"workdir"`
+	// Env is added to the commands' environment.
+	Env map[string]string `koanf:"env"`
+	// Timeout bounds each command (default 10m).
+	Timeout time.Duration `koanf:"timeout"`
+}
+
+// Command is one configured command: a string for /bin/sh -c, or an argv list
+// run directly.
+type Command struct {
+	Shell string
+	Argv  []string
+}
+
+// String renders the command for logs.
+func (c Command) String() string {
+	if c.Shell != "" {
+		return c.Shell
+	}
+	return strings.Join(c.Argv, " ")
+}

@@ -1,0 +1,279 @@
+package settings_test
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wh-gitd/wh-gitd/settings"
+)
+
+const secret = "s3cr3t-Value-0042"
+
+// entry is a minimal valid repository entry.
+func entry(name, path string) string {
+	return "  " + name + `:
+    provider: github
+    repository: example/site
+    remote: https://github.com/example/site.git
+    path: ` + path + `
+    secret: ` + secret + `
+    branches:
+      main:
+        commands: [make deploy]
+`
+}
+
+// base is a minimal valid file; tests append to it or replace parts of it.
+var base = "state_dir: ./state\nrepos:\n" + entry("site", "./site")
+
+// write puts files (name → content) in a fresh folder and returns the folder.
+func write(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func load(t *testing.T, yaml string, env ...string) (*settings.Settings, string, error) {
+	t.Helper()
+	dir := write(t, map[string]string{"settings.yaml": yaml})
+	s, err := settings.Load(filepath.Join(dir, "settings.yaml"), env)
+	return s, dir, err
+}
+
+func mustLoad(t *testing.T, yaml string, env ...string) (*settings.Settings, string) {
+	t.Helper()
+	s, dir, err := load(t, yaml, env...)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	return s, dir
+}
+
+func TestDefaults(t *testing.T) {
+	s, _ := mustLoad(t, base)
+	site, ok := s.Repo("site")
+	if !ok {
+		t.Fatal("no repo site")
+	}
+	main := site.Branches["main"]
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"listen", s.Listen, "127.0.0.1:9000"},
+		{"workers", s.Workers, 2},
+		{"queue_size", s.QueueSize, 256},
+		{"max_body_bytes", s.MaxBodyBytes, int64(26214400)},
+		{"shutdown_grace", s.ShutdownGrace, 30 * time.Second},
+		{"kill_grace", s.KillGrace, 10 * time.Second},
+		{"log.level", s.Log.Level, "info"},
+		{"log.format", s.Log.Format, "json"},
+		{"name", site.Name, "site"},
+		{"depth", site.Depth, 1},
+		{"git_timeout", site.GitTimeout, 5 * time.Minute},
+		{"deploy_on", site.DeployOn, []string{"success"}},
+		{"username", site.Auth.Username, ""},
+		{"workdir", main.Workdir, "."},
+		{"timeout", main.Timeout, 10 * time.Minute},
+	}
+	for _, c := range checks {
+		if !reflect.DeepEqual(c.got, c.want) {
+			t.Errorf("%s = %#v, want %#v", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestDepth(t *testing.T) {
+	tests := []struct {
+		name string
+		line string
+		want int
+	}{
+		{"absent", "", 1},
+		{"null", "    depth: ~\n", 1},
+		{"zero is full history", "    depth: 0\n", 0},
+		{"fifty", "    depth: 50\n", 50},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, _ := mustLoad(t, base+tt.line)
+			if got := s.Repos["site"].Depth; got != tt.want {
+				t.Errorf("depth = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestTokenUsername(t *testing.T) {
+	tests := []struct {
+		name, provider, username, want string
+	}{
+		{"github", "github", "", "x-access-token"},
+		{"gogs", "gogs", "", "x-access-token"},
+		{"gitlab", "gitlab", "", "oauth2"},
+		{"explicit", "gitlab", "deployer", "deployer"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			yaml := strings.Replace(base, "provider: github", "provider: "+tt.provider, 1) +
+				"    auth:\n      token_file: token\n"
+			if tt.username != "" {
+				yaml += "      username: " + tt.username + "\n"
+			}
+			dir := write(t, map[string]string{"settings.yaml": yaml, "token": "tok\n"})
+			s, err := settings.Load(filepath.Join(dir, "settings.yaml"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := s.Repos["site"].Auth.Username; got != tt.want {
+				t.Errorf("username = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestRelativePaths(t *testing.T) {
+	yaml := strings.Replace(base, "    secret: "+secret+"\n", "    secret_file: keys/secret\n", 1) +
+		"    auth:\n      token_file: keys/token\n"
+	dir := write(t, map[string]string{"conf/settings.yaml": yaml, "conf/keys/secret": secret, "conf/keys/token": "t"})
+	t.Chdir(dir)
+	s, err := settings.Load("conf/settings.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "conf")
+	site := s.Repos["site"]
+	checks := []struct{ name, got, want string }{
+		{"File", s.File, filepath.Join(conf, "settings.yaml")},
+		{"state_dir", s.StateDir, filepath.Join(conf, "state")},
+		{"path", site.Path, filepath.Join(conf, "site")},
+		{"secret_file", site.SecretFile, filepath.Join(conf, "keys/secret")},
+		{"token_file", site.Auth.TokenFile, filepath.Join(conf, "keys/token")},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %q, want %q", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestRemote(t *testing.T) {
+	tests := []struct{ name, remote, want string }{
+		{"https kept", "https://github.com/example/site.git", "https://github.com/example/site.git"},
+		{"scp kept", "git@github.com:example/site.git", "git@github.com:example/site.git"},
+		{"absolute kept", "/srv/git/site.git", "/srv/git/site.git"},
+		{"dot relative", "./bare/site.git", "DIR/bare/site.git"},
+		{"dot-dot relative", "../site.git", "PARENT/site.git"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			yaml := strings.Replace(base, "https://github.com/example/site.git", tt.remote, 1)
+			s, dir := mustLoad(t, yaml)
+			want := strings.NewReplacer("PARENT", filepath.Dir(dir), "DIR", dir).Replace(tt.want)
+			if got := s.Repos["site"].Remote; got != want {
+				t.Errorf("remote = %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+func TestCommands(t *testing.T) {
+	tests := []struct {
+		name  string
+		items string
+		want  []settings.Command
+	}{
+		{"string", "[make deploy]", []settings.Command{{Shell: "make deploy"}}},
+		{"list", "[[systemctl, restart, site]]", []settings.Command{{Argv: []string{"systemctl", "restart", "site"}}}},
+		{"list with a number", "[[sleep, 5]]", []settings.Command{{Argv: []string{"sleep", "5"}}}},
+		{"both kinds", "['echo \"$WH_SHA\"', [./deploy.sh, --fast]]", []settings.Command{
+			{Shell: `echo "$WH_SHA"`}, {Argv: []string{"./deploy.sh", "--fast"}},
+		}},
+		{"single string", "make", []settings.Command{{Shell: "make"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, _ := mustLoad(t, strings.Replace(base, "[make deploy]", tt.items, 1))
+			if got := s.Repos["site"].Branches["main"].Commands; !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("commands = %#v, want %#v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSecretFile(t *testing.T) {
+	tests := []struct{ name, content string }{
+		{"newline", secret + "\n"},
+		{"crlf and blanks", secret + " \t\r\n\n"},
+		{"bare", secret},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			yaml := strings.Replace(base, "secret: "+secret, "secret_file: site.secret", 1)
+			dir := write(t, map[string]string{"settings.yaml": yaml, "site.secret": tt.content})
+			s, err := settings.Load(filepath.Join(dir, "settings.yaml"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := s.Repos["site"].Secret; got != secret {
+				t.Errorf("secret = %q, want %q", got, secret)
+			}
+		})
+	}
+}
+
+func TestNoSideEffects(t *testing.T) {
+	_, dir := mustLoad(t, base)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 {
+		t.Errorf("folder holds %d entries after Load, want only settings.yaml", len(entries))
+	}
+}
+
+func TestExampleFileLoads(t *testing.T) {
+	s, err := settings.Load("../settings.example.yaml", nil)
+	if err != nil {
+		t.Fatalf("settings.example.yaml: %v", err)
+	}
+	site, ok := s.Repo("site")
+	if !ok {
+		t.Fatal("no repo site in the example")
+	}
+	cmds := site.Branches["main"].Commands
+	if len(cmds) != 2 || cmds[0].Shell == "" || len(cmds[1].Argv) == 0 {
+		t.Errorf("main commands = %#v, want a shell string then an argv list", cmds)
+	}
+	if _, ok := site.Environments["production"]; !ok {
+		t.Error("no environment production in the example")
+	}
+	root, _ := filepath.Abs("..")
+	if want := filepath.Join(root, "example-site"); site.Path != want {
+		t.Errorf("path = %q, want %q", site.Path, want)
+	}
+}
+
+func TestRepoLookup(t *testing.T) {
+	s, _ := mustLoad(t, base)
+	if _, ok := s.Repo("nope"); ok {
+		t.Error(`Repo("nope") found an entry`)
+	}
+	if got := s.RepoNames(); !reflect.DeepEqual(got, []string{"site"}) {
+		t.Errorf("RepoNames = %v", got)
+	}
+}

@@ -1,0 +1,430 @@
+package settings
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+var (
+	repoName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+	envKey   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+	logLevels      = []string{"trace", "debug", "info", "warn", "error"}
+	logFormats     = []string{"json", "console"}
+	providers      = []string{GitHub, GitLab, Gogs}
+	deployStatuses = []string{"created", "running", "success", "failed", "canceled"}
+)
+
+// Validate reports every problem of s at once, joined with errors.Join, each
+// as "key.path: message (got value)". It never shows a secret. It reads the
+// file system (parent folders, credential files) but changes nothing.
+func (s *Settings) Validate() error {
+	return s.check().err(nil)
+}
+
+func (s *Settings) check() problems {
+	var ps problems
+	s.checkDaemon(&ps)
+	names := s.RepoNames()
+	if len(names) == 0 {
+		ps.add("repos", "at least one repository is required")
+	}
+	for _, name := range names {
+		checkRepo(&ps, name, s.Repos[name])
+	}
+	s.checkOverlaps(&ps, names)
+	return ps
+}
+
+func (s *Settings) checkDaemon(ps *problems) {
+	if msg := listenProblem(s.Listen); msg != "" {
+		ps.add("listen", "%s (got %q)", msg, s.Listen)
+	}
+	atLeast(ps, "workers", s.Workers, 1)
+	atLeast(ps, "queue_size", s.QueueSize, 1)
+	if s.StateDir == "" {
+		ps.add("state_dir", "required")
+	}
+	atLeast(ps, "max_body_bytes", s.MaxBodyBytes, 1024)
+	positive(ps, "shutdown_grace", s.ShutdownGrace)
+	positive(ps, "kill_grace", s.KillGrace)
+	oneOf(ps, "log.level", s.Log.Level, logLevels)
+	oneOf(ps, "log.format", s.Log.Format, logFormats)
+}
+
+func listenProblem(listen string) string {
+	_, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "must be host:port, such as 127.0.0.1:9000"
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return "port must be a number from 0 (any free port) to 65535"
+	}
+	return ""
+}
+
+func checkRepo(ps *problems, name string, r *Repo) {
+	p := "repos." + name
+	if !repoName.MatchString(name) {
+		ps.add("repos", "entry name must match %s (got %q)", repoName, name)
+	}
+	if r == nil {
+		ps.add(p, "must not be empty")
+		return
+	}
+	checkSource(ps, p, r)
+	checkSecret(ps, p, r)
+	checkAuth(ps, p, r)
+	if r.Depth < 0 {
+		ps.add(p+".depth", "must be 0 (full history) or more (got %d)", r.Depth)
+	}
+	positive(ps, p+".git_timeout", r.GitTimeout)
+	for i, status := range r.DeployOn {
+		oneOf(ps, fmt.Sprintf("%s.deploy_on[%d]", p, i), status, deployStatuses)
+	}
+	checkTargets(ps, p, r)
+}
+
+// checkSource checks where the working copy comes from and where it lives.
+func checkSource(ps *problems, p string, r *Repo) {
+	oneOf(ps, p+".provider", r.Provider, providers)
+	if msg := repositoryProblem(r.Provider, r.Repository); msg != "" {
+		ps.add(p+".repository", "%s (got %q)", msg, r.Repository)
+	}
+	if r.Remote == "" {
+		ps.add(p+".remote", "required")
+	}
+	switch {
+	case r.Path == "":
+		ps.add(p+".path", "required")
+	case !filepath.IsAbs(r.Path):
+		ps.add(p+".path", "must be absolute (got %q)", r.Path)
+	case !isDir(filepath.Dir(r.Path)):
+		ps.add(p+".path", "parent folder %s does not exist (got %q)", filepath.Dir(r.Path), r.Path)
+	}
+}
+
+func repositoryProblem(provider, repo string) string {
+	if repo == "" {
+		return "required, as owner/name"
+	}
+	if strings.HasPrefix(repo, "/") || strings.HasSuffix(repo, "/") {
+		return "must not start or end with /"
+	}
+	segs := strings.Split(repo, "/")
+	for _, seg := range segs {
+		switch {
+		case seg == "":
+			return "must not hold an empty segment"
+		case seg == "." || seg == "..":
+			return "must not hold a . or .. segment"
+		case strings.IndexFunc(seg, isSpaceOrControl) >= 0:
+			return "must not hold spaces or control characters"
+		}
+	}
+	if provider == GitLab && len(segs) < 2 {
+		return "must be group/name or group/subgroup/name"
+	}
+	if provider != GitLab && len(segs) != 2 {
+		return "must be owner/name"
+	}
+	return ""
+}
+
+func isSpaceOrControl(r rune) bool { return r <= ' ' || r == 0x7f }
+
+func checkSecret(ps *problems, p string, r *Repo) {
+	if r.Secret != "" {
+		return
+	}
+	if r.SecretFile == "" {
+		ps.add(p+".secret", "required: set secret or secret_file (an empty secret turns signature checks off)")
+		return
+	}
+	if _, err := readSecretFile(r.SecretFile); err != nil {
+		ps.add(p+".secret_file", "cannot be read: %s (got %q)", reason(err), r.SecretFile)
+		return
+	}
+	ps.add(p+".secret_file", "is empty (got %q)", r.SecretFile)
+}
+
+func checkAuth(ps *problems, p string, r *Repo) {
+	a, p := r.Auth, p+".auth"
+	switch {
+	case a.SSHKeyFile != "" && a.KnownHostsFile == "":
+		ps.add(p+".known_hosts_file", "required with ssh_key_file (host keys are always checked)")
+	case a.SSHKeyFile == "" && a.KnownHostsFile != "":
+		ps.add(p+".ssh_key_file", "required with known_hosts_file")
+	}
+	if a.TokenFile != "" && (a.SSHKeyFile != "" || a.KnownHostsFile != "") {
+		ps.add(p+".token_file", "cannot be combined with ssh_key_file or known_hosts_file")
+	}
+	if a.Username != "" && a.TokenFile == "" {
+		ps.add(p+".username", "only used with token_file (got %q)", a.Username)
+	}
+	for _, f := range []struct{ key, path string }{
+		{"ssh_key_file", a.SSHKeyFile}, {"known_hosts_file", a.KnownHostsFile}, {"token_file", a.TokenFile},
+	} {
+		if f.path == "" {
+			continue
+		}
+		if err := readable(f.path); err != nil {
+			ps.add(p+"."+f.key, "cannot be read: %s (got %q)", reason(err), f.path)
+		}
+	}
+	kind := remoteKind(r.Remote)
+	if a.SSHKeyFile != "" && kind == "http" {
+		ps.add(p+".ssh_key_file", "needs an ssh remote (got remote %s)", redact(r.Remote))
+	}
+	if a.TokenFile != "" && kind == "ssh" {
+		ps.add(p+".token_file", "needs an http(s) remote (got remote %s)", redact(r.Remote))
+	}
+}
+
+// remoteKind classifies a remote as git does: http, ssh (ssh:// or scp-like
+// [user@]host:path), local, or other (git://, ...).
+func remoteKind(remote string) string {
+	if scheme, _, ok := strings.Cut(remote, "://"); ok {
+		switch strings.ToLower(scheme) {
+		case "http", "https":
+			return "http"
+		case "ssh", "git+ssh", "ssh+git":
+			return "ssh"
+		case "file":
+			return "local"
+		}
+		return "other"
+	}
+	if i := strings.IndexByte(remote, ':'); i > 0 && !strings.Contains(remote[:i], "/") {
+		return "ssh"
+	}
+	return "local"
+}
+
+// redact hides the password of a remote URL.
+func redact(remote string) string {
+	if u, err := url.Parse(remote); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return remote
+}
+
+func checkTargets(ps *problems, p string, r *Repo) {
+	if len(r.Branches)+len(r.Environments) == 0 {
+		ps.add(p, "needs at least one branch or environment")
+	}
+	for _, name := range sortedKeys(r.Branches) {
+		if msg := branchNameProblem(name); msg != "" {
+			ps.add(p+".branches", "not a valid git branch name: %s (got %q)", msg, name)
+		}
+		t := r.Branches[name]
+		if t != nil && t.Branch != "" {
+			ps.add(p+".branches."+name+".branch", "only used under environments (got %q)", t.Branch)
+		}
+		checkTarget(ps, p+".branches."+name, t)
+	}
+	for _, name := range sortedKeys(r.Environments) {
+		if name == "" || strings.IndexFunc(name, isControl) >= 0 {
+			ps.add(p+".environments", "not a valid environment name (got %q)", name)
+		}
+		t := r.Environments[name]
+		if t != nil && t.Branch != "" {
+			if msg := branchNameProblem(t.Branch); msg != "" {
+				ps.add(p+".environments."+name+".branch", "not a valid git branch name: %s (got %q)", msg, t.Branch)
+			}
+		}
+		checkTarget(ps, p+".environments."+name, t)
+	}
+}
+
+func isControl(r rune) bool { return r < ' ' || r == 0x7f }
+
+func checkTarget(ps *problems, p string, t *Target) {
+	if t == nil {
+		ps.add(p, "must not be empty")
+		return
+	}
+	if len(t.Commands) == 0 {
+		ps.add(p+".commands", "at least one command is required")
+	}
+	for i, c := range t.Commands {
+		if msg := commandProblem(c); msg != "" {
+			ps.add(fmt.Sprintf("%s.commands[%d]", p, i), "%s", msg)
+		}
+	}
+	if msg := workdirProblem(t.Workdir); msg != "" {
+		ps.add(p+".workdir", "%s (got %q)", msg, t.Workdir)
+	}
+	for _, k := range sortedKeys(t.Env) {
+		switch {
+		case !envKey.MatchString(k):
+			ps.add(p+".env", "not a valid variable name (got %q)", k)
+		case strings.HasPrefix(strings.ToUpper(k), "WH_"):
+			ps.add(p+".env", "names starting with WH_ are reserved for the daemon (got %q)", k)
+		}
+	}
+	positive(ps, p+".timeout", t.Timeout)
+}
+
+func commandProblem(c Command) string {
+	switch {
+	case c.Shell != "" && c.Argv != nil:
+		return "set a shell string or an argv list, not both"
+	case c.Argv != nil && len(c.Argv) == 0:
+		return "an argv list needs at least the program"
+	case c.Argv != nil && c.Argv[0] == "":
+		return "the first item of an argv list (the program) must not be empty"
+	case c.Argv == nil && strings.TrimSpace(c.Shell) == "":
+		return "must not be empty"
+	}
+	return ""
+}
+
+func workdirProblem(dir string) string {
+	clean := filepath.Clean(dir)
+	switch {
+	case dir == "":
+		return `must not be empty (use "." for the working copy itself)`
+	case filepath.IsAbs(dir):
+		return "must be relative to the working copy"
+	case clean == ".." || strings.HasPrefix(clean, "../"):
+		return "must stay inside the working copy"
+	}
+	return ""
+}
+
+// branchNameProblem applies the rules of git check-ref-format to
+// refs/heads/name. Names such as "-rf", "$(id)" or "x;rm" are valid: they
+// never reach a shell string.
+func branchNameProblem(name string) string {
+	switch {
+	case name == "":
+		return "is empty"
+	case strings.HasPrefix(name, "/") || strings.HasSuffix(name, "/"):
+		return "starts or ends with /"
+	case strings.HasSuffix(name, "."):
+		return "ends with ."
+	case strings.Contains(name, "//"):
+		return "holds //"
+	case strings.Contains(name, ".."):
+		return "holds .."
+	case strings.Contains(name, "@{"):
+		return "holds @{"
+	}
+	for i := 0; i < len(name); i++ {
+		switch c := name[i]; {
+		case c < ' ' || c == 0x7f:
+			return "holds a control character"
+		case c == ' ':
+			return "holds a space"
+		case strings.IndexByte(`~^:?*[\`, c) >= 0:
+			return fmt.Sprintf("holds %q", c)
+		}
+	}
+	for _, part := range strings.Split(name, "/") {
+		if strings.HasPrefix(part, ".") || strings.HasSuffix(part, ".lock") {
+			return "a component starts with . or ends with .lock"
+		}
+	}
+	return ""
+}
+
+// checkOverlaps reports working copies that are the same folder, or one
+// inside another or inside the state folder.
+func (s *Settings) checkOverlaps(ps *problems, names []string) {
+	for i, a := range names {
+		ra := s.Repos[a]
+		if ra == nil || ra.Path == "" {
+			continue
+		}
+		if s.StateDir != "" && (within(s.StateDir, ra.Path) || within(ra.Path, s.StateDir)) {
+			ps.add("repos."+a+".path", "overlaps state_dir %s (got %q)", s.StateDir, ra.Path)
+		}
+		for _, b := range names[i+1:] {
+			rb := s.Repos[b]
+			switch {
+			case rb == nil || rb.Path == "":
+			case ra.Path == rb.Path:
+				ps.add("repos."+b+".path", "same working copy as repos.%s (got %q)", a, rb.Path)
+			case within(ra.Path, rb.Path):
+				ps.add("repos."+b+".path", "inside the working copy of repos.%s (got %q)", a, rb.Path)
+			case within(rb.Path, ra.Path):
+				ps.add("repos."+a+".path", "inside the working copy of repos.%s (got %q)", b, ra.Path)
+			}
+		}
+	}
+}
+
+// within reports whether child is parent or lies below it.
+func within(parent, child string) bool {
+	rel, err := filepath.Rel(parent, child)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+}
+
+func atLeast[T int | int64](ps *problems, path string, v, lowest T) {
+	if v < lowest {
+		ps.add(path, "must be at least %d (got %d)", lowest, v)
+	}
+}
+
+func positive(ps *problems, path string, d time.Duration) {
+	if d <= 0 {
+		ps.add(path, "must be positive (got %s)", d)
+	}
+}
+
+func oneOf(ps *problems, path, v string, allowed []string) {
+	if !slices.Contains(allowed, v) {
+		ps.add(path, "must be one of %s (got %q)", strings.Join(allowed, ", "), v)
+	}
+}
+
+func isDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
+}
+
+// readable reports whether path is a file this process can open.
+func readable(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		return errors.New("is a folder")
+	}
+	return nil
+}
+
+// reason is err without the path an *fs.PathError repeats.
+func reason(err error) string {
+	var pathErr *fs.PathError
+	if errors.As(err, &pathErr) {
+		return pathErr.Err.Error()
+	}
+	return err.Error()
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
