@@ -114,8 +114,25 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 		ctx, cancel := contextWithTimeout(10 * time.Second)
 		defer cancel()
 		_ = h.rn.Close(ctx)
+		h.noSecretInLogs()
 	})
 	return h
+}
+
+// noSecretInLogs fails the test if a secret reached the daemon's log or a
+// job's log.
+func (h *harness) noSecretInLogs() {
+	logs := h.logs.String()
+	jobLogs, _ := filepath.Glob(filepath.Join(h.set.StateDir, "jobs", "*.log"))
+	for _, f := range jobLogs {
+		b, _ := os.ReadFile(f)
+		logs += string(b)
+	}
+	for _, e := range endpoints {
+		if strings.Contains(logs, e.secret) {
+			h.t.Errorf("secret %q appears in a log", e.secret)
+		}
+	}
 }
 
 func (h *harness) record(name string) string { return filepath.Join(h.dir, "rec-"+name) }

@@ -57,7 +57,7 @@ func (r *Runner) execute(ctx context.Context, job *Job, repo *settings.Repo, tar
 	out io.Writer, res *Result) error {
 	fmt.Fprintf(out, "%s job %s: %s %s of %s, event %s, delivery %q\n", stamp(), job.ID,
 		job.Repo, job.target(), shortSHA(job.SHA), job.Event, job.Delivery)
-	lock, err := acquireLock(ctx, lockPath(r.set.StateDir, repo.Path))
+	lock, err := acquireLock(ctx, lockPath(r.set.StateDir, repo.Path), out)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -23,8 +24,9 @@ func lockPath(stateDir, workPath string) string {
 }
 
 // acquireLock waits for the lock until ctx is done, polling with a short
-// back-off (flock has no timeout of its own).
-func acquireLock(ctx context.Context, path string) (*workLock, error) {
+// back-off (flock has no timeout of its own). When it has to wait it says so
+// once on out.
+func acquireLock(ctx context.Context, path string, out io.Writer) (*workLock, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("lock working copy: %w", err)
 	}
@@ -41,6 +43,9 @@ func acquireLock(ctx context.Context, path string) (*workLock, error) {
 		if err != syscall.EWOULDBLOCK && err != syscall.EINTR {
 			f.Close()
 			return nil, fmt.Errorf("lock working copy: %w", err)
+		}
+		if wait == 5*time.Millisecond {
+			fmt.Fprintf(out, "%s waiting for another job on this working copy to finish\n", stamp())
 		}
 		t := time.NewTimer(wait)
 		select {
