@@ -12,6 +12,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -34,7 +35,7 @@ type Options struct {
 
 // Handler serves the webhook endpoints.
 type Handler struct {
-	set  *settings.Settings
+	set  atomic.Pointer[settings.Settings]
 	jobs Submitter
 	log  zerolog.Logger
 	mux  *http.ServeMux
@@ -42,7 +43,8 @@ type Handler struct {
 
 // New makes a Handler.
 func New(o Options) *Handler {
-	h := &Handler{set: o.Settings, jobs: o.Jobs, log: o.Logger, mux: http.NewServeMux()}
+	h := &Handler{jobs: o.Jobs, log: o.Logger, mux: http.NewServeMux()}
+	h.set.Store(o.Settings)
 	h.mux.HandleFunc("/hooks/{name}", h.serveHook)
 	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		answer(w, http.StatusOK, map[string]any{"status": "ok"})
@@ -52,6 +54,9 @@ func New(o Options) *Handler {
 	})
 	return h
 }
+
+// SetSettings makes s the settings of every request from now on.
+func (h *Handler) SetSettings(s *settings.Settings) { h.set.Store(s) }
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
@@ -72,7 +77,8 @@ func NewServer(addr string, handler http.Handler) *http.Server {
 
 // serveHook is read → verify → decode → match → enqueue.
 func (h *Handler) serveHook(w http.ResponseWriter, r *http.Request) {
-	repo, ok := h.set.Repos[r.PathValue("name")]
+	set := h.set.Load()
+	repo, ok := set.Repos[r.PathValue("name")]
 	if !ok {
 		fail(w, http.StatusNotFound, "no such endpoint")
 		return
@@ -83,7 +89,7 @@ func (h *Handler) serveHook(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusMethodNotAllowed, "use POST")
 		return
 	}
-	body, status, msg := readBody(w, r, h.set.MaxBodyBytes)
+	body, status, msg := readBody(w, r, set.MaxBodyBytes)
 	if status != 0 {
 		log.Warn().Int("status", status).Msg(msg)
 		fail(w, status, msg)

@@ -57,7 +57,7 @@ func (r *Runner) execute(ctx context.Context, job *Job, repo *settings.Repo, tar
 	out io.Writer, res *Result) error {
 	fmt.Fprintf(out, "%s job %s: %s %s of %s, event %s, delivery %q\n", stamp(), job.ID,
 		job.Repo, job.target(), shortSHA(job.SHA), job.Event, job.Delivery)
-	lock, err := acquireLock(ctx, lockPath(r.set.StateDir, repo.Path), out)
+	lock, err := acquireLock(ctx, lockPath(r.stateDir, repo.Path), out)
 	if err != nil {
 		return err
 	}
@@ -78,7 +78,7 @@ func (r *Runner) execute(ctx context.Context, job *Job, repo *settings.Repo, tar
 	for _, c := range target.Commands {
 		fmt.Fprintf(out, "%s $ %s\n", stamp(), c)
 		begin := time.Now()
-		err := runCommand(ctx, c, dir, env, target.Timeout, r.set.KillGrace, out)
+		err := runCommand(ctx, c, dir, env, target.Timeout, r.set.Load().KillGrace, out)
 		cr := CommandResult{Command: c.String(), Duration: time.Since(begin)}
 		var ce *CommandError
 		if errors.As(err, &ce) {
@@ -107,7 +107,7 @@ func syncTarget(repo *settings.Repo, job *Job) gitsync.Target {
 
 // lookup finds the job's repository entry and configured target.
 func (r *Runner) lookup(job *Job) (*settings.Repo, *settings.Target, error) {
-	repo, ok := r.set.Repos[job.Repo]
+	repo, ok := r.set.Load().Repos[job.Repo]
 	if !ok {
 		return nil, nil, fmt.Errorf("repository entry %q is not configured", job.Repo)
 	}
@@ -123,7 +123,7 @@ func (r *Runner) lookup(job *Job) (*settings.Repo, *settings.Target, error) {
 }
 
 func (r *Runner) openLog(job *Job) (*os.File, error) {
-	dir := filepath.Join(r.set.StateDir, "jobs")
+	dir := filepath.Join(r.stateDir, "jobs")
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("create job log: %w", err)
 	}
@@ -139,7 +139,7 @@ func (r *Runner) writePayload(job *Job) (string, error) {
 	if len(job.Payload) == 0 {
 		return "", nil
 	}
-	path := filepath.Join(r.set.StateDir, "jobs", job.ID+".payload.json")
+	path := filepath.Join(r.stateDir, "jobs", job.ID+".payload.json")
 	if err := os.WriteFile(path, job.Payload, 0o600); err != nil {
 		return "", fmt.Errorf("write payload file: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/alitto/pond/v2"
@@ -59,12 +60,14 @@ type Receipt struct {
 // Runner schedules and runs jobs. Make it with New; Submit queues, Run runs
 // at once; Close stops.
 type Runner struct {
-	set     *settings.Settings
+	set     atomic.Pointer[settings.Settings]
 	syncer  Syncer
 	log     zerolog.Logger
 	environ []string
 	onDone  func(Result)
-	ids     ids
+	// stateDir is fixed at New: locks and logs must not move under jobs.
+	stateDir string
+	ids      ids
 
 	pool   pond.Pool
 	ctx    context.Context // cancelled when the shutdown grace is over
@@ -91,18 +94,23 @@ func New(o Options) *Runner {
 		env = os.Environ()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &Runner{set: o.Settings, syncer: o.Syncer, log: o.Logger, environ: baseEnv(env),
+	r := &Runner{syncer: o.Syncer, stateDir: o.Settings.StateDir, log: o.Logger, environ: baseEnv(env),
 		onDone: o.OnDone, ctx: ctx, cancel: cancel,
 		queues: make(map[string]*repoQueue), seen: newDeliveries(deliveryTTL, deliveryMax)}
+	r.set.Store(o.Settings)
 	var seed [4]byte
 	_, _ = rand.Read(seed[:])
 	r.ids.seq.Store(binary.BigEndian.Uint32(seed[:]))
-	// One task per repository entry at most is ever in the pool, so a queue
-	// as long as the number of entries never refuses one.
-	r.pool = pond.NewPool(o.Settings.Workers, pond.WithQueueSize(len(o.Settings.Repos)+1),
-		pond.WithNonBlocking(true))
+	// A repository has at most one task in the pool, and only while one of
+	// its jobs waits, so queue_size (plus the entries, for margin) bounds it.
+	r.pool = pond.NewPool(o.Settings.Workers,
+		pond.WithQueueSize(o.Settings.QueueSize+len(o.Settings.Repos)), pond.WithNonBlocking(true))
 	return r
 }
+
+// SetSettings makes s the settings of every job that starts from now on.
+// The pool's size and the state dir stay as they were at New.
+func (r *Runner) SetSettings(s *settings.Settings) { r.set.Store(s) }
 
 // assign gives job an id and a queue time if it has none.
 func (r *Runner) assign(job *Job) {
@@ -140,7 +148,7 @@ func (r *Runner) Submit(job *Job) (Receipt, error) {
 		r.supersede(old, job)
 		return Receipt{ID: job.ID, Supersedes: old.ID}, nil
 	}
-	if r.waiting >= r.set.QueueSize {
+	if r.waiting >= r.set.Load().QueueSize {
 		return Receipt{}, ErrQueueFull
 	}
 	r.assign(job)
@@ -180,7 +188,11 @@ func (r *Runner) dispatch(name string, q *repoQueue) {
 	}
 	if _, ok := r.pool.TrySubmit(func() { r.work(name) }); ok {
 		q.active = true
+		return
 	}
+	// Not reached while queue_size bounds the waiting jobs; if it were, the
+	// job keeps waiting and the next submit or finished job dispatches it.
+	r.log.Error().Str("repo", name).Msg("worker pool refused a task")
 }
 
 // work runs the first waiting job of one repository, then hands the

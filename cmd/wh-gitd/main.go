@@ -84,16 +84,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			Hint: "another process holds the address, or set listen: in the settings"}
 	}
 	rn := runner.New(runner.Options{Settings: set, Syncer: gitsync.New(log), Logger: log})
-	srv := receiver.NewServer(set.Listen, receiver.New(receiver.Options{Settings: set, Jobs: rn, Logger: log}))
+	h := receiver.New(receiver.Options{Settings: set, Jobs: rn, Logger: log})
+	srv := receiver.NewServer(set.Listen, h)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info().Str("listen", ln.Addr().String()).Int("repos", len(set.Repos)).
 		Str("version", cli.Version()).Msg("wh-gitd started")
 	notify("READY=1")
 
-	select {
-	case <-ctx.Done():
-	case err = <-served:
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for done := false; !done; {
+		select {
+		case <-hup:
+			notify("RELOADING=1")
+			set = reload(log, pos[0], set, rn, h)
+			notify("READY=1")
+		case <-ctx.Done():
+			done = true
+		case err = <-served:
+			done = true
+		}
 	}
 	notify("STOPPING=1")
 	log.Info().Msg("shutting down: no new deliveries")

@@ -320,3 +320,50 @@ func alive(pid int) bool {
 	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
 	return len(f) > 0 && f[0] != "Z"
 }
+
+// SIGHUP reads the settings again; a broken file keeps the old settings and
+// the log says why.
+func TestReload(t *testing.T) {
+	dir := t.TempDir()
+	up := gitsynctest.NewUpstream(t)
+	a := up.Commit(t, "main", map[string]string{"f": "a"}, "a")
+	b := up.Commit(t, "dev", map[string]string{"f": "b"}, "b")
+	settingsFile := filepath.Join(dir, "settings.yaml")
+	base := fmt.Sprintf(`listen: 127.0.0.1:0
+state_dir: state
+repos:
+  site:
+    provider: github
+    repository: acme/site
+    remote: %s
+    path: wc
+    secret: s
+    branches:
+      main: {commands: ['true']}
+`, up.Path())
+	writeFile(t, settingsFile, base)
+	d := startDaemon(t, settingsFile)
+	if code, ans := d.push(t, "site", "s", "acme/site", "dev", b); code != http.StatusOK || ans["status"] != "ignored" {
+		t.Fatalf("dev before reload: %d %v", code, ans)
+	}
+	hup := func(wantLog string) {
+		t.Helper()
+		if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, wantLog, 10*time.Second, func() bool { return strings.Contains(d.logs(), wantLog) })
+	}
+	writeFile(t, settingsFile, base+"      dev: {commands: ['true']}\n")
+	hup("settings reloaded")
+	if code, ans := d.push(t, "site", "s", "acme/site", "dev", b); code != http.StatusAccepted {
+		t.Fatalf("dev after reload: %d %v", code, ans)
+	}
+	writeFile(t, settingsFile, base+"      dev: {commands: ['true'], timeout: banana}\n")
+	hup("reload refused")
+	if !strings.Contains(d.logs(), "repos.site.branches.dev.timeout") {
+		t.Errorf("the refusal does not say which key is wrong:\n%s", d.logs())
+	}
+	if code, ans := d.push(t, "site", "s", "acme/site", "main", a); code != http.StatusAccepted {
+		t.Fatalf("main after a refused reload: %d %v", code, ans)
+	}
+}
