@@ -101,7 +101,7 @@ func TestGitHubEvents(t *testing.T) {
 	c1 := h.up.Commit(t, "main", map[string]string{"a": "1"}, "one")
 	c2 := h.up.Commit(t, "main", map[string]string{"a": "2"}, "two")
 
-	deploy := func(t *testing.T, body []byte, event, want string) runner.Result {
+	deploy := func(t *testing.T, body []byte, event, want string) runner.Record {
 		t.Helper()
 		a := h.send(delivery{endpoint: "gh", event: event, body: body})
 		if a.code != http.StatusAccepted {

@@ -36,16 +36,17 @@ var endpoints = map[string]struct{ provider, repository, secret, event string }{
 // harness is the real handler on httptest, a real runner with real gitsync,
 // and a real upstream repository.
 type harness struct {
-	t    *testing.T
-	dir  string
-	up   *gitsynctest.Upstream
-	set  *settings.Settings
-	rn   *runner.Runner
-	url  string
-	logs *bytes.Buffer
+	t     *testing.T
+	dir   string
+	up    *gitsynctest.Upstream
+	set   *settings.Settings
+	rn    *runner.Runner
+	store *runner.Store
+	url   string
+	logs  *bytes.Buffer
 
 	mu      sync.Mutex
-	results map[string]runner.Result
+	results map[string]runner.Record
 	ran     []string // ids of jobs that ran, in the order they finished
 }
 
@@ -69,7 +70,7 @@ const recordCommands = `
 
 func newHarness(t *testing.T, o harnessOpts) *harness {
 	t.Helper()
-	h := &harness{t: t, dir: t.TempDir(), up: gitsynctest.NewUpstream(t), results: map[string]runner.Result{},
+	h := &harness{t: t, dir: t.TempDir(), up: gitsynctest.NewUpstream(t), results: map[string]runner.Record{},
 		logs: &bytes.Buffer{}}
 	remote := h.up.Path()
 	if o.remote == "http" {
@@ -106,7 +107,15 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	}
 	h.set = set
 	log := zerolog.New(zerolog.SyncWriter(h.logs))
-	h.rn = runner.New(runner.Options{Settings: set, Syncer: gitsync.New(log), Logger: log, OnDone: h.done})
+	if err := os.MkdirAll(set.StateDir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	store, err := runner.OpenStore(filepath.Join(set.StateDir, "jobs.db"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.store = store
+	h.rn = runner.New(runner.Options{Settings: set, Syncer: gitsync.New(log), Store: store, Logger: log, OnDone: h.done})
 	srv := httptest.NewServer(receiver.New(receiver.Options{Settings: set, Jobs: h.rn, Logger: log}))
 	h.url = srv.URL
 	t.Cleanup(func() {
@@ -114,6 +123,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 		ctx, cancel := contextWithTimeout(10 * time.Second)
 		defer cancel()
 		_ = h.rn.Close(ctx)
+		_ = h.store.Close()
 		h.noSecretInLogs()
 	})
 	return h
@@ -139,7 +149,7 @@ func (h *harness) record(name string) string { return filepath.Join(h.dir, "rec-
 
 func (h *harness) workCopy(name string) string { return h.set.Repos[name].Path }
 
-func (h *harness) done(r runner.Result) {
+func (h *harness) done(r runner.Record) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.results[r.Job.ID] = r
@@ -149,7 +159,7 @@ func (h *harness) done(r runner.Result) {
 }
 
 // wait returns the result of job id, failing the test after 60 s.
-func (h *harness) wait(id string) runner.Result {
+func (h *harness) wait(id string) runner.Record {
 	h.t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
@@ -162,7 +172,7 @@ func (h *harness) wait(id string) runner.Result {
 		time.Sleep(10 * time.Millisecond)
 	}
 	h.t.Fatalf("job %s did not finish; daemon log:\n%s", id, h.logs.String())
-	return runner.Result{}
+	return runner.Record{}
 }
 
 // delivery is one request to send.

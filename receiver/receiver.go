@@ -21,31 +21,40 @@ import (
 	"github.com/wh-gitd/wh-gitd/settings"
 )
 
-// Submitter takes jobs without blocking; *runner.Runner is the real one.
-type Submitter interface {
+// Jobs is what the receiver needs of the runner; *runner.Runner is the
+// real one.
+type Jobs interface {
+	// Submit queues a job without waiting for other jobs.
 	Submit(job *runner.Job) (runner.Receipt, error)
+	Get(id string) (*runner.Record, bool)
+	List(f runner.Filter) []*runner.Record
+	Cancel(id string) error
+	LogPath(id string) string
 }
 
 // Options configure a Handler.
 type Options struct {
 	Settings *settings.Settings
-	Jobs     Submitter
+	Jobs     Jobs
 	Logger   zerolog.Logger
 }
 
 // Handler serves the webhook endpoints.
 type Handler struct {
 	set  atomic.Pointer[settings.Settings]
-	jobs Submitter
+	jobs Jobs
 	log  zerolog.Logger
 	mux  *http.ServeMux
+	// refusals rate-limits the log lines of unauthenticated refusals.
+	refusals *refusalLog
 }
 
 // New makes a Handler.
 func New(o Options) *Handler {
-	h := &Handler{jobs: o.Jobs, log: o.Logger, mux: http.NewServeMux()}
+	h := &Handler{jobs: o.Jobs, log: o.Logger, mux: http.NewServeMux(), refusals: newRefusalLog(o.Logger)}
 	h.set.Store(o.Settings)
 	h.mux.HandleFunc("/hooks/{name}", h.serveHook)
+	h.routeAPI()
 	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		answer(w, http.StatusOK, map[string]any{"status": "ok"})
 	})
@@ -78,26 +87,17 @@ func NewServer(addr string, handler http.Handler) *http.Server {
 // serveHook is read → verify → decode → match → enqueue.
 func (h *Handler) serveHook(w http.ResponseWriter, r *http.Request) {
 	set := h.set.Load()
-	repo, ok := set.Repos[r.PathValue("name")]
+	repo, log, ok := h.admit(w, r, set)
 	if !ok {
-		fail(w, http.StatusNotFound, "no such endpoint")
-		return
-	}
-	log := h.log.With().Str("repo", repo.Name).Str("remote_addr", r.RemoteAddr).Logger()
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		fail(w, http.StatusMethodNotAllowed, "use POST")
 		return
 	}
 	body, status, msg := readBody(w, r, set.MaxBodyBytes)
 	if status != 0 {
-		log.Warn().Int("status", status).Msg(msg)
-		fail(w, status, msg)
+		h.refuse(w, log, repo.Name, status, msg, msg)
 		return
 	}
 	if reason, ok := verify(repo.Provider, repo.Secret, r.Header, body); !ok {
-		log.Warn().Str("reason", reason).Msg("delivery refused: signature")
-		fail(w, http.StatusUnauthorized, errUnauthorized.Error())
+		h.refuse(w, log, repo.Name, http.StatusUnauthorized, errUnauthorized.Error(), "signature: "+reason)
 		return
 	}
 	ev, err := decode(repo.Provider, r.Header, body)

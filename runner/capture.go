@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"sync"
@@ -103,4 +104,41 @@ func (c *capWriter) Flush() error {
 	}
 	c.ring, c.start, c.full, c.cut = c.ring[:0], 0, false, 0
 	return c.err
+}
+
+// stampWriter starts every line written through it with a UTC timestamp.
+type stampWriter struct {
+	w       io.Writer
+	midLine bool
+}
+
+func newStampWriter(w io.Writer) *stampWriter { return &stampWriter{w: w} }
+
+func (s *stampWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		if !s.midLine {
+			if _, err := io.WriteString(s.w, stamp()+" "); err != nil {
+				return 0, err
+			}
+			s.midLine = true
+		}
+		line := p
+		if i := bytes.IndexByte(p, '\n'); i >= 0 {
+			line, s.midLine = p[:i+1], false
+		}
+		if _, err := s.w.Write(line); err != nil {
+			return 0, err
+		}
+		p = p[len(line):]
+	}
+	return n, nil
+}
+
+// end finishes a last line that had no newline of its own.
+func (s *stampWriter) end() {
+	if s.midLine {
+		_, _ = io.WriteString(s.w, "\n")
+		s.midLine = false
+	}
 }

@@ -1,12 +1,15 @@
 package runner
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -119,12 +122,16 @@ func (p *process) finish() (held bool) {
 }
 
 // runCommand runs one command under timeout and ctx, copying its output to
-// out, and leaves no process of its group behind.
+// out, and leaves no process of its group behind. started, if not nil, is
+// told the command's process group once it runs.
 func runCommand(ctx context.Context, c settings.Command, dir string, env []string,
-	timeout, grace time.Duration, out io.Writer) error {
+	timeout, grace time.Duration, out io.Writer, started func(Group)) error {
 	p, err := startProcess(c, dir, env, out, grace)
 	if err != nil {
 		return err
+	}
+	if started != nil {
+		started(Group{ID: p.pgid, Start: processStart(p.pgid)})
 	}
 	t := time.NewTimer(timeout)
 	defer t.Stop()
@@ -152,4 +159,30 @@ func runCommand(ctx context.Context, c settings.Command, dir string, env []strin
 		return fmt.Errorf("wait %q: %w", c, werr)
 	}
 	return cerr
+}
+
+// processStart is the start time of pid in clock ticks since boot (field 22
+// of /proc/PID/stat), or 0 when it cannot be read.
+func processStart(pid int) uint64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which may hold spaces and parentheses.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 20 {
+		return 0
+	}
+	n, _ := strconv.ParseUint(f[19], 10, 64)
+	return n
+}
+
+// killStale kills what is left of a process group recorded by a daemon that
+// died. The group's id cannot be reused while any process of it lives; if
+// its id now names another leader (a different start time), it is left alone.
+func killStale(g Group) bool {
+	if start := processStart(g.ID); start != 0 && start != g.Start {
+		return false
+	}
+	return syscall.Kill(-g.ID, syscall.SIGKILL) == nil
 }

@@ -98,7 +98,7 @@ func TestRunCommand(t *testing.T) {
 			env := append(baseEnv(os.Environ()), "PIDFILE="+pidFile)
 			var out bytes.Buffer
 			begin := time.Now()
-			err := runCommand(context.Background(), tc.cmd, dir, env, tc.timeout, 500*time.Millisecond, &out)
+			err := runCommand(context.Background(), tc.cmd, dir, env, tc.timeout, 500*time.Millisecond, &out, nil)
 			took := time.Since(begin)
 			if tc.wantErr == nil && err != nil {
 				t.Fatalf("err = %v, want nil (output %q)", err, out.String())
@@ -136,7 +136,7 @@ func TestRunCommandCancel(t *testing.T) {
 	time.AfterFunc(200*time.Millisecond, cancel)
 	env := append(baseEnv(os.Environ()), "PIDFILE="+pidFile)
 	err := runCommand(ctx, settings.Command{Shell: "echo $$ > $PIDFILE; sleep 600"}, dir, env,
-		time.Minute, 500*time.Millisecond, &bytes.Buffer{})
+		time.Minute, 500*time.Millisecond, &bytes.Buffer{}, nil)
 	var ce *CommandError
 	if !errors.As(err, &ce) || !ce.Cancelled {
 		t.Fatalf("err = %v, want a cancelled CommandError", err)
@@ -150,7 +150,7 @@ func TestRunCommandLargeOutputIsCapped(t *testing.T) {
 	var file bytes.Buffer
 	cw := newCapWriter(&file, 64<<10, 64<<10)
 	cmd := settings.Command{Shell: "echo FIRST; head -c 52428800 /dev/zero | tr '\\0' 'x'; echo; echo LAST"}
-	err := runCommand(context.Background(), cmd, t.TempDir(), baseEnv(os.Environ()), time.Minute, time.Second, cw)
+	err := runCommand(context.Background(), cmd, t.TempDir(), baseEnv(os.Environ()), time.Minute, time.Second, cw, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

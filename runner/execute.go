@@ -24,48 +24,82 @@ const (
 
 // Run runs job now, in the calling goroutine: it takes the working copy's
 // lock (waiting for any other job on it, in this process or another), syncs
-// the working copy, runs the commands, and records the result. Output is
-// written to the job's log file and, when live is not nil, to live as well.
-func (r *Runner) Run(ctx context.Context, job *Job, live io.Writer) Result {
-	r.assign(job)
-	res := Result{Job: job, State: Running, Started: time.Now()}
-	log := r.jobLogger(job)
-	repo, target, err := r.lookup(job)
-	if err != nil {
-		return r.finish(log, res, err)
+// the working copy, runs the commands, and records the result. A job that is
+// not in the store yet (a manual run) is recorded first. Output is written to
+// the job's log file and, when live is not nil, to live as well.
+func (r *Runner) Run(ctx context.Context, job *Job, live io.Writer) Record {
+	if job.ID == "" {
+		r.assign(job)
+		if err := r.store.accept(&Record{Job: job, State: Queued}, job.Payload); err != nil {
+			rec := Record{Job: job, State: Failed, Finished: time.Now(), Error: err.Error()}
+			return rec
+		}
 	}
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	rec := r.start(job, stop)
+	defer r.stopped(job)
+	log := r.jobLogger(job)
 	f, err := r.openLog(job)
 	if err != nil {
-		return r.finish(log, res, err)
+		return r.finish(ctx, log, rec, err)
 	}
 	defer f.Close()
-	res.Log = f.Name()
+	rec.Log = f.Name()
 	cw := newCapWriter(f, logHead, logTail)
 	var out io.Writer = cw
 	if live != nil {
 		out = io.MultiWriter(live, cw)
 	}
-	err = r.execute(ctx, job, repo, target, out, &res)
-	fmt.Fprintf(out, "%s %s\n", stamp(), summary(res, err))
+	err = r.execute(ctx, rec, out)
+	fmt.Fprintf(out, "%s %s\n", stamp(), summary(ctx, rec, err))
 	if ferr := cw.Flush(); ferr != nil && err == nil {
 		err = fmt.Errorf("write job log: %w", ferr)
 	}
-	return r.finish(log, res, err)
+	return r.finish(ctx, log, rec, err)
 }
 
-func (r *Runner) execute(ctx context.Context, job *Job, repo *settings.Repo, target *settings.Target,
-	out io.Writer, res *Result) error {
-	fmt.Fprintf(out, "%s job %s: %s %s of %s, event %s, delivery %q\n", stamp(), job.ID,
-		job.Repo, job.target(), shortSHA(job.SHA), job.Event, job.Delivery)
+// start records job running and makes it cancellable.
+func (r *Runner) start(job *Job, stop context.CancelCauseFunc) *Record {
+	rec := &Record{Job: job, State: Running, Started: time.Now()}
+	if old, ok := r.store.Get(job.ID); ok {
+		rec.Attempts = old.Attempts
+	}
+	rec.Attempts++
+	r.mu.Lock()
+	r.running[job.ID] = stop
+	r.mu.Unlock()
+	if err := r.store.put(rec); err != nil {
+		r.jobLogger(job).Error().Err(err).Msg("job start not recorded")
+	}
+	return rec
+}
+
+func (r *Runner) stopped(job *Job) {
+	r.mu.Lock()
+	delete(r.running, job.ID)
+	r.mu.Unlock()
+}
+
+func (r *Runner) execute(ctx context.Context, rec *Record, out io.Writer) error {
+	job := rec.Job
+	repo, target, err := r.lookup(job)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%s job %s: %s %s at %s, event %s, delivery %q, attempt %d\n", stamp(), job.ID,
+		job.Repo, job.target(), shortSHA(job.SHA), job.Event, job.Delivery, rec.Attempts)
 	lock, err := acquireLock(ctx, lockPath(r.stateDir, repo.Path), out)
 	if err != nil {
 		return err
 	}
 	defer lock.release()
 	log := r.jobLogger(job)
-	log.Info().Msg("job started")
+	log.Info().Int("attempt", rec.Attempts).Msg("job started")
 	fmt.Fprintf(out, "%s sync %s to %s\n", stamp(), repo.Path, job.Ref)
-	res.Sync, err = r.syncer.Sync(log.WithContext(ctx), syncTarget(repo, job), out)
+	sw := newStampWriter(out)
+	rec.Sync, err = r.syncer.Sync(log.WithContext(ctx), syncTarget(repo, job), sw)
+	sw.end()
 	if err != nil {
 		return fmt.Errorf("sync %s: %w", job.Repo, err)
 	}
@@ -73,25 +107,41 @@ func (r *Runner) execute(ctx context.Context, job *Job, repo *settings.Repo, tar
 	if err != nil {
 		return err
 	}
-	env := commandEnv(r.environ, job, repo, target, res.Sync.Commit, payload)
+	env := commandEnv(r.environ, job, repo, target, rec.Sync.Commit, payload)
 	dir := filepath.Join(repo.Path, target.Workdir)
 	for _, c := range target.Commands {
-		fmt.Fprintf(out, "%s $ %s\n", stamp(), c)
-		begin := time.Now()
-		err := runCommand(ctx, c, dir, env, target.Timeout, r.set.Load().KillGrace, out)
-		cr := CommandResult{Command: c.String(), Duration: time.Since(begin)}
-		var ce *CommandError
-		if errors.As(err, &ce) {
-			cr.ExitCode = ce.ExitCode
-		} else if err != nil {
-			cr.ExitCode = -1
-		}
-		res.Commands = append(res.Commands, cr)
-		if err != nil {
+		if err := r.runOne(ctx, rec, c, dir, env, target.Timeout, out); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// runOne runs one command, records its process group while it runs (so that
+// a restarted daemon can kill it) and its result when it ends.
+func (r *Runner) runOne(ctx context.Context, rec *Record, c settings.Command, dir string, env []string,
+	timeout time.Duration, out io.Writer) error {
+	fmt.Fprintf(out, "%s $ %s\n", stamp(), c)
+	begin := time.Now()
+	started := func(g Group) {
+		rec.Group = &g
+		if err := r.store.put(rec); err != nil {
+			r.jobLogger(rec.Job).Warn().Err(err).Msg("process group not recorded")
+		}
+	}
+	sw := newStampWriter(out)
+	err := runCommand(ctx, c, dir, env, timeout, r.set.Load().KillGrace, sw, started)
+	sw.end()
+	rec.Group = nil
+	cr := CommandResult{Command: c.String(), Duration: time.Since(begin)}
+	var ce *CommandError
+	if errors.As(err, &ce) {
+		cr.ExitCode = ce.ExitCode
+	} else if err != nil {
+		cr.ExitCode = -1
+	}
+	rec.Commands = append(rec.Commands, cr)
+	return err
 }
 
 // syncTarget maps a repository entry and a job onto what gitsync needs.
@@ -122,12 +172,17 @@ func (r *Runner) lookup(job *Job) (*settings.Repo, *settings.Target, error) {
 	return repo, t, nil
 }
 
+// LogPath is where the log of job id is written.
+func (r *Runner) LogPath(id string) string {
+	return filepath.Join(r.stateDir, "jobs", id+".log")
+}
+
 func (r *Runner) openLog(job *Job) (*os.File, error) {
-	dir := filepath.Join(r.stateDir, "jobs")
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := os.MkdirAll(filepath.Join(r.stateDir, "jobs"), 0o750); err != nil {
 		return nil, fmt.Errorf("create job log: %w", err)
 	}
-	f, err := os.OpenFile(filepath.Join(dir, job.ID+".log"), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	// Appending keeps the log of an attempt that a crash interrupted.
+	f, err := os.OpenFile(r.LogPath(job.ID), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("create job log: %w", err)
 	}
@@ -136,54 +191,60 @@ func (r *Runner) openLog(job *Job) (*os.File, error) {
 
 // writePayload stores the raw delivery for $WH_PAYLOAD; "" when there is none.
 func (r *Runner) writePayload(job *Job) (string, error) {
-	if len(job.Payload) == 0 {
+	payload := job.Payload
+	if len(payload) == 0 {
+		payload = r.store.payload(job.ID)
+	}
+	if len(payload) == 0 {
 		return "", nil
 	}
 	path := filepath.Join(r.stateDir, "jobs", job.ID+".payload.json")
-	if err := os.WriteFile(path, job.Payload, 0o600); err != nil {
+	if err := os.WriteFile(path, payload, 0o600); err != nil {
 		return "", fmt.Errorf("write payload file: %w", err)
 	}
 	return path, nil
 }
 
-// finish turns the outcome into the job's final state and logs it once.
-func (r *Runner) finish(log *zerolog.Logger, res Result, err error) Result {
-	res.Finished = time.Now()
-	res.State = finalState(err)
+// finish turns the outcome into the job's final state, records it and logs
+// it once.
+func (r *Runner) finish(ctx context.Context, log *zerolog.Logger, rec *Record, err error) Record {
+	rec.Finished = time.Now()
+	rec.State = finalState(ctx, err)
 	if err != nil {
-		res.Error = err.Error()
+		rec.Error = err.Error()
 	}
 	ev := log.Info()
 	if err != nil {
-		ev = log.Error().Str("error", res.Error)
+		ev = log.Error().Str("error", rec.Error)
 	}
-	ev.Str("state", string(res.State)).Dur("took", res.Finished.Sub(res.Started)).
-		Str("log", res.Log).Msg("job finished")
-	if r.onDone != nil {
-		r.onDone(res)
-	}
-	return res
+	ev.Str("state", string(rec.State)).Dur("took", rec.Finished.Sub(rec.Started)).
+		Str("log", rec.Log).Msg("job finished")
+	r.end(rec)
+	r.prune(rec.Job.Repo)
+	return *rec
 }
 
-func finalState(err error) State {
+func finalState(ctx context.Context, err error) State {
 	var ce *CommandError
 	switch {
 	case err == nil:
 		return Succeeded
+	case errors.Is(context.Cause(ctx), errShutdown):
+		return Interrupted
 	case errors.As(err, &ce) && ce.TimedOut:
 		return TimedOut
-	case errors.As(err, &ce) && ce.Cancelled, errors.Is(err, context.Canceled):
+	case errors.Is(context.Cause(ctx), errCancelled), errors.As(err, &ce) && ce.Cancelled:
 		return Cancelled
 	}
 	return Failed
 }
 
-func summary(res Result, err error) string {
-	took := time.Since(res.Started).Round(time.Millisecond)
+func summary(ctx context.Context, rec *Record, err error) string {
+	took := time.Since(rec.Started).Round(time.Millisecond)
 	if err != nil {
-		return fmt.Sprintf("job %s %s after %s: %v", res.Job.ID, finalState(err), took, err)
+		return fmt.Sprintf("job %s %s after %s: %v", rec.Job.ID, finalState(ctx, err), took, err)
 	}
-	return fmt.Sprintf("job %s succeeded in %s at %s", res.Job.ID, took, shortSHA(res.Sync.Commit))
+	return fmt.Sprintf("job %s succeeded in %s at %s", rec.Job.ID, took, shortSHA(rec.Sync.Commit))
 }
 
 func stamp() string { return time.Now().UTC().Format("2006-01-02T15:04:05.000Z") }

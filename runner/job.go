@@ -75,20 +75,41 @@ type CommandResult struct {
 	Duration time.Duration `json:"duration"`
 }
 
-// Result is the record of a finished job.
-type Result struct {
+// Final reports whether a job in state s will never run again.
+func (s State) Final() bool {
+	switch s {
+	case Queued, Running, Interrupted:
+		return false
+	}
+	return true
+}
+
+// Record is what the job history keeps of a job: the request, where it is in
+// its lifecycle, and what it did.
+type Record struct {
 	Job      *Job            `json:"job"`
 	State    State           `json:"state"`
-	Started  time.Time       `json:"started"`
-	Finished time.Time       `json:"finished"`
-	Sync     gitsync.Result  `json:"sync"`
-	Commands []CommandResult `json:"commands"`
+	Attempts int             `json:"attempts,omitempty"`
+	Started  time.Time       `json:"started,omitzero"`
+	Finished time.Time       `json:"finished,omitzero"`
+	Sync     gitsync.Result  `json:"sync,omitzero"`
+	Commands []CommandResult `json:"commands,omitempty"`
 	// Error says why the job did not succeed.
 	Error string `json:"error,omitempty"`
 	// SupersededBy is the id of the job that replaced this one.
 	SupersededBy string `json:"superseded_by,omitempty"`
 	// Log is the path of the job's log file.
 	Log string `json:"log,omitempty"`
+	// Group is the process group of the command running now, so that a
+	// daemon that died can kill it on its next start.
+	Group *Group `json:"group,omitempty"`
+}
+
+// Group names a process group beyond doubt: its id and its leader's start
+// time (in clock ticks since boot, as /proc/PID/stat says).
+type Group struct {
+	ID    int    `json:"id"`
+	Start uint64 `json:"start"`
 }
 
 // ids makes job ids that sort by time: 12 hex digits of Unix milliseconds,

@@ -1,7 +1,8 @@
-// Package runner owns jobs: the bounded queue, one job at a time per working
-// copy (also across processes, by a lock file), coalescing of waiting jobs,
-// the worker pool, running the configured commands, and each job's log and
-// record. It never parses webhooks; it reaches git only through Syncer.
+// Package runner owns jobs: the durable queue and job history (a bbolt file
+// in the state dir), one job at a time per working copy (also across
+// processes, by a lock file), coalescing of waiting jobs, the worker pool,
+// running the configured commands, and each job's record and log. It never
+// parses webhooks; it reaches git only through Syncer.
 package runner
 
 import (
@@ -9,6 +10,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"sync"
@@ -27,24 +29,36 @@ type Syncer interface {
 	Sync(ctx context.Context, t gitsync.Target, log io.Writer) (gitsync.Result, error)
 }
 
-// Errors of Submit that the caller must act on.
+// Errors the caller must act on.
 var (
 	// ErrQueueFull means queue_size jobs are waiting: answer 503, try later.
 	ErrQueueFull = errors.New("job queue is full")
 	// ErrClosed means the runner is shutting down.
 	ErrClosed = errors.New("runner is shutting down")
+	// ErrNotFound means no job has that id.
+	ErrNotFound = errors.New("no such job")
+	// ErrFinished means the job already ended and cannot be cancelled.
+	ErrFinished = errors.New("job has already finished")
+)
+
+// Causes of a job's cancellation.
+var (
+	errShutdown  = errors.New("daemon stopped before the job finished")
+	errCancelled = errors.New("job cancelled")
 )
 
 // Options configure a Runner.
 type Options struct {
 	Settings *settings.Settings
 	Syncer   Syncer
-	Logger   zerolog.Logger
+	// Store is the job history; nil records nothing beyond the job logs.
+	Store  *Store
+	Logger zerolog.Logger
 	// Environ is the daemon's environment, filtered by the allow-list for
 	// commands (default os.Environ()).
 	Environ []string
-	// OnDone, if set, is called with every finished or superseded job.
-	OnDone func(Result)
+	// OnDone, if set, is called with the record of every job that ended.
+	OnDone func(Record)
 }
 
 // Receipt answers Submit.
@@ -57,33 +71,36 @@ type Receipt struct {
 	Duplicate bool
 }
 
-// Runner schedules and runs jobs. Make it with New; Submit queues, Run runs
-// at once; Close stops.
+// Runner schedules, runs and records jobs. Make it with New, call Recover
+// once, then Submit; Run runs a job at once; Close stops.
 type Runner struct {
-	set     atomic.Pointer[settings.Settings]
-	syncer  Syncer
-	log     zerolog.Logger
-	environ []string
-	onDone  func(Result)
-	// stateDir is fixed at New: locks and logs must not move under jobs.
-	stateDir string
+	set      atomic.Pointer[settings.Settings]
+	syncer   Syncer
+	store    *Store
+	log      zerolog.Logger
+	environ  []string
+	onDone   func(Record)
+	stateDir string // fixed at New: locks and logs must not move under jobs
 	ids      ids
 
-	pool   pond.Pool
-	ctx    context.Context // cancelled when the shutdown grace is over
-	cancel context.CancelFunc
+	pool pond.Pool
+	// ctx is cancelled with errShutdown when the shutdown grace is over.
+	ctx    context.Context
+	cancel context.CancelCauseFunc
 
-	mu      sync.Mutex
-	queues  map[string]*repoQueue
-	waiting int
-	closed  bool
-	seen    *deliveries
+	mu       sync.Mutex
+	queues   map[string]*repoQueue
+	waiting  int
+	reserved int               // accepted jobs being written to the store
+	inflight map[string]string // delivery key → job id, while being written
+	running  map[string]context.CancelCauseFunc
+	closed   bool
 }
 
-// repoQueue is one repository entry's schedule: at most one job handed to the
+// repoQueue is one repository entry's schedule: at most one task in the
 // pool, and the jobs waiting, at most one per branch or environment.
 type repoQueue struct {
-	active  bool // a task for this repo is in the pool (queued or running)
+	active  bool
 	waiting []*Job
 }
 
@@ -93,10 +110,11 @@ func New(o Options) *Runner {
 	if env == nil {
 		env = os.Environ()
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &Runner{syncer: o.Syncer, stateDir: o.Settings.StateDir, log: o.Logger, environ: baseEnv(env),
-		onDone: o.OnDone, ctx: ctx, cancel: cancel,
-		queues: make(map[string]*repoQueue), seen: newDeliveries(deliveryTTL, deliveryMax)}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	r := &Runner{syncer: o.Syncer, store: o.Store, log: o.Logger, environ: baseEnv(env),
+		onDone: o.OnDone, stateDir: o.Settings.StateDir, ctx: ctx, cancel: cancel,
+		queues: map[string]*repoQueue{}, inflight: map[string]string{},
+		running: map[string]context.CancelCauseFunc{}}
 	r.set.Store(o.Settings)
 	var seed [4]byte
 	_, _ = rand.Read(seed[:])
@@ -123,41 +141,79 @@ func (r *Runner) assign(job *Job) {
 	}
 }
 
-// Submit queues job without blocking. A job for the same repository and the
-// same branch or environment that is still waiting is replaced by it (and
-// recorded superseded); a delivery id seen before returns the original job.
+func deliveryID(job *Job) string {
+	if job.Delivery == "" {
+		return ""
+	}
+	return job.Repo + "\x00" + job.Delivery
+}
+
+// Submit queues job without blocking on other jobs, and returns once the
+// job is on disk. A job for the same repository and the same branch or
+// environment that is still waiting is replaced by it (and recorded
+// superseded); a delivery id seen before returns the original job.
 func (r *Runner) Submit(job *Job) (Receipt, error) {
+	rc, grew, done := r.reserve(job)
+	if done != nil || rc.Duplicate {
+		return rc, done
+	}
+	err := r.store.accept(&Record{Job: job, State: Queued}, job.Payload)
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		return Receipt{}, ErrClosed
+	delete(r.inflight, deliveryID(job))
+	if grew {
+		r.reserved--
 	}
-	if id, ok := r.seen.lookup(job.Repo, job.Delivery); ok {
-		return Receipt{ID: id, Duplicate: true}, nil
+	if err != nil {
+		r.mu.Unlock()
+		r.log.Error().Err(err).Str("repo", job.Repo).Str("delivery", job.Delivery).Msg("job not accepted")
+		return Receipt{}, err
 	}
-	q := r.queues[job.Repo]
-	if q == nil {
-		q = &repoQueue{}
-		r.queues[job.Repo] = q
-	}
-	if i := q.find(job.key()); i >= 0 {
-		old := q.waiting[i]
-		r.assign(job)
-		q.waiting[i] = job
-		r.seen.add(job.Repo, job.Delivery, job.ID)
+	old := r.enqueue(job)
+	r.mu.Unlock()
+	r.jobLogger(job).Info().Str("event", job.Event).Msg("job queued")
+	if old != nil {
 		r.supersede(old, job)
 		return Receipt{ID: job.ID, Supersedes: old.ID}, nil
 	}
-	if r.waiting >= r.set.Load().QueueSize {
-		return Receipt{}, ErrQueueFull
+	return Receipt{ID: job.ID}, nil
+}
+
+// reserve checks a new job against duplicates and the queue's bound and
+// reserves its place; grew says whether it may add a waiting job.
+func (r *Runner) reserve(job *Job) (rc Receipt, grew bool, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return Receipt{}, false, ErrClosed
+	}
+	if id, ok := r.inflight[deliveryID(job)]; ok {
+		return Receipt{ID: id, Duplicate: true}, false, nil
+	}
+	if id, ok := r.store.seen(job.Repo, job.Delivery); ok {
+		return Receipt{ID: id, Duplicate: true}, false, nil
+	}
+	q := r.queue(job.Repo)
+	grew = q.find(job.key()) < 0
+	if grew && r.waiting+r.reserved >= r.set.Load().QueueSize {
+		return Receipt{}, false, ErrQueueFull
 	}
 	r.assign(job)
-	q.waiting = append(q.waiting, job)
-	r.waiting++
-	r.seen.add(job.Repo, job.Delivery, job.ID)
-	r.jobLogger(job).Info().Str("event", job.Event).Msg("job queued")
-	r.dispatch(job.Repo, q)
-	return Receipt{ID: job.ID}, nil
+	if grew {
+		r.reserved++
+	}
+	if d := deliveryID(job); d != "" {
+		r.inflight[d] = job.ID
+	}
+	return Receipt{ID: job.ID}, grew, nil
+}
+
+func (r *Runner) queue(name string) *repoQueue {
+	q := r.queues[name]
+	if q == nil {
+		q = &repoQueue{}
+		r.queues[name] = q
+	}
+	return q
 }
 
 func (q *repoQueue) find(key string) int {
@@ -169,13 +225,36 @@ func (q *repoQueue) find(key string) int {
 	return -1
 }
 
-// supersede records old as replaced by job. Called with r.mu held.
+// enqueue puts job in line, in place of a waiting job of the same target,
+// which it returns. Called with r.mu held.
+func (r *Runner) enqueue(job *Job) (old *Job) {
+	q := r.queue(job.Repo)
+	if i := q.find(job.key()); i >= 0 {
+		old, q.waiting[i] = q.waiting[i], job
+	} else {
+		q.waiting = append(q.waiting, job)
+		r.waiting++
+	}
+	if !r.closed {
+		r.dispatch(job.Repo, q)
+	}
+	return old
+}
+
+// supersede records old as replaced by job.
 func (r *Runner) supersede(old, job *Job) {
 	now := time.Now()
-	res := Result{Job: old, State: Superseded, Started: now, Finished: now, SupersededBy: job.ID}
+	r.end(&Record{Job: old, State: Superseded, Finished: now, SupersededBy: job.ID})
 	r.jobLogger(old).Info().Str("superseded_by", job.ID).Msg("job superseded")
+}
+
+// end records a job that ended and tells OnDone.
+func (r *Runner) end(rec *Record) {
+	if err := r.store.put(rec); err != nil {
+		r.jobLogger(rec.Job).Error().Err(err).Str("state", string(rec.State)).Msg("job state not recorded")
+	}
 	if r.onDone != nil {
-		r.onDone(res)
+		r.onDone(*rec)
 	}
 }
 
@@ -221,30 +300,62 @@ func (r *Runner) work(name string) {
 	r.mu.Unlock()
 }
 
+// Cancel cancels job id: a waiting job ends cancelled at once; a running
+// one has its command's process group terminated and ends cancelled.
+func (r *Runner) Cancel(id string) error {
+	r.mu.Lock()
+	if stop, ok := r.running[id]; ok {
+		r.mu.Unlock()
+		stop(errCancelled)
+		return nil
+	}
+	for _, q := range r.queues {
+		for i, j := range q.waiting {
+			if j.ID == id {
+				q.waiting = append(q.waiting[:i], q.waiting[i+1:]...)
+				r.waiting--
+				r.mu.Unlock()
+				r.end(&Record{Job: j, State: Cancelled, Finished: time.Now(), Error: errCancelled.Error()})
+				return nil
+			}
+		}
+	}
+	r.mu.Unlock()
+	if rec, ok := r.store.Get(id); ok {
+		if rec.State.Final() {
+			return ErrFinished
+		}
+		return fmt.Errorf("job %s is %s and not in this daemon's queue", id, rec.State)
+	}
+	return ErrNotFound
+}
+
+// Get returns the record of job id from the history.
+func (r *Runner) Get(id string) (*Record, bool) { return r.store.Get(id) }
+
+// List returns the records that match f, newest first.
+func (r *Runner) List(f Filter) []*Record { return r.store.List(f) }
+
 // Close stops taking jobs, lets running jobs go on until ctx is done, then
-// cancels them (their commands' process groups are terminated) and waits for
-// the workers. Jobs still waiting are not run.
+// cancels them (their commands' process groups are terminated and they are
+// recorded interrupted, to run again at the next start) and waits for the
+// workers. Jobs still waiting stay queued in the store for the next start.
 func (r *Runner) Close(ctx context.Context) error {
 	r.mu.Lock()
 	r.closed = true
-	var dropped []*Job
 	for _, q := range r.queues {
-		dropped = append(dropped, q.waiting...)
 		q.waiting = nil
 	}
 	r.waiting = 0
 	r.mu.Unlock()
-	for _, j := range dropped {
-		r.jobLogger(j).Warn().Msg("job not run: shutting down")
-	}
 	done := make(chan struct{})
 	go func() { r.pool.StopAndWait(); close(done) }()
 	select {
 	case <-done:
-		r.cancel()
+		r.cancel(errShutdown)
 		return nil
 	case <-ctx.Done():
-		r.cancel()
+		r.cancel(errShutdown)
 		<-done
 		return ctx.Err()
 	}

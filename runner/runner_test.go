@@ -45,7 +45,15 @@ repos:
 		t.Fatal(err)
 	}
 	log := zerolog.Nop()
-	return runner.New(runner.Options{Settings: set, Syncer: gitsync.New(log), Logger: log}), set, up
+	if err := os.MkdirAll(set.StateDir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	store, err := runner.OpenStore(filepath.Join(set.StateDir, "jobs.db"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return runner.New(runner.Options{Settings: set, Syncer: gitsync.New(log), Store: store, Logger: log}), set, up
 }
 
 func mainJob(sha string) *runner.Job {

@@ -18,7 +18,7 @@ var (
 )
 
 // listFields are the keys whose items are named key[i] rather than key.k.
-var listFields = map[string]bool{"commands": true, "deploy_on": true}
+var listFields = map[string]bool{"commands": true, "deploy_on": true, "allow": true, "trusted_proxies": true}
 
 // decode unmarshals the merged settings strictly: an unknown key, a key spelt
 // in another case, or a value of the wrong type is a problem. mapstructure
@@ -106,6 +106,7 @@ func commandHook(_, to reflect.Type, data any) (any, error) {
 func shapeHook(from, to reflect.Type, data any) (any, error) {
 	isMap := func(k reflect.Kind) bool { return k == reflect.Map || k == reflect.Struct }
 	switch {
+	case to == cidrType && from.Kind() == reflect.String: // text, parsed by its UnmarshalText
 	case isMap(to.Kind()) && !isMap(from.Kind()),
 		to.Kind() == reflect.Slice && isMap(from.Kind()):
 		return nil, fmt.Errorf("must be %s (got %s)", kindName(to), kindName(from))

@@ -96,6 +96,9 @@ func defaultsFor(raw map[string]any) map[string]any {
 	if l := missing(raw["log"], logDefaults); len(l) > 0 {
 		out["log"] = l
 	}
+	if h := missing(raw["http"], httpDefaults); len(h) > 0 {
+		out["http"] = h
+	}
 	repos, _ := raw["repos"].(map[string]any)
 	rd := map[string]any{}
 	for name, v := range repos {
@@ -144,6 +147,8 @@ func missing(v any, defs map[string]any) map[string]any {
 func (s *Settings) resolvePaths() {
 	dir := filepath.Dir(s.File)
 	s.StateDir = resolve(dir, s.StateDir)
+	s.resolveNetworkPaths()
+	s.API.TokenFile = resolve(dir, s.API.TokenFile)
 	for _, r := range s.Repos {
 		if r == nil {
 			continue
@@ -177,6 +182,7 @@ func isRelativeLocal(remote string) bool {
 // applyDerived sets the values that follow from others: entry names and the
 // token username of each provider.
 func (s *Settings) applyDerived() {
+	s.applyJobDefaults()
 	for name, r := range s.Repos {
 		if r == nil {
 			continue
@@ -202,6 +208,7 @@ func defaultUsername(provider string) string {
 // empty leaves Secret empty for Validate to report.
 func (s *Settings) readSecrets() problems {
 	var ps problems
+	s.readAPIToken(&ps)
 	for _, name := range s.RepoNames() {
 		r := s.Repos[name]
 		if r == nil || r.SecretFile == "" {

@@ -40,6 +40,18 @@ type Settings struct {
 	KillGrace time.Duration `koanf:"kill_grace"`
 	// Log configures the daemon's own log stream.
 	Log Log `koanf:"log"`
+	// API configures the local job API; without a token it is off.
+	API API `koanf:"api"`
+	// HTTP holds the listener's timeouts.
+	HTTP HTTP `koanf:"http"`
+	// TLS, when both of its files are set, makes the listener serve HTTPS.
+	TLS TLS `koanf:"tls"`
+	// Allow lists the networks that may deliver webhooks (empty: any); a
+	// repository entry's own allow list replaces it for that entry.
+	Allow []CIDR `koanf:"allow"`
+	// TrustedProxies lists the reverse proxies whose X-Forwarded-For is
+	// believed (the rightmost address not in this list is the client).
+	TrustedProxies []CIDR `koanf:"trusted_proxies"`
 	// Repos maps an entry name (the {name} of /hooks/{name}) to its entry.
 	Repos map[string]*Repo `koanf:"repos"`
 
@@ -61,6 +73,22 @@ func (s *Settings) RepoNames() []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+// API guards the local job API (/api/...) with a bearer token.
+type API struct {
+	// Token is the bearer token; Load fills it from TokenFile. Never log it.
+	Token string `koanf:"token"`
+	// TokenFile is an absolute path to a file holding the token.
+	TokenFile string `koanf:"token_file"`
+}
+
+// History bounds the job records and logs kept for one repository entry.
+type History struct {
+	// Keep is how many finished jobs are kept (default 100).
+	Keep int `koanf:"keep"`
+	// MaxAge is how long a finished job is kept (default 720h, 30 days).
+	MaxAge time.Duration `koanf:"max_age"`
 }
 
 // Log configures zerolog.
@@ -90,6 +118,8 @@ type Repo struct {
 	SecretFile string `koanf:"secret_file"`
 	// Auth is how the remote is reached; zero means no credentials.
 	Auth Auth `koanf:"auth"`
+	// Allow, when not empty, replaces the global allow list for this entry.
+	Allow []CIDR `koanf:"allow"`
 	// Depth is the fetch depth (default 1; 0 keeps full history).
 	Depth int `koanf:"depth"`
 	// Clean removes untracked and ignored files on every sync (default false).
@@ -98,6 +128,12 @@ type Repo struct {
 	Submodules bool `koanf:"submodules"`
 	// GitTimeout bounds one sync (clone or fetch and checkout; default 5m).
 	GitTimeout time.Duration `koanf:"git_timeout"`
+	// History bounds the job records and logs kept for this entry.
+	History History `koanf:"history"`
+	// Poll, when set, checks every branch's head at that interval and
+	// deploys it when it moved past the last deployed commit: a safety net
+	// for deliveries that never arrived (default 0: off).
+	Poll time.Duration `koanf:"poll"`
 	// DeployOn lists the GitLab deployment statuses that start a job
 	// (default [success]).
 	DeployOn []string `koanf:"deploy_on"`

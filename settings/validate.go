@@ -43,6 +43,7 @@ func (s *Settings) check() problems {
 		checkRepo(&ps, name, s.Repos[name])
 	}
 	s.checkOverlaps(&ps, names)
+	s.checkJobs(&ps)
 	return ps
 }
 
@@ -60,6 +61,7 @@ func (s *Settings) checkDaemon(ps *problems) {
 	positive(ps, "kill_grace", s.KillGrace)
 	oneOf(ps, "log.level", s.Log.Level, logLevels)
 	oneOf(ps, "log.format", s.Log.Format, logFormats)
+	s.checkNetwork(ps)
 }
 
 func listenProblem(listen string) string {
@@ -85,6 +87,7 @@ func checkRepo(ps *problems, name string, r *Repo) {
 	checkSource(ps, p, r)
 	checkSecret(ps, p, r)
 	checkAuth(ps, p, r)
+	checkCIDRs(ps, p+".allow", r.Allow)
 	if r.Depth < 0 {
 		ps.add(p+".depth", "must be 0 (full history) or more (got %d)", r.Depth)
 	}

@@ -52,13 +52,13 @@ repos:
 		stdout []string
 		stderr []string
 	}{
-		{"the only branch", []string{file, "one"}, 0, []string{"deploying main at " + b + " by manual", "\nb"}, nil},
-		{"flags after the positionals", []string{file, "one", "--sha", a}, 0, []string{"at " + a, "\na"}, nil},
+		{"the only branch", []string{file, "one"}, 0, []string{"deploying main at " + b + " by manual", "Z b\n"}, nil},
+		{"flags after the positionals", []string{file, "one", "--sha", a}, 0, []string{"at " + a, "Z a\n"}, nil},
 		{"flags before", []string{"--branch", "main", file, "one"}, 0, []string{"deploying main"}, nil},
 		{"environment", []string{file, "two", "--environment", "production"}, 0, []string{"env production"}, nil},
 		{"failing command", []string{file, "two", "--branch", "dev"}, 1, []string{"failing"},
 			[]string{"wh-git-trigger: job", "failed", "exit status 7"}},
-		{"several branches", []string{file, "two"}, 2, nil, []string{"several branches", "hint: pass --branch, one of: dev, main"}},
+		{"several branches", []string{file, "two"}, 2, nil, []string{"several branches", "hint: name one branch of: dev, main"}},
 		{"unknown entry", []string{file, "three"}, 2, nil, []string{`no repository entry "three"`, "hint: configured entries: one, two"}},
 		{"unknown branch", []string{file, "one", "--branch", "dev"}, 2, nil, []string{`branch "dev" is not configured`}},
 		{"unknown environment", []string{file, "two", "--environment", "qa"}, 2, nil, []string{`no environment "qa"`}},

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -78,16 +79,30 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(set.StateDir, 0o750); err != nil {
 		return fmt.Errorf("create state dir: %w", err)
 	}
+	cert, err := loadCertificate(set, log)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", set.Listen)
 	if err != nil {
 		return &cli.UsageError{Err: fmt.Errorf("listen: %w", err),
 			Hint: "another process holds the address, or set listen: in the settings"}
 	}
-	rn := runner.New(runner.Options{Settings: set, Syncer: gitsync.New(log), Logger: log})
+	store, err := runner.OpenStore(filepath.Join(set.StateDir, "jobs.db"), time.Second)
+	if err != nil {
+		ln.Close()
+		if errors.Is(err, runner.ErrLocked) {
+			return &cli.UsageError{Err: err, Hint: "another wh-gitd runs with state_dir " + set.StateDir}
+		}
+		return err
+	}
+	defer store.Close()
+	rn := runner.New(runner.Options{Settings: set, Syncer: gitsync.New(log), Store: store, Logger: log})
+	if n, _ := rn.Recover(); n > 0 {
+		log.Info().Int("jobs", n).Msg("resuming jobs left unfinished")
+	}
 	h := receiver.New(receiver.Options{Settings: set, Jobs: rn, Logger: log})
-	srv := receiver.NewServer(set.Listen, h)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	srv, served := serve(set, h, ln, cert)
 	log.Info().Str("listen", ln.Addr().String()).Int("repos", len(set.Repos)).
 		Str("version", cli.Version()).Msg("wh-gitd started")
 	notify("READY=1")
@@ -99,7 +114,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		select {
 		case <-hup:
 			notify("RELOADING=1")
-			set = reload(log, pos[0], set, rn, h)
+			set = reload(log, pos[0], set, reloadParts(cert, rn, h)...)
 			notify("READY=1")
 		case <-ctx.Done():
 			done = true

@@ -303,8 +303,8 @@ repos:
 		t.Fatal("daemon did not stop")
 	}
 	waitFor(t, "the command's process to be gone", 5*time.Second, func() bool { return !alive(pid) })
-	if !strings.Contains(d.logs(), `"state":"cancelled"`) {
-		t.Errorf("job not recorded cancelled:\n%s", d.logs())
+	if !strings.Contains(d.logs(), `"state":"interrupted"`) {
+		t.Errorf("job not recorded interrupted:\n%s", d.logs())
 	}
 }
 

@@ -23,6 +23,8 @@ func reload(log zerolog.Logger, path string, old *settings.Settings, parts ...se
 		"listen":    next.Listen != old.Listen,
 		"workers":   next.Workers != old.Workers,
 		"state_dir": next.StateDir != old.StateDir,
+		"http":      next.HTTP != old.HTTP,
+		"tls":       next.TLS.Enabled() != old.TLS.Enabled(),
 	} {
 		if changed {
 			log.Warn().Str("key", key).Msg("reload: this change takes effect at the next restart")

@@ -1,0 +1,63 @@
+package settings
+
+import "time"
+
+// Defaults of the job history of each entry.
+const (
+	DefaultHistoryKeep   = 100
+	DefaultHistoryMaxAge = 30 * 24 * time.Hour
+)
+
+// applyJobDefaults fills the history bounds left at zero.
+func (s *Settings) applyJobDefaults() {
+	for _, r := range s.Repos {
+		if r == nil {
+			continue
+		}
+		if r.History.Keep == 0 {
+			r.History.Keep = DefaultHistoryKeep
+		}
+		if r.History.MaxAge == 0 {
+			r.History.MaxAge = DefaultHistoryMaxAge
+		}
+	}
+}
+
+// readAPIToken fills API.Token from API.TokenFile.
+func (s *Settings) readAPIToken(ps *problems) {
+	if s.API.TokenFile == "" {
+		return
+	}
+	if s.API.Token != "" {
+		ps.add("api.token_file", "set token or token_file, not both")
+		return
+	}
+	token, err := readSecretFile(s.API.TokenFile)
+	switch {
+	case err != nil:
+		ps.add("api.token_file", "cannot be read: %s (got %q)", reason(err), s.API.TokenFile)
+	case token == "":
+		ps.add("api.token_file", "is empty (got %q)", s.API.TokenFile)
+	default:
+		s.API.Token = token
+	}
+}
+
+// checkJobs validates the keys of the job store and API.
+func (s *Settings) checkJobs(ps *problems) {
+	if s.API.Token != "" && len(s.API.Token) < 16 {
+		ps.add("api.token", "must be at least 16 characters (got %d)", len(s.API.Token))
+	}
+	for _, name := range s.RepoNames() {
+		r := s.Repos[name]
+		if r == nil {
+			continue
+		}
+		p := "repos." + name
+		atLeast(ps, p+".history.keep", r.History.Keep, 1)
+		positive(ps, p+".history.max_age", r.History.MaxAge)
+		if r.Poll < 0 || (r.Poll > 0 && r.Poll < 10*time.Second) {
+			ps.add(p+".poll", "must be 0 (off) or at least 10s (got %s)", r.Poll)
+		}
+	}
+}
