@@ -60,6 +60,8 @@ type harnessOpts struct {
 	branches string
 	// extra is YAML added to each entry.
 	extra string
+	// top is YAML added at the top level.
+	top string
 }
 
 const recordCommands = `
@@ -91,6 +93,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	if o.maxBody > 0 {
 		fmt.Fprintf(&b, "max_body_bytes: %d\n", o.maxBody)
 	}
+	b.WriteString(o.top)
 	b.WriteString("log: {level: debug}\nrepos:\n")
 	for name, e := range endpoints {
 		fmt.Fprintf(&b, "  %s:\n    provider: %s\n    repository: %s\n    remote: %s\n    path: wc-%s\n    secret: %s\n%s    branches:\n%s\n",

@@ -135,7 +135,7 @@ func TestAllowList(t *testing.T) {
 // The read timeouts of http: reach the server.
 func TestServerForSettings(t *testing.T) {
 	set := loadYAML(t, "http: {read_header_timeout: 1500ms, read_timeout: 7s}\n", "")
-	srv := receiver.NewServerFor(set, http.NotFoundHandler())
+	srv := receiver.NewServerFor(set, http.NotFoundHandler(), zerolog.Nop())
 	if srv.ReadHeaderTimeout != 1500*time.Millisecond || srv.ReadTimeout != 7*time.Second ||
 		srv.WriteTimeout <= 0 || srv.IdleTimeout <= 0 || srv.MaxHeaderBytes != 32<<10 || srv.Addr != set.Listen {
 		t.Errorf("server %+v", srv)
@@ -188,7 +188,7 @@ func TestTLSCertificateReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := receiver.NewServerFor(set, receiver.New(receiver.Options{Settings: set, Jobs: &fakeJobs{}}))
+	srv := receiver.NewServerFor(set, receiver.New(receiver.Options{Settings: set, Jobs: &fakeJobs{}}), zerolog.Nop())
 	srv.TLSConfig = cert.TLSConfig()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -252,6 +252,50 @@ func TestLoadCertificateErrors(t *testing.T) {
 			_, err := receiver.LoadCertificate(tc.tls, zerolog.Nop())
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// What the headers alone refuse is refused before the body is read: a
+// stranger without the secret costs no body read.
+func TestRefusedBeforeBodyRead(t *testing.T) {
+	set := loadYAML(t, "max_body_bytes: 65536\n", "")
+	body := pushBody(t, "gh", "main", zeroSHA, strings.Repeat("a", 40))
+	cases := []struct {
+		name     string
+		edit     func(*http.Request)
+		code     int
+		bodyRead bool
+	}{
+		{"signed", func(*http.Request) {}, http.StatusAccepted, true},
+		{"no signature", func(r *http.Request) { r.Header.Del("X-Hub-Signature-256") }, http.StatusUnauthorized, false},
+		{"signature not hex", func(r *http.Request) { r.Header.Set("X-Hub-Signature-256", "sha256=zz") },
+			http.StatusUnauthorized, false},
+		{"signature too short", func(r *http.Request) { r.Header.Set("X-Hub-Signature-256", "sha256=abcd") },
+			http.StatusUnauthorized, false},
+		{"wrong signature needs the body", func(r *http.Request) {
+			r.Header.Set("X-Hub-Signature-256", "sha256="+strings.Repeat("0", 64))
+		}, http.StatusUnauthorized, true},
+		{"declared length over the cap", func(r *http.Request) { r.ContentLength = 65537 },
+			http.StatusRequestEntityTooLarge, false},
+		{"text/plain", func(r *http.Request) { r.Header.Set("Content-Type", "text/plain") },
+			http.StatusUnsupportedMediaType, false},
+		{"GET", func(r *http.Request) { r.Method = http.MethodGet }, http.StatusMethodNotAllowed, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := receiver.New(receiver.Options{Settings: set, Jobs: &fakeJobs{}, Logger: zerolog.Nop()})
+			spy := &readSpy{r: bytes.NewReader(body)}
+			req := httptest.NewRequest(http.MethodPost, "/hooks/gh", spy)
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("X-GitHub-Event", "push")
+			req.Header.Set("X-Hub-Signature-256", "sha256="+hmacHex("gh-secret", body))
+			tc.edit(req)
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != tc.code || spy.read != tc.bodyRead {
+				t.Errorf("answer %d %s, body read %v; want %d, body read %v", rec.Code, rec.Body, spy.read, tc.code, tc.bodyRead)
 			}
 		})
 	}

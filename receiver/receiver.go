@@ -11,6 +11,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -137,6 +138,8 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, int,
 	switch {
 	case errors.As(err, &mbe):
 		return nil, http.StatusRequestEntityTooLarge, "body is larger than the limit"
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return nil, http.StatusRequestTimeout, "body not received within the read timeout"
 	case err != nil:
 		return nil, http.StatusBadRequest, "read body: " + err.Error()
 	}

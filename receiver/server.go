@@ -4,7 +4,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"net/http"
+	"strings"
 	"sync/atomic"
 
 	"github.com/rs/zerolog"
@@ -12,10 +14,14 @@ import (
 	"github.com/wh-gitd/wh-gitd/settings"
 )
 
-// NewServerFor is NewServer with the listener settings of s: the address and
-// the read timeouts of http:. TLS is added by the caller (see Certificate).
-func NewServerFor(s *settings.Settings, handler http.Handler) *http.Server {
+// NewServerFor is NewServer with the listener settings of s (the address
+// and the read timeouts of http:) whose own error lines (failed TLS
+// handshakes, malformed requests) go to log, rate-limited like refusals, so
+// that a stranger's garbage cannot flood the log. TLS is added by the caller
+// (see Certificate).
+func NewServerFor(s *settings.Settings, handler http.Handler, log zerolog.Logger) *http.Server {
 	srv := NewServer(s.Listen, handler)
+	srv.ErrorLog = stdlog.New(&serverLog{limit: newRefusalLog(log), log: log}, "", 0)
 	if s.HTTP.ReadHeaderTimeout > 0 {
 		srv.ReadHeaderTimeout = s.HTTP.ReadHeaderTimeout
 	}
@@ -72,4 +78,20 @@ func (c *Certificate) TLSConfig() *tls.Config {
 			return c.cur.Load(), nil
 		},
 	}
+}
+
+// serverLog turns the http.Server's error lines into rate-limited warnings.
+type serverLog struct {
+	limit *refusalLog
+	log   zerolog.Logger
+}
+
+// serverLogKey is the refusal key of the server's own error lines.
+const serverLogKey = "(http server)"
+
+func (l *serverLog) Write(p []byte) (int, error) {
+	if l.limit.admit(serverLogKey) {
+		l.log.Warn().Str("error", strings.TrimSpace(string(p))).Msg("http server")
+	}
+	return len(p), nil
 }

@@ -68,6 +68,7 @@ func (r *Runner) start(job *Job, stop context.CancelCauseFunc) *Record {
 	rec.Attempts++
 	r.mu.Lock()
 	r.running[job.ID] = stop
+	r.active[job.ID] = job
 	r.mu.Unlock()
 	if err := r.store.put(rec); err != nil {
 		r.jobLogger(job).Error().Err(err).Msg("job start not recorded")
@@ -78,6 +79,7 @@ func (r *Runner) start(job *Job, stop context.CancelCauseFunc) *Record {
 func (r *Runner) stopped(job *Job) {
 	r.mu.Lock()
 	delete(r.running, job.ID)
+	delete(r.active, job.ID)
 	r.mu.Unlock()
 }
 

@@ -8,7 +8,6 @@ package runner
 import (
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -94,6 +93,7 @@ type Runner struct {
 	reserved int               // accepted jobs being written to the store
 	inflight map[string]string // delivery key → job id, while being written
 	running  map[string]context.CancelCauseFunc
+	active   map[string]*Job // running jobs by id
 	closed   bool
 }
 
@@ -114,11 +114,11 @@ func New(o Options) *Runner {
 	r := &Runner{syncer: o.Syncer, store: o.Store, log: o.Logger, environ: baseEnv(env),
 		onDone: o.OnDone, stateDir: o.Settings.StateDir, ctx: ctx, cancel: cancel,
 		queues: map[string]*repoQueue{}, inflight: map[string]string{},
-		running: map[string]context.CancelCauseFunc{}}
+		running: map[string]context.CancelCauseFunc{}, active: map[string]*Job{}}
 	r.set.Store(o.Settings)
-	var seed [4]byte
+	var seed [1]byte
 	_, _ = rand.Read(seed[:])
-	r.ids.seq.Store(binary.BigEndian.Uint32(seed[:]))
+	r.ids.process = seed[0]
 	// A repository has at most one task in the pool, and only while one of
 	// its jobs waits, so queue_size (plus the entries, for margin) bounds it.
 	r.pool = pond.NewPool(o.Settings.Workers,

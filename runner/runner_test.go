@@ -20,7 +20,7 @@ import (
 
 // setup writes a settings file with one entry "site" whose branch main runs
 // commands (YAML flow list), loads it, and returns a runner on a real upstream.
-func setup(t *testing.T, commands, timeout string) (*runner.Runner, *settings.Settings, *gitsynctest.Upstream) {
+func setup(t *testing.T, commands, timeout string, extra ...string) (*runner.Runner, *settings.Settings, *gitsynctest.Upstream) {
 	t.Helper()
 	dir := t.TempDir()
 	up := gitsynctest.NewUpstream(t)
@@ -35,7 +35,7 @@ repos:
     secret: s
     branches:
       main: {commands: %s, timeout: %s}
-`, up.Path(), commands, timeout)
+%s`, up.Path(), commands, timeout, strings.Join(extra, ""))
 	file := filepath.Join(dir, "settings.yaml")
 	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
@@ -152,5 +152,31 @@ func TestLargeOutputKeepsMemoryBounded(t *testing.T) {
 	log, _ := os.ReadFile(res.Log)
 	if !strings.Contains(string(log), "bytes cut ...]") || !strings.Contains(string(log), "END") {
 		t.Error("job log lacks the cut marker or the tail")
+	}
+}
+
+// With history.keep 5, fifty jobs leave five records and five log files.
+func TestHistoryRetention(t *testing.T) {
+	rn, set, up := setup(t, `['echo hi']`, "10s", "    history: {keep: 5}\n")
+	sha := up.Commit(t, "main", map[string]string{"f": "1"}, "one")
+	var last runner.Record
+	for range 50 {
+		last = rn.Run(context.Background(), mainJob(sha), nil)
+		if last.State != runner.Succeeded {
+			t.Fatalf("job %s: %s", last.State, last.Error)
+		}
+	}
+	recs := rn.List(runner.Filter{Repo: "site", Limit: 1000})
+	if len(recs) != 5 || recs[0].Job.ID != last.Job.ID {
+		t.Fatalf("%d records kept (newest %v), want 5 ending with %s", len(recs), recs[0].Job.ID, last.Job.ID)
+	}
+	logs, _ := filepath.Glob(filepath.Join(set.StateDir, "jobs", "*.log"))
+	if len(logs) != 5 {
+		t.Errorf("%d log files kept, want 5", len(logs))
+	}
+	for _, rec := range recs {
+		if _, err := os.Stat(rec.Log); err != nil {
+			t.Errorf("kept job %s has no log: %v", rec.Job.ID, err)
+		}
 	}
 }

@@ -97,12 +97,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer store.Close()
-	rn := runner.New(runner.Options{Settings: set, Syncer: gitsync.New(log), Store: store, Logger: log})
+	syncer := gitsync.New(log)
+	rn := runner.New(runner.Options{Settings: set, Syncer: syncer, Store: store, Logger: log})
 	if n, _ := rn.Recover(); n > 0 {
 		log.Info().Int("jobs", n).Msg("resuming jobs left unfinished")
 	}
+	pollCtx, stopPoll := context.WithCancel(context.Background())
+	defer stopPoll()
+	go rn.Poll(pollCtx, syncer)
 	h := receiver.New(receiver.Options{Settings: set, Jobs: rn, Logger: log})
-	srv, served := serve(set, h, ln, cert)
+	srv, served := serve(set, h, ln, cert, log)
 	log.Info().Str("listen", ln.Addr().String()).Int("repos", len(set.Repos)).
 		Str("version", cli.Version()).Msg("wh-gitd started")
 	notify("READY=1")
@@ -123,6 +127,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	notify("STOPPING=1")
+	stopPoll()
 	log.Info().Msg("shutting down: no new deliveries")
 	shutdown(log, srv, rn, set.ShutdownGrace)
 	if errors.Is(err, http.ErrServerClosed) {

@@ -183,26 +183,38 @@ func (d *daemon) logs() string {
 // push sends a signed GitHub push for branch → sha and returns the answer.
 func (d *daemon) push(t *testing.T, name, secret, repository, branch, sha string) (int, map[string]any) {
 	t.Helper()
+	code, a, err := sendPush(d.addr, name, secret, repository, branch, sha, fmt.Sprintf("%s-%d", branch, time.Now().UnixNano()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code, a
+}
+
+// sendPush sends a signed GitHub push delivery with the given id.
+func sendPush(addr, name, secret, repository, branch, sha, id string) (int, map[string]any, error) {
 	body, _ := json.Marshal(map[string]any{"ref": "refs/heads/" + branch, "before": strings.Repeat("0", 40),
 		"after": sha, "repository": map[string]any{"full_name": repository}, "pusher": map[string]any{"name": "t"}})
-	req, _ := http.NewRequest(http.MethodPost, "http://"+d.addr+"/hooks/"+name, bytes.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/hooks/"+name, bytes.NewReader(body))
 	m := hmac.New(sha256.New, []byte(secret))
 	m.Write(body)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-GitHub-Event", "push")
-	req.Header.Set("X-GitHub-Delivery", fmt.Sprintf("%s-%d", branch, time.Now().UnixNano()))
+	req.Header.Set("X-GitHub-Delivery", id)
 	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(m.Sum(nil)))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
 	var a map[string]any
-	raw, _ := io.ReadAll(resp.Body)
-	if err := json.Unmarshal(raw, &a); err != nil {
-		t.Fatalf("answer %d: %q", resp.StatusCode, raw)
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, nil, err
 	}
-	return resp.StatusCode, a
+	if err := json.Unmarshal(raw, &a); err != nil {
+		return 0, nil, fmt.Errorf("answer %d: %q", resp.StatusCode, raw)
+	}
+	return resp.StatusCode, a, nil
 }
 
 func waitFor(t *testing.T, what string, timeout time.Duration, ok func() bool) {

@@ -25,8 +25,9 @@ func loadCertificate(set *settings.Settings, log zerolog.Logger) (*receiver.Cert
 
 // serve starts the HTTP server on ln, over TLS when cert is not nil, and
 // returns it and the channel its Serve error arrives on.
-func serve(set *settings.Settings, h http.Handler, ln net.Listener, cert *receiver.Certificate) (*http.Server, <-chan error) {
-	srv := receiver.NewServerFor(set, h)
+func serve(set *settings.Settings, h http.Handler, ln net.Listener, cert *receiver.Certificate,
+	log zerolog.Logger) (*http.Server, <-chan error) {
+	srv := receiver.NewServerFor(set, h, log)
 	served := make(chan error, 1)
 	if cert == nil {
 		go func() { served <- srv.Serve(ln) }()

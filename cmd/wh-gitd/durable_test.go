@@ -1,0 +1,286 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
+	"github.com/wh-gitd/wh-gitd/runner"
+)
+
+const token = "durable-test-token-0123"
+
+// api asks the daemon's job API for path and decodes the answer.
+func (d *daemon) api(t *testing.T, method, path string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, "http://"+d.addr+path, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var a map[string]any
+	raw, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(raw, &a); err != nil {
+		t.Fatalf("%s %s: %d %q", method, path, resp.StatusCode, raw)
+	}
+	return resp.StatusCode, a
+}
+
+func (d *daemon) record(t *testing.T, id string) runner.Record {
+	t.Helper()
+	code, a := d.api(t, http.MethodGet, "/api/jobs/"+id)
+	if code != http.StatusOK {
+		t.Fatalf("job %s: %d %v", id, code, a)
+	}
+	raw, _ := json.Marshal(a["job"])
+	var rec runner.Record
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+// unfinished counts the jobs the daemon has not ended yet.
+func (d *daemon) unfinished(t *testing.T) int {
+	t.Helper()
+	n := 0
+	for _, s := range []runner.State{runner.Queued, runner.Running, runner.Interrupted} {
+		_, a := d.api(t, http.MethodGet, "/api/jobs?limit=1000&state="+string(s))
+		jobs, _ := a["jobs"].([]any)
+		n += len(jobs)
+	}
+	return n
+}
+
+func (d *daemon) kill(t *testing.T) {
+	t.Helper()
+	_ = d.cmd.Process.Signal(syscall.SIGKILL)
+	err := <-d.done
+	d.done <- err
+}
+
+// crashSettings writes settings with n entries r0..rN-1 on branches b0..bN-1
+// of one upstream, each recording the commits its command saw.
+func crashSettings(t *testing.T, dir, remote string, n int, extra string) string {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "listen: 127.0.0.1:0\nstate_dir: state\nworkers: 2\napi: {token: %s}\nshutdown_grace: 2s\nkill_grace: 1s\n%srepos:\n", token, extra)
+	for i := range n {
+		fmt.Fprintf(&b, "  r%d:\n    provider: github\n    repository: acme/r%d\n    remote: %s\n    path: wc%d\n    secret: s%d\n"+
+			"    branches:\n      b%d: {commands: ['sleep 0.05; echo \"$WH_SHA\" >> %s']}\n",
+			i, i, remote, i, i, i, filepath.Join(dir, fmt.Sprintf("rec%d", i)))
+	}
+	file := filepath.Join(dir, "settings.yaml")
+	writeFile(t, file, b.String())
+	return file
+}
+
+// Deliveries for ten repositories while the daemon is killed with SIGKILL at
+// random moments and restarted: every delivery that got a 2xx has exactly
+// one job, which ended succeeded or superseded, and every working copy ends
+// at the last pushed commit.
+func TestCrashRecovery(t *testing.T) {
+	rounds := 3
+	if testing.Short() {
+		rounds = 1
+	}
+	for round := range rounds {
+		t.Run(fmt.Sprint("round ", round), func(t *testing.T) { crashRound(t, uint64(round)) })
+	}
+}
+
+type crashDelivery struct {
+	repo int
+	sha  string
+	id   string
+}
+
+func crashRound(t *testing.T, seed uint64) {
+	const repos, perRepo = 10, 20
+	killRNG, retryRNG := rand.New(rand.NewPCG(seed, 7)), rand.New(rand.NewPCG(seed, 8))
+	dir := t.TempDir()
+	up := gitsynctest.NewUpstream(t)
+	var deliveries []crashDelivery
+	last := map[int]string{}
+	for k := range perRepo {
+		for i := range repos {
+			sha := up.Commit(t, fmt.Sprintf("b%d", i), map[string]string{"n": fmt.Sprint(k)}, "c")
+			deliveries = append(deliveries, crashDelivery{repo: i, sha: sha, id: fmt.Sprintf("d-%d-%d-%d", seed, i, k)})
+			last[i] = sha
+		}
+	}
+	file := crashSettings(t, dir, up.Path(), repos, "")
+	var mu sync.Mutex
+	d := startDaemon(t, file)
+	current := func() *daemon { mu.Lock(); defer mu.Unlock(); return d }
+	answers := map[string][]string{} // delivery id → job ids answered
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		for _, dl := range deliveries {
+			for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				code, a, err := sendPush(current().addr, fmt.Sprintf("r%d", dl.repo), fmt.Sprintf("s%d", dl.repo),
+					fmt.Sprintf("acme/r%d", dl.repo), fmt.Sprintf("b%d", dl.repo), dl.sha, dl.id)
+				if err == nil && code/100 == 2 {
+					job, _ := a["job"].(string)
+					mu.Lock()
+					answers[dl.id] = append(answers[dl.id], job)
+					mu.Unlock()
+					// A forge that lost the answer retries; so do we, sometimes.
+					if retryRNG.IntN(10) != 0 {
+						break
+					}
+				}
+			}
+		}
+	}()
+	// Kill at random moments while deliveries arrive: at least four times,
+	// and on until every delivery has been answered (at most 30 times).
+	kills := 0
+	for ; kills < 30; kills++ {
+		select {
+		case <-sent:
+			if kills >= 4 {
+				goto done
+			}
+		default:
+		}
+		time.Sleep(time.Duration(50+killRNG.IntN(400)) * time.Millisecond)
+		current().kill(t)
+		next := startDaemon(t, file)
+		mu.Lock()
+		d = next
+		mu.Unlock()
+	}
+done:
+	<-sent
+	t.Logf("%d kills", kills)
+	waitFor(t, "every job to end", 120*time.Second, func() bool { return d.unfinished(t) == 0 })
+	checkCrashRound(t, d, deliveries, answers, last, dir)
+}
+
+func checkCrashRound(t *testing.T, d *daemon, deliveries []crashDelivery, answers map[string][]string,
+	last map[int]string, dir string) {
+	t.Helper()
+	for _, dl := range deliveries {
+		ids := answers[dl.id]
+		if len(ids) == 0 {
+			t.Fatalf("delivery %s never got a 2xx", dl.id)
+		}
+		for _, id := range ids[1:] {
+			if id != ids[0] {
+				t.Errorf("delivery %s answered with two jobs: %v", dl.id, ids)
+			}
+		}
+		rec := d.record(t, ids[0])
+		switch rec.State {
+		case runner.Succeeded:
+		case runner.Superseded:
+			if by := d.record(t, rec.SupersededBy); by.Job.Repo != rec.Job.Repo || by.Job.Branch != rec.Job.Branch {
+				t.Errorf("job %s superseded by %s of another branch", rec.Job.ID, by.Job.ID)
+			}
+		default:
+			t.Errorf("job %s of delivery %s ended %s: %s", rec.Job.ID, dl.id, rec.State, rec.Error)
+		}
+	}
+	for i, sha := range last {
+		if got := gitHead(t, filepath.Join(dir, fmt.Sprintf("wc%d", i))); got != sha {
+			t.Errorf("working copy %d at %s, want the last push %s", i, got, sha)
+		}
+	}
+}
+
+func gitHead(t *testing.T, dir string) string {
+	t.Helper()
+	out, err := exec.Command("git", "-C", dir, "rev-parse", "HEAD").CombinedOutput()
+	if err != nil {
+		t.Fatalf("rev-parse in %s: %v %s", dir, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// The same delivery id before and after a restart is a duplicate of the
+// first job, and runs nothing more.
+func TestReplayAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	up := gitsynctest.NewUpstream(t)
+	sha := up.Commit(t, "b0", map[string]string{"f": "1"}, "c")
+	file := crashSettings(t, dir, up.Path(), 1, "")
+	d := startDaemon(t, file)
+	code, a, err := sendPush(d.addr, "r0", "s0", "acme/r0", "b0", sha, "same-id")
+	if err != nil || code != http.StatusAccepted {
+		t.Fatalf("first: %d %v %v", code, a, err)
+	}
+	job := a["job"]
+	waitFor(t, "the job", 30*time.Second, func() bool { return len(lines(filepath.Join(dir, "rec0"))) == 1 })
+	for _, when := range []string{"before", "after"} {
+		if when == "after" {
+			d.kill(t)
+			d = startDaemon(t, file)
+		}
+		code, a, err := sendPush(d.addr, "r0", "s0", "acme/r0", "b0", sha, "same-id")
+		if err != nil || code != http.StatusOK || a["status"] != "duplicate" || a["job"] != job {
+			t.Fatalf("replay %s the restart: %d %v %v, want 200 duplicate of %v", when, code, a, err, job)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := len(lines(filepath.Join(dir, "rec0"))); n != 1 {
+		t.Errorf("%d runs, want 1", n)
+	}
+}
+
+// A job the shutdown grace cut short is recorded interrupted and runs again
+// (to success) at the next start.
+func TestInterruptedJobRunsAgain(t *testing.T) {
+	dir := t.TempDir()
+	up := gitsynctest.NewUpstream(t)
+	sha := up.Commit(t, "main", map[string]string{"f": "1"}, "c")
+	marker := filepath.Join(dir, "second")
+	file := filepath.Join(dir, "settings.yaml")
+	writeFile(t, file, fmt.Sprintf(`listen: 127.0.0.1:0
+state_dir: state
+shutdown_grace: 500ms
+kill_grace: 500ms
+api: {token: %s}
+repos:
+  site:
+    provider: github
+    repository: acme/site
+    remote: %s
+    path: wc
+    secret: s
+    branches:
+      main: {commands: ['if [ -e %s ]; then exit 0; fi; touch %s; sleep 600']}
+`, token, up.Path(), marker, marker))
+	d := startDaemon(t, file)
+	code, a, err := sendPush(d.addr, "site", "s", "acme/site", "main", sha, "one")
+	if err != nil || code != http.StatusAccepted {
+		t.Fatalf("push: %d %v %v", code, a, err)
+	}
+	id := a["job"].(string)
+	waitFor(t, "the command to start", 30*time.Second, func() bool { _, err := os.Stat(marker); return err == nil })
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	err = <-d.done
+	d.done <- err
+	if err != nil {
+		t.Fatalf("daemon exit: %v", err)
+	}
+	d = startDaemon(t, file)
+	waitFor(t, "the job to run again", 30*time.Second, func() bool { return d.record(t, id).State.Final() })
+	if rec := d.record(t, id); rec.State != runner.Succeeded || rec.Attempts != 2 {
+		t.Errorf("job %s after restart: %s, attempt %d, want succeeded at attempt 2", id, rec.State, rec.Attempts)
+	}
+}

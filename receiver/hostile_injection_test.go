@@ -1,0 +1,167 @@
+//go:build hostile
+
+package receiver_test
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
+	"github.com/wh-gitd/wh-gitd/runner"
+)
+
+// hostileBranches are branch names git accepts that a shell would run
+// (spelt with ${IFS}: git refuses spaces in ref names), option-like names,
+// a name of 255 bytes and non-ASCII names.
+var hostileBranches = []string{
+	"x$(touch${IFS}C)", "x`touch${IFS}C`", "x;touch${IFS}C", "x|touch${IFS}C", "x&&touch${IFS}C",
+	"x>C", "$(touch${IFS}C)", `x'$(touch${IFS}C)'`, `x"$(touch${IFS}C)"`,
+	"--upload-pack=touch${IFS}C", "-rf", "-", "--",
+	strings.Repeat("b", 255), "ünïcödé/ブランチ", "emoji-🚀",
+}
+
+// branchAt points branch at sha in the upstream. A 255-byte name cannot be
+// a loose ref there (its lock file name would be 260 bytes), so every name
+// is written to packed-refs, as git does for old refs.
+func branchAt(t *testing.T, up *gitsynctest.Upstream, branch, sha string) {
+	t.Helper()
+	f, err := os.OpenFile(filepath.Join(up.Path(), "packed-refs"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "%s refs/heads/%s\n", sha, branch)
+}
+
+// Branch names that are shell syntax, configured and pushed, reach the
+// commands only as data ($WH_BRANCH): each is deployed at its commit and
+// the canary never appears.
+func TestHostileBranchNames(t *testing.T) {
+	var branches strings.Builder
+	for _, n := range hostileBranches {
+		// %%%%s is %s once this and the harness's Sprintf are done with it.
+		fmt.Fprintf(&branches, "      %q:\n        commands: ['printf \"%%%%s\\n\" \"$WH_BRANCH\" >> \"$REC\"', [printf, '%%%%s\\n', ok]]\n        env: {REC: \"%%[1]s\"}\n", n)
+	}
+	h := newHarness(t, harnessOpts{workers: 4, branches: strings.TrimRight(branches.String(), "\n")})
+	base := h.up.Commit(t, "seed", map[string]string{"f": "seed"}, "seed")
+	var wg sync.WaitGroup
+	for i, n := range hostileBranches {
+		sha := h.up.CommitTree(t, "seed", h.up.Git(t, "rev-parse", base+"^{tree}"), fmt.Sprintf("evil %d", i))
+		branchAt(t, h.up, n, sha)
+		for _, name := range []string{"gh", "gl", "gg"} {
+			a := h.send(delivery{endpoint: name, body: pushBody(t, name, n, zeroSHA, sha)})
+			if a.code != http.StatusAccepted {
+				t.Fatalf("%s %q: answer %d %s", name, n, a.code, a.raw)
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if r := h.wait(a.str("job")); r.State != runner.Succeeded {
+					t.Errorf("%s %q: job %s: %s", name, n, r.State, r.Error)
+				}
+			}()
+		}
+		wg.Wait() // one branch at a time: each job must find its own commit
+		for _, name := range []string{"gh", "gl", "gg"} {
+			if got := head(t, h.workCopy(name)); got != sha {
+				t.Errorf("%s %q: working copy at %s, want %s", name, n, got, sha)
+			}
+		}
+	}
+	for _, name := range []string{"gh", "gl", "gg"} {
+		rec := strings.Split(readFile(t, h.record(name)), "\n")
+		for _, n := range hostileBranches {
+			if !slices.Contains(rec, n) {
+				t.Errorf("%s: WH_BRANCH %q not seen as data by the commands:\n%s", name, n, rec)
+			}
+		}
+	}
+	cwd, _ := os.Getwd()
+	noCanary(t, h.dir, cwd, h.up.Path())
+}
+
+// A delivery naming another repository than its endpoint's, by traversal,
+// by another endpoint's name or with hidden characters, is refused 403.
+func TestHostileRepositoryNames(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	c1 := h.up.Commit(t, "main", map[string]string{"a": "1"}, "one")
+	field := map[string]string{"gh": "repository.full_name", "gl": "project.path_with_namespace", "gg": "repository.full_name"}
+	file := map[string]string{"gh": "github/push-branch.json", "gl": "gitlab/push-event.json", "gg": "gogs/push.json"}
+	cases := []struct {
+		name string
+		repo func(endpoint string) string
+	}{
+		{"parent traversal", func(string) string { return "../../etc" }},
+		{"traversal after the name", func(e string) string { return endpoints[e].repository + "/../../etc" }},
+		{"absolute path", func(string) string { return "/etc/passwd" }},
+		{"another endpoint's repository", func(e string) string {
+			return map[string]string{"gh": "group/site", "gl": "tester/demo", "gg": "acme/site"}[e]
+		}},
+		{"trailing NUL", func(e string) string { return endpoints[e].repository + "\x00" }},
+		{"trailing space", func(e string) string { return endpoints[e].repository + " " }},
+		{"trailing slash", func(e string) string { return endpoints[e].repository + "/" }},
+		{"Unicode look-alike", func(e string) string { return strings.Replace(endpoints[e].repository, "s", "ѕ", 1) }},
+	}
+	for _, tc := range cases {
+		for _, e := range []string{"gh", "gl", "gg"} {
+			t.Run(tc.name+"/"+endpoints[e].provider, func(t *testing.T) {
+				body := payload(t, file[e], map[string]any{"ref": "refs/heads/main", "after": c1, field[e]: tc.repo(e)})
+				a := h.send(delivery{endpoint: e, body: body})
+				if a.code != http.StatusForbidden {
+					t.Errorf("answer %d %s, want 403", a.code, a.raw)
+				}
+			})
+		}
+	}
+	h.noJobs(t)
+}
+
+// URLs in a payload are never fetched: a delivery whose clone URLs say
+// ext::sh -c touch C (or point elsewhere) is deployed from the configured
+// remote, the working copy's origin stays the configured remote, and the
+// canary never appears.
+func TestHostilePayloadURLsAreNeverUsed(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	c1 := h.up.Commit(t, "main", map[string]string{"a": "1"}, "one")
+	evil := []string{"ext::sh -c touch% C", "--upload-pack=touch C", "file:///etc", "http://127.0.0.1:1/x.git",
+		"ssh://-oProxyCommand=touch%20C/x"}
+	fields := map[string][]string{
+		"gh": {"repository.clone_url", "repository.url", "repository.git_url", "repository.ssh_url",
+			"repository.svn_url", "repository.html_url", "repository.mirror_url"},
+		"gl": {"project.git_http_url", "project.git_ssh_url", "project.url", "project.http_url",
+			"project.ssh_url", "repository.url", "repository.git_http_url", "repository.git_ssh_url"},
+		"gg": {"repository.clone_url", "repository.ssh_url", "repository.html_url", "repository.website"},
+	}
+	file := map[string]string{"gh": "github/push-branch.json", "gl": "gitlab/push-event.json", "gg": "gogs/push.json"}
+	repoField := map[string]string{"gh": "repository.full_name", "gl": "project.path_with_namespace", "gg": "repository.full_name"}
+	for i, url := range evil {
+		for _, e := range []string{"gh", "gl", "gg"} {
+			t.Run(fmt.Sprintf("%s/%d", endpoints[e].provider, i), func(t *testing.T) {
+				set := map[string]any{"ref": "refs/heads/main", "before": zeroSHA, "after": c1,
+					repoField[e]: endpoints[e].repository}
+				for _, f := range fields[e] {
+					set[f] = url
+				}
+				a := h.send(delivery{endpoint: e, body: payload(t, file[e], set)})
+				if a.code != http.StatusAccepted {
+					t.Fatalf("answer %d %s", a.code, a.raw)
+				}
+				if r := h.wait(a.str("job")); r.State != runner.Succeeded {
+					t.Fatalf("job %s: %s", r.State, r.Error)
+				}
+				out, err := runGit(h.workCopy(e), "remote", "get-url", "origin")
+				if got := strings.TrimSpace(string(out)); err != nil || got != h.up.Path() {
+					t.Errorf("origin = %q (%v), want the configured remote %s", got, err, h.up.Path())
+				}
+			})
+		}
+	}
+	cwd, _ := os.Getwd()
+	noCanary(t, h.dir, cwd, h.up.Path())
+}

@@ -1,0 +1,116 @@
+//go:build hostile
+
+package runner_test
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/wh-gitd/wh-gitd/gitsync"
+	"github.com/wh-gitd/wh-gitd/runner"
+	"github.com/wh-gitd/wh-gitd/settings"
+)
+
+// site is one repository entry "site" on a runner with real gitsync.
+type site struct {
+	rn   *runner.Runner
+	set  *settings.Settings
+	dir  string
+	logs *bytes.Buffer
+}
+
+// newSite loads settings with one entry "site" fetching remote, whose
+// branch main is the YAML mapping main, with entry added to the entry; in
+// main and entry %[1]s is a scratch folder. kill_grace is 500ms.
+func newSite(t *testing.T, remote, main, entry string) *site {
+	t.Helper()
+	dir := t.TempDir()
+	yaml := fmt.Sprintf(`state_dir: state
+kill_grace: 500ms
+repos:
+  site:
+    provider: github
+    repository: acme/site
+    remote: %s
+    path: wc
+    secret: s
+%s    branches:
+      main: %s
+`, remote, strings.ReplaceAll(entry, "%[1]s", dir), strings.ReplaceAll(main, "%[1]s", dir))
+	file := filepath.Join(dir, "settings.yaml")
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	set, err := settings.Load(file, nil)
+	if err != nil {
+		t.Fatalf("settings:\n%s\n%v", yaml, err)
+	}
+	s := &site{set: set, dir: dir, logs: &bytes.Buffer{}}
+	log := zerolog.New(zerolog.SyncWriter(s.logs))
+	s.rn = runner.New(runner.Options{Settings: set, Syncer: gitsync.New(log), Logger: log})
+	return s
+}
+
+func (s *site) path() string { return s.set.Repos["site"].Path }
+
+func job(sha string) *runner.Job {
+	return &runner.Job{Repo: "site", Provider: "github", Event: runner.EventManual, Ref: "refs/heads/main",
+		Branch: "main", SHA: sha}
+}
+
+// pidsIn reads the pids the commands wrote to path, one per field.
+func pidsIn(t *testing.T, path string) []int {
+	t.Helper()
+	var out []int
+	for _, f := range strings.Fields(readIfExists(path)) {
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			t.Fatalf("%s holds %q", path, f)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// living reports whether pid is a live process (a zombie is not).
+func living(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	return len(f) > 0 && f[0] != "Z"
+}
+
+// noneLeft fails the test if any of pids is still alive after a second,
+// and kills those that are.
+func noneLeft(t *testing.T, pids []int) {
+	t.Helper()
+	deadline := time.Now().Add(time.Second)
+	for _, p := range pids {
+		for living(p) && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if living(p) {
+			t.Errorf("process %d outlived its command", p)
+			_ = syscall.Kill(p, syscall.SIGKILL)
+		}
+	}
+}
+
+func readIfExists(path string) string {
+	b, _ := os.ReadFile(path)
+	return string(b)
+}
