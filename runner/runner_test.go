@@ -180,3 +180,32 @@ func TestHistoryRetention(t *testing.T) {
 		}
 	}
 }
+
+// The poll deploys a branch that moved without a delivery, once per head.
+func TestPollDeploysMissedPushes(t *testing.T) {
+	rn, _, up := setup(t, `['true']`, "10s", "    poll: 1s\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go rn.Poll(ctx, gitsync.New(zerolog.Nop()))
+	deployed := func(sha string) int {
+		n := 0
+		for _, rec := range rn.List(runner.Filter{Repo: "site", Limit: 1000}) {
+			if rec.Job.Event == runner.EventPoll && rec.Job.SHA == sha && rec.State == runner.Succeeded {
+				n++
+			}
+		}
+		return n
+	}
+	for _, content := range []string{"1", "2"} {
+		sha := up.Commit(t, "main", map[string]string{"f": content}, "pushed without a delivery")
+		for deadline := time.Now().Add(20 * time.Second); deployed(sha) == 0; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the poll never deployed %s", sha)
+			}
+		}
+		time.Sleep(2500 * time.Millisecond) // two more polls of the same head
+		if n := deployed(sha); n != 1 {
+			t.Errorf("%d poll jobs for one head, want 1", n)
+		}
+	}
+}

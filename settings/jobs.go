@@ -56,8 +56,8 @@ func (s *Settings) checkJobs(ps *problems) {
 		p := "repos." + name
 		atLeast(ps, p+".history.keep", r.History.Keep, 1)
 		positive(ps, p+".history.max_age", r.History.MaxAge)
-		if r.Poll < 0 || (r.Poll > 0 && r.Poll < 10*time.Second) {
-			ps.add(p+".poll", "must be 0 (off) or at least 10s (got %s)", r.Poll)
+		if r.Poll < 0 || (r.Poll > 0 && r.Poll < time.Second) {
+			ps.add(p+".poll", "must be 0 (off) or at least 1s (got %s)", r.Poll)
 		}
 	}
 }

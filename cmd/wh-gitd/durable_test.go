@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -77,7 +78,10 @@ func (d *daemon) kill(t *testing.T) {
 func crashSettings(t *testing.T, dir, remote string, n int, extra string) string {
 	t.Helper()
 	var b strings.Builder
-	fmt.Fprintf(&b, "listen: 127.0.0.1:0\nstate_dir: state\nworkers: 2\napi: {token: %s}\nshutdown_grace: 2s\nkill_grace: 1s\n%srepos:\n", token, extra)
+	if !strings.Contains(extra, "listen:") {
+		extra += "listen: 127.0.0.1:0\n"
+	}
+	fmt.Fprintf(&b, "state_dir: state\nworkers: 2\napi: {token: %s}\nshutdown_grace: 2s\nkill_grace: 1s\n%srepos:\n", token, extra)
 	for i := range n {
 		fmt.Fprintf(&b, "  r%d:\n    provider: github\n    repository: acme/r%d\n    remote: %s\n    path: wc%d\n    secret: s%d\n"+
 			"    branches:\n      b%d: {commands: ['sleep 0.05; echo \"$WH_SHA\" >> %s']}\n",
@@ -283,4 +287,126 @@ repos:
 	if rec := d.record(t, id); rec.State != runner.Succeeded || rec.Attempts != 2 {
 		t.Errorf("job %s after restart: %s, attempt %d, want succeeded at attempt 2", id, rec.State, rec.Attempts)
 	}
+}
+
+// A job store that cannot be written (its file system is full) answers 503
+// with Retry-After, keeps the daemon up, and takes deliveries again once
+// there is room.
+func TestStoreFullAnswers503(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	if err := os.Mkdir(state, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", state).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a small tmpfs for the state dir here: %v %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", "-l", state).Run() })
+	up := gitsynctest.NewUpstream(t)
+	sha := up.Commit(t, "b0", map[string]string{"f": "1"}, "c")
+	file := crashSettings(t, dir, up.Path(), 1, "")
+	d := startDaemon(t, file)
+	filler := filepath.Join(state, "filler")
+	// Fill every last block: dd ends with "No space left on device".
+	_ = exec.Command("dd", "if=/dev/zero", "of="+filler, "bs=4k").Run()
+	_ = exec.Command("dd", "if=/dev/zero", "of="+filler+"2", "bs=512").Run()
+	// The store's file has free pages of its own, so the first deliveries
+	// still fit; once it must grow, deliveries are refused.
+	refused := ""
+	for i := 0; i < 2000 && refused == ""; i++ {
+		id := fmt.Sprint("full-", i)
+		code, a, err := sendPush(d.addr, "r0", "s0", "acme/r0", "b0", sha, id)
+		switch {
+		case err != nil:
+			t.Fatal(err)
+		case code == http.StatusServiceUnavailable:
+			refused = id
+			if a["status"] != "error" {
+				t.Errorf("503 answer %v", a)
+			}
+		case code != http.StatusAccepted:
+			t.Fatalf("delivery %d on a full disk: %d %v", i, code, a)
+		}
+	}
+	if refused == "" {
+		t.Fatal("2000 deliveries accepted on a full disk")
+	}
+	code, _, err := sendPush(d.addr, "r0", "s0", "acme/r0", "b0", sha, refused)
+	if err != nil || code != http.StatusServiceUnavailable {
+		t.Fatalf("a second try on a full disk: %d %v, want 503 again", code, err)
+	}
+	resp, err := http.Get("http://" + d.addr + "/healthz")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("daemon not healthy on a full disk: %v", err)
+	}
+	resp.Body.Close()
+	for _, f := range []string{filler, filler + "2"} {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, a, err := sendPush(d.addr, "r0", "s0", "acme/r0", "b0", sha, refused)
+	if err != nil || code != http.StatusAccepted {
+		t.Fatalf("the refused delivery, retried with room: %d %v %v, want 202", code, a, err)
+	}
+	if rec := waitRecord(t, d, a["job"].(string)); rec.State != runner.Succeeded {
+		t.Errorf("job %s: %s", rec.State, rec.Error)
+	}
+}
+
+func waitRecord(t *testing.T, d *daemon, id string) runner.Record {
+	t.Helper()
+	waitFor(t, "job "+id, 30*time.Second, func() bool { return d.record(t, id).State.Final() })
+	return d.record(t, id)
+}
+
+// wh-git-trigger submits through a running daemon and follows its log;
+// with the daemon stopped it runs in its own process and records the job in
+// the same history; --list and --show read that history.
+func TestTriggerThroughTheDaemon(t *testing.T) {
+	dir := t.TempDir()
+	up := gitsynctest.NewUpstream(t)
+	sha := up.Commit(t, "b0", map[string]string{"f": "1"}, "c")
+	file := crashSettings(t, dir, up.Path(), 1, "listen: "+freeAddr(t)+"\n")
+	d := startDaemon(t, file)
+	code, stdout, stderr := exitCode(t, bins.trigger, file, "r0")
+	if code != 0 || !strings.Contains(stderr, "submitted to the daemon as job") || !strings.Contains(stdout, "succeeded") {
+		t.Fatalf("through the daemon: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	viaDaemon := strings.Fields(stderr[strings.Index(stderr, "as job ")+7:])[0]
+	if rec := d.record(t, viaDaemon); rec.State != runner.Succeeded || rec.Job.Event != runner.EventManual || rec.Sync.Commit != sha {
+		t.Errorf("the daemon's record: %+v", rec)
+	}
+	code, list, _ := exitCode(t, bins.trigger, file, "--list")
+	if code != 0 || !strings.Contains(list, viaDaemon) {
+		t.Errorf("--list through the daemon: exit %d\n%s", code, list)
+	}
+	d.kill(t)
+
+	code, stdout, stderr = exitCode(t, bins.trigger, file, "r0")
+	if code != 0 || strings.Contains(stderr, "submitted to the daemon") || !strings.Contains(stdout, "succeeded") {
+		t.Fatalf("without the daemon: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	code, list, _ = exitCode(t, bins.trigger, file, "--list", "--repo", "r0")
+	if code != 0 || strings.Count(list, "manual") != 2 || !strings.Contains(list, viaDaemon) {
+		t.Errorf("--list from the store: exit %d\n%s", code, list)
+	}
+	code, show, _ := exitCode(t, bins.trigger, file, "--show", viaDaemon)
+	if code != 0 || !strings.Contains(show, `"state": "succeeded"`) || !strings.Contains(show, "$ sleep 0.05") {
+		t.Errorf("--show: exit %d\n%s", code, show)
+	}
+	if code, _, stderr := exitCode(t, bins.trigger, file, "--show", "nope"); code != 1 || !strings.Contains(stderr, "no job nope") {
+		t.Errorf("--show of an unknown job: exit %d %s", code, stderr)
+	}
+}
+
+// freeAddr is a loopback address with a port free right now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
