@@ -48,6 +48,7 @@ type process struct {
 	waited chan error    // the group leader's exit
 	copied chan struct{} // output pipe closed by every holder
 	grace  time.Duration
+	pipe   *os.File // read end of the output pipe
 }
 
 func commandArgs(c settings.Command) (string, []string) {
@@ -75,7 +76,7 @@ func startProcess(c settings.Command, dir string, env []string, out io.Writer, g
 	}
 	pw.Close()
 	p := &process{cmd: cmd, pgid: cmd.Process.Pid, waited: make(chan error, 1),
-		copied: make(chan struct{}), grace: grace}
+		copied: make(chan struct{}), grace: grace, pipe: pr}
 	go func() {
 		_, _ = io.Copy(out, pr)
 		pr.Close()
@@ -117,7 +118,7 @@ func (p *process) finish() (held bool) {
 		held = true
 	}
 	p.signal(syscall.SIGKILL)
-	<-p.copied
+	p.release()
 	return held
 }
 

@@ -57,14 +57,20 @@ func (r *Runner) interrupted(rec *Record) {
 
 // prune removes the finished jobs of repo beyond its history bounds: their
 // records, payloads, logs and payload files. Delivery ids older than
-// deliveryTTL are forgotten at the same time.
+// deliveryTTL are forgotten at the same time, once an hour.
 func (r *Runner) prune(repo string) {
 	entry, ok := r.set.Load().Repos[repo]
 	if !ok {
 		return
 	}
-	ids, err := r.store.prune(repo, entry.History.Keep, time.Now().Add(-entry.History.MaxAge),
-		time.Now().Add(-deliveryTTL))
+	// Forgetting delivery ids walks all of them: do it at most hourly.
+	forget := time.Time{}
+	r.mu.Lock()
+	if time.Since(r.forgotten) > time.Hour {
+		r.forgotten, forget = time.Now(), time.Now().Add(-deliveryTTL)
+	}
+	r.mu.Unlock()
+	ids, err := r.store.prune(repo, entry.History.Keep, time.Now().Add(-entry.History.MaxAge), forget)
 	if err != nil {
 		r.log.Warn().Err(err).Str("repo", repo).Msg("job history not pruned")
 	}

@@ -95,6 +95,8 @@ type Runner struct {
 	running  map[string]context.CancelCauseFunc
 	active   map[string]*Job // running jobs by id
 	closed   bool
+	// forgotten is when delivery ids were last pruned.
+	forgotten time.Time
 }
 
 // repoQueue is one repository entry's schedule: at most one task in the
@@ -241,10 +243,19 @@ func (r *Runner) enqueue(job *Job) (old *Job) {
 	return old
 }
 
-// supersede records old as replaced by job.
+// supersede records old as replaced by job. The request that replaced it
+// does not wait for this write: if it is lost in a crash, recovery finds
+// both jobs queued and supersedes old again.
 func (r *Runner) supersede(old, job *Job) {
-	now := time.Now()
-	r.end(&Record{Job: old, State: Superseded, Finished: now, SupersededBy: job.ID})
+	rec := &Record{Job: old, State: Superseded, Finished: time.Now(), SupersededBy: job.ID}
+	r.store.putLater(rec, func(err error) {
+		if err != nil {
+			r.jobLogger(old).Error().Err(err).Msg("superseded state not recorded")
+		}
+	})
+	if r.onDone != nil {
+		r.onDone(*rec)
+	}
 	r.jobLogger(old).Info().Str("superseded_by", job.ID).Msg("job superseded")
 }
 

@@ -36,7 +36,7 @@ type Store struct {
 
 type storeOp struct {
 	fn  func(*bolt.Tx) error
-	err chan error
+	err chan error // buffered: the committer never waits for the writer
 }
 
 // OpenStore opens (or creates) the store at path, waiting at most timeout
@@ -169,6 +169,21 @@ func (s *Store) put(rec *Record) error {
 	return s.write(func(tx *bolt.Tx) error { return putRecord(tx, rec) })
 }
 
+// putLater queues rec for the next commit and returns at once; done, if not
+// nil, is called with the outcome. For records whose loss in a crash costs
+// nothing (recovery derives them again), so that the request path does not
+// wait for a second sync.
+func (s *Store) putLater(rec *Record, done func(error)) {
+	if s == nil {
+		return
+	}
+	op := storeOp{fn: func(tx *bolt.Tx) error { return putRecord(tx, rec) }, err: make(chan error, 1)}
+	s.ops <- op
+	if done != nil {
+		go func() { done(<-op.err) }()
+	}
+}
+
 // Get returns the record of job id.
 func (s *Store) Get(id string) (*Record, bool) {
 	if s == nil {
@@ -275,8 +290,8 @@ func (s *Store) unfinished() []*Record {
 const deliveryTTL = 7 * 24 * time.Hour
 
 // prune deletes the finished jobs of repo past the newest keep or finished
-// before cutoff, and deliveries seen before forget; it returns the ids of the
-// jobs deleted.
+// before cutoff, and deliveries seen before forget (unless it is zero); it
+// returns the ids of the jobs deleted.
 func (s *Store) prune(repo string, keep int, cutoff, forget time.Time) ([]string, error) {
 	if s == nil {
 		return nil, nil
@@ -306,6 +321,9 @@ func (s *Store) prune(repo string, keep int, cutoff, forget time.Time) ([]string
 				return err
 			}
 			ids = append(ids, string(k))
+		}
+		if forget.IsZero() {
+			return nil
 		}
 		return forgetDeliveries(tx, forget)
 	})

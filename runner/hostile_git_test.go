@@ -1,0 +1,150 @@
+//go:build hostile
+
+package runner_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
+	"github.com/wh-gitd/wh-gitd/runner"
+)
+
+// blackhole accepts TCP connections and never says a word.
+func blackhole(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				<-done
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); close(done) })
+	return ln.Addr().String()
+}
+
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+func writeFile(t *testing.T, path, content string) string {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// A remote that cannot be reached, wants a password, or shows an unknown or
+// changed SSH host key fails the job within git_timeout with a message that
+// says why, and no command runs; the same remotes set up right deploy.
+func TestHostileRemotes(t *testing.T) {
+	const gitTimeout = 2 * time.Second
+	up := gitsynctest.NewUpstream(t)
+	sha := up.Commit(t, "main", map[string]string{"f": "1"}, "one")
+	keys := t.TempDir()
+	client, clientPEM := sshKey(t)
+	_, otherPEM := sshKey(t)
+	other, _ := sshKey(t)
+	keyFile := writeFile(t, filepath.Join(keys, "id"), string(clientPEM))
+	otherKeyFile := writeFile(t, filepath.Join(keys, "other_id"), string(otherPEM))
+	srv := serveGitSSH(t, client.PublicKey())
+	hole := blackhole(t)
+	sshURL := "ssh://git@" + srv.addr + up.Path()
+	known := func(name string, entries map[string]ssh.PublicKey) string {
+		dir := filepath.Join(keys, name)
+		_ = os.Mkdir(dir, 0o700)
+		return knownHosts(t, dir, entries)
+	}
+	sshAuth := func(key, knownFile string) string {
+		return fmt.Sprintf("    auth: {ssh_key_file: %s, known_hosts_file: %s}\n", key, knownFile)
+	}
+	const token = "t0ken-s3cret-value"
+	authURL := up.ServeHTTPAuth(t, "deploy", token)
+	tokenAuth := func(tok string) string {
+		return fmt.Sprintf("    auth: {token_file: %s, username: deploy}\n",
+			writeFile(t, filepath.Join(t.TempDir(), "token"), tok))
+	}
+	cases := []struct {
+		name, remote, entry string
+		state               runner.State
+		errHas              string
+		within              time.Duration
+	}{
+		{"ssh: known host key", sshURL, sshAuth(keyFile, known("good", map[string]ssh.PublicKey{srv.addr: srv.hostKey})),
+			runner.Succeeded, "", 20 * time.Second},
+		{"ssh: unknown host key", sshURL, sshAuth(keyFile, known("unknown", map[string]ssh.PublicKey{"127.0.0.1:1": srv.hostKey})),
+			runner.Failed, "key is unknown", 5 * time.Second},
+		{"ssh: changed host key", sshURL, sshAuth(keyFile, known("changed", map[string]ssh.PublicKey{srv.addr: other.PublicKey()})),
+			runner.Failed, "key mismatch", 5 * time.Second},
+		{"ssh: empty known_hosts", sshURL, sshAuth(keyFile, known("empty", nil)), runner.Failed, "key is unknown", 5 * time.Second},
+		{"ssh: key refused by the server", sshURL,
+			sshAuth(otherKeyFile, known("refused", map[string]ssh.PublicKey{srv.addr: srv.hostKey})),
+			runner.Failed, "unable to authenticate", 5 * time.Second},
+		{"ssh: server never speaks", "ssh://git@" + hole + "/x.git",
+			sshAuth(keyFile, known("hole", map[string]ssh.PublicKey{hole: srv.hostKey})), runner.Failed, "", gitTimeout + 3*time.Second},
+		{"http: closed port", "http://" + closedPort(t) + "/x.git", "", runner.Failed, "connection refused", 5 * time.Second},
+		{"http: server never answers", "http://" + hole + "/x.git", "", runner.Failed, "", gitTimeout + 3*time.Second},
+		{"http: unresolvable host", "https://wh-gitd-test.invalid/x.git", "", runner.Failed, "", gitTimeout + 3*time.Second},
+		{"http: password asked, none configured", authURL, "", runner.Failed,
+			"authentication required (no credentials are configured)", 5 * time.Second},
+		{"http: wrong token", authURL, tokenAuth("wrong"), runner.Failed,
+			"authentication required (the server rejected the credentials)", 5 * time.Second},
+		{"http: right token", authURL, tokenAuth(token), runner.Succeeded, "", 20 * time.Second},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSite(t, tc.remote, "{commands: ['touch %[1]s/ran']}", "    git_timeout: 2s\n"+tc.entry)
+			start := time.Now()
+			rec := s.rn.Run(context.Background(), job(sha), nil)
+			took := time.Since(start)
+			t.Logf("%s after %s: %s", rec.State, took.Round(time.Millisecond), rec.Error)
+			if rec.State != tc.state || !strings.Contains(rec.Error, tc.errHas) {
+				t.Errorf("job %s (%q), want %s with %q", rec.State, rec.Error, tc.state, tc.errHas)
+			}
+			if took > tc.within {
+				t.Errorf("took %s, want at most %s", took, tc.within)
+			}
+			_, err := os.Stat(filepath.Join(s.dir, "ran"))
+			if ran := err == nil; ran != (tc.state == runner.Succeeded) {
+				t.Errorf("command ran: %v, want %v", ran, tc.state == runner.Succeeded)
+			}
+			if tc.state == runner.Failed && !strings.HasPrefix(rec.Error, "sync site: ") {
+				t.Errorf("error %q does not say the sync failed", rec.Error)
+			}
+			if strings.Contains(rec.Error+readIfExists(rec.Log)+s.logs.String(), token) {
+				t.Error("the token appears in the error or a log")
+			}
+		})
+	}
+}
