@@ -36,7 +36,7 @@ var endpoints = map[string]struct{ provider, repository, secret, event string }{
 // harness is the real handler on httptest, a real runner with real gitsync,
 // and a real upstream repository.
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	dir   string
 	up    *gitsynctest.Upstream
 	set   *settings.Settings
@@ -62,6 +62,8 @@ type harnessOpts struct {
 	extra string
 	// top is YAML added at the top level.
 	top string
+	// quiet logs warnings only (benchmarks).
+	quiet bool
 }
 
 const recordCommands = `
@@ -70,7 +72,7 @@ const recordCommands = `
           - ["sh", "-c", "echo second >> \"$REC\""]
         env: {REC: "%[1]s"}`
 
-func newHarness(t *testing.T, o harnessOpts) *harness {
+func newHarness(t testing.TB, o harnessOpts) *harness {
 	t.Helper()
 	h := &harness{t: t, dir: t.TempDir(), up: gitsynctest.NewUpstream(t), results: map[string]runner.Record{},
 		logs: &bytes.Buffer{}}
@@ -94,11 +96,15 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 		fmt.Fprintf(&b, "max_body_bytes: %d\n", o.maxBody)
 	}
 	b.WriteString(o.top)
-	b.WriteString("log: {level: debug}\nrepos:\n")
+	level := "debug"
+	if o.quiet {
+		level = "warn"
+	}
+	fmt.Fprintf(&b, "log: {level: %s}\nrepos:\n", level)
 	for name, e := range endpoints {
 		fmt.Fprintf(&b, "  %s:\n    provider: %s\n    repository: %s\n    remote: %s\n    path: wc-%s\n    secret: %s\n%s    branches:\n%s\n",
 			name, e.provider, e.repository, remote, name, e.secret,
-			strings.ReplaceAll(o.extra, "%[1]s", h.record(name)), fmt.Sprintf(o.branches, h.record(name)))
+			strings.ReplaceAll(o.extra, "%[1]s", h.record(name)), strings.ReplaceAll(o.branches, "%[1]s", h.record(name)))
 	}
 	file := filepath.Join(h.dir, "settings.yaml")
 	if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
@@ -109,7 +115,10 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 		t.Fatalf("settings:\n%s\n%v", b.String(), err)
 	}
 	h.set = set
-	log := zerolog.New(zerolog.SyncWriter(h.logs))
+	log := zerolog.New(zerolog.SyncWriter(h.logs)).Level(zerolog.DebugLevel)
+	if o.quiet {
+		log = log.Level(zerolog.WarnLevel)
+	}
 	if err := os.MkdirAll(set.StateDir, 0o750); err != nil {
 		t.Fatal(err)
 	}
