@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The shipped unit passes systemd-analyze verify (with ExecStart pointing at
@@ -39,13 +40,22 @@ func TestSystemdUnit(t *testing.T) {
 	if err != nil {
 		t.Fatalf("systemd-analyze security: %v\n%s", err, out)
 	}
-	m := regexp.MustCompile(`Overall exposure level for \S+: ([0-9.]+) (\S+)`).FindSubmatch(out)
-	if m == nil {
+	sm := regexp.MustCompile(`Overall exposure level for \S+: ([0-9.]+) (\S+)`).FindSubmatch(out)
+	if sm == nil {
 		t.Fatalf("no exposure level in:\n%s", out)
 	}
-	score, _ := strconv.ParseFloat(string(m[1]), 64)
+	score, _ := strconv.ParseFloat(string(sm[1]), 64)
 	if score > 2.0 {
-		t.Errorf("exposure %.1f %s, want 2.0 or lower (it was 1.7 OK)", score, m[2])
+		t.Errorf("exposure %.1f %s, want 2.0 or lower (it was 1.7 OK)", score, sm[2])
+	}
+	// The stop timeout must leave room for the default shutdown_grace and
+	// kill_grace, or systemd kills jobs before wh-gitd can record them.
+	m := regexp.MustCompile(`(?m)^TimeoutStopSec=(\d+)s$`).FindStringSubmatch(text)
+	if m == nil {
+		t.Fatal("unit has no TimeoutStopSec=<n>s")
+	}
+	if stop, _ := strconv.Atoi(m[1]); time.Duration(stop)*time.Second <= 30*time.Second+10*time.Second {
+		t.Errorf("TimeoutStopSec=%ss is not longer than shutdown_grace + kill_grace (40s)", m[1])
 	}
 	for _, want := range []string{"ProtectSystem=strict", "ReadWritePaths=", "PrivateTmp=true",
 		"NoNewPrivileges=true", "Restart=on-failure", "User=wh-gitd"} {
