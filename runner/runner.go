@@ -170,6 +170,9 @@ func (r *Runner) Submit(job *Job) (Receipt, error) {
 		r.log.Error().Err(err).Str("repo", job.Repo).Str("delivery", job.Delivery).Msg("job not accepted")
 		return Receipt{}, err
 	}
+	if r.store != nil {
+		job.Payload = nil // on disk now: a waiting job holds no body in memory
+	}
 	old := r.enqueue(job)
 	r.mu.Unlock()
 	r.jobLogger(job).Info().Str("event", job.Event).Msg("job queued")
