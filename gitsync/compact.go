@@ -23,9 +23,13 @@ const redundantPackCheck = 3
 // go-git never repacks and every fetch adds a pack that each object lookup
 // has to consult. In a shallow working copy every fetch brings the whole
 // tree again (go-git cannot ask for thin packs), so the packs older fetches
-// left are dropped once nothing reachable needs them. Otherwise, past
-// s.compactPacks packs, every reachable object is repacked into one pack and
-// unreachable ones (force-pushed-away commits) are dropped. A failure is
+// left are dropped once nothing reachable needs them, and past
+// s.compactPacks packs every reachable object is repacked into one pack and
+// unreachable ones (force-pushed-away commits) are dropped. A full-history
+// working copy past s.compactPacks packs has every pack but the largest
+// merged into one (geometric-style: the big base pack is never rewritten,
+// so the cost follows what was fetched since, not the history's size;
+// unreachable objects are kept). A failure is
 // reported in the job log and leaves the repository as it was: the sync
 // itself has succeeded by then.
 func (s *Syncer) maintain(wc *workingCopy, path string, jl *jobLog) {
@@ -39,10 +43,16 @@ func (s *Syncer) maintain(wc *workingCopy, path string, jl *jobLog) {
 	}
 	start := time.Now()
 	switch {
-	case len(packs) >= s.compactPacks:
+	case len(packs) >= s.compactPacks && isShallow(wc):
 		var n int
 		if n, err = compact(wc, pos, packs); err == nil {
 			jl.printf("compacted %d packs into one (%d objects) in %s", len(packs), n,
+				time.Since(start).Round(time.Millisecond))
+		}
+	case len(packs) >= s.compactPacks:
+		var m, n int
+		if m, n, err = mergePacks(wc, pos, packs); err == nil && m > 0 {
+			jl.printf("merged %d packs into one (%d objects), keeping the largest, in %s", m, n,
 				time.Since(start).Round(time.Millisecond))
 		}
 	case len(packs) >= redundantPackCheck && isShallow(wc):
@@ -84,6 +94,7 @@ func compact(wc *workingCopy, pos storer.PackedObjectStorer, packs []plumbing.Ha
 			}
 		}
 	}
+	wc.packsDeleted()
 	if err := deleteLoose(wc.repo.Storer, seen); err != nil {
 		return 0, err
 	}

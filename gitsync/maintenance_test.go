@@ -111,12 +111,13 @@ func TestSubmodules(t *testing.T) {
 func TestObjectStoreMaintenance(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name     string
-		depth    int
-		wantLine string
+		name       string
+		depth      int
+		wantLine   string
+		wantPruned bool // the force-pushed-away commit is gone
 	}{
-		{"shallow: superseded packs are dropped", 1, "dropped 2 packs superseded by later fetches"},
-		{"full: packs are compacted", 0, "compacted 4 packs into one"},
+		{"shallow: superseded packs are dropped", 1, "dropped 2 packs superseded by later fetches", true},
+		{"full: all packs but the largest are merged", 0, "merged 3 packs into one", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -143,7 +144,7 @@ func TestObjectStoreMaintenance(t *testing.T) {
 			if !seen {
 				t.Errorf("log never said %q", tc.wantLine)
 			}
-			if exec.Command("git", "-C", f.path, "cat-file", "-e", abandoned).Run() == nil {
+			if tc.wantPruned && exec.Command("git", "-C", f.path, "cat-file", "-e", abandoned).Run() == nil {
 				t.Errorf("force-pushed-away commit %s survived", abandoned)
 			}
 			gitCLI(t, f.path, "fsck", "--no-progress", "--no-dangling")
@@ -208,6 +209,7 @@ func TestInterruptedCheckoutResumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer wc.close()
 	commit, err := f.s.fetchCommit(context.Background(), wc, tg, rem, jl)
 	if err != nil {
 		t.Fatal(err)

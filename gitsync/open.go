@@ -8,21 +8,42 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"strings"
 	"time"
 
+	"github.com/go-git/go-billy/v5"
+	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/storage/filesystem"
 )
 
 const originName = "origin"
+
+// objectCacheSize bounds go-git's cache of decoded objects per sync (its
+// default is 96 MiB, which a sync does not need).
+const objectCacheSize = 8 << 20
 
 // workingCopy is an opened repository with its worktree.
 type workingCopy struct {
 	path   string // the worktree
 	gitDir string // usually path/.git
 	repo   *git.Repository
+	st     *filesystem.Storage // keeps pack files open: close when done
+}
+
+// close releases the pack files the storage keeps open.
+func (wc *workingCopy) close() error {
+	return wc.st.Close()
+}
+
+// packsDeleted makes the storage forget the indexes of deleted packs: it
+// keeps their files open, so it would go on finding their objects.
+func (wc *workingCopy) packsDeleted() {
+	wc.st.Reindex()
 }
 
 // open opens the working copy at t.Path, creating it (git init) when the
@@ -36,12 +57,10 @@ func (s *Syncer) open(t Target, rem *remote, jl *jobLog) (*workingCopy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open working copy %s: %w", t.Path, err)
 	}
-	st, ok := repo.Storer.(*filesystem.Storage)
-	if !ok {
-		return nil, fmt.Errorf("open working copy %s: unexpected storage %T", t.Path, repo.Storer)
-	}
-	wc := &workingCopy{path: t.Path, gitDir: st.Filesystem().Root(), repo: repo}
+	st := repo.Storer.(*filesystem.Storage) // newStorage made it
+	wc := &workingCopy{path: t.Path, gitDir: st.Filesystem().Root(), repo: repo, st: st}
 	if err := ensureOrigin(repo, rem.url, jl); err != nil {
+		_ = wc.close()
 		return nil, fmt.Errorf("set origin of %s: %w", t.Path, err)
 	}
 	return wc, nil
@@ -60,7 +79,15 @@ func openOrInit(path string, rem *remote, jl *jobLog) (*git.Repository, error) {
 	case !fi.IsDir():
 		return nil, errors.New("exists and is not a directory")
 	}
-	repo, err := git.PlainOpen(path)
+	repo, err := plainOpen(path)
+	if errors.Is(err, git.ErrRepositoryNotExists) && halfMade(path) {
+		// A first sync killed inside git init left a .git that is no
+		// repository: nothing in it can be lost, make it again.
+		jl.printf("%s/.git was left half-made by an interrupted sync; making it again", path)
+		if err := os.RemoveAll(filepath.Join(path, git.GitDirName)); err != nil {
+			return nil, err
+		}
+	}
 	if errors.Is(err, git.ErrRepositoryNotExists) {
 		empty, err := isEmptyDir(path)
 		if err != nil {
@@ -76,14 +103,85 @@ func openOrInit(path string, rem *remote, jl *jobLog) (*git.Repository, error) {
 		return nil, err
 	}
 	if cfg, err := repo.Config(); err == nil && cfg.Core.IsBare {
+		_ = repo.Storer.(*filesystem.Storage).Close()
 		return nil, errors.New("is a bare repository, not a working copy")
 	}
 	return repo, nil
 }
 
+// newStorage is go-git's filesystem storage with the pack files kept open
+// (go-git otherwise reopens a pack for every object read) and a small
+// object cache. Its Close must be called.
+func newStorage(dot billy.Filesystem) *filesystem.Storage {
+	return filesystem.NewStorageWithOptions(dot, cache.NewObjectLRU(objectCacheSize),
+		filesystem.Options{KeepDescriptors: true})
+}
+
+// plainOpen is git.PlainOpen with newStorage: a path without .git is
+// opened as a bare repository, and a .git file is followed to its gitdir.
+func plainOpen(path string) (*git.Repository, error) {
+	wt := osfs.New(path)
+	var dot billy.Filesystem = wt
+	fi, err := wt.Stat(git.GitDirName)
+	switch {
+	case err == nil && fi.IsDir():
+		dot = osfs.New(filepath.Join(path, git.GitDirName))
+	case err == nil:
+		if dot, err = gitdirLink(path); err != nil {
+			return nil, err
+		}
+	case errors.Is(err, fs.ErrNotExist):
+		wt = nil
+	default:
+		return nil, err
+	}
+	if _, err := dot.Stat(""); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, git.ErrRepositoryNotExists
+		}
+		return nil, err
+	}
+	st := newStorage(dot)
+	repo, err := git.Open(st, wt)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	return repo, nil
+}
+
+// gitdirLink reads a .git file ("gitdir: DIR") as git.PlainOpen does.
+func gitdirLink(path string) (billy.Filesystem, error) {
+	b, err := os.ReadFile(filepath.Join(path, git.GitDirName))
+	if err != nil {
+		return nil, err
+	}
+	rest, ok := strings.CutPrefix(string(b), "gitdir: ")
+	if !ok {
+		return nil, errors.New(".git file has no gitdir: prefix")
+	}
+	dir := strings.TrimSpace(strings.Split(rest, "\n")[0])
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(path, dir)
+	}
+	return osfs.New(dir), nil
+}
+
 func initRepo(path string, rem *remote, jl *jobLog) (*git.Repository, error) {
 	jl.printf("clone %s into %s", rem.url, path)
-	return git.PlainInit(path, false)
+	st := newStorage(osfs.New(filepath.Join(path, git.GitDirName)))
+	repo, err := git.Init(st, osfs.New(path))
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	return repo, nil
+}
+
+// halfMade reports whether path holds a .git directory and nothing else.
+func halfMade(path string) bool {
+	names, err := os.ReadDir(path)
+	return err == nil && len(names) == 1 && names[0].Name() == git.GitDirName && names[0].IsDir()
 }
 
 func isEmptyDir(path string) (bool, error) {

@@ -53,6 +53,7 @@ func dropRedundantPacks(wc *workingCopy, pos storer.PackedObjectStorer, packs []
 			return 0, fmt.Errorf("delete old pack %s: %w", p, err)
 		}
 	}
+	wc.packsDeleted()
 	return len(redundant), pruneShallow(wc, shallow, reachableSet)
 }
 

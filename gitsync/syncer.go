@@ -74,7 +74,27 @@ func (s *Syncer) Sync(ctx context.Context, t Target, log io.Writer) (Result, err
 }
 
 func (s *Syncer) sync(ctx context.Context, t Target, rem *remote, jl *jobLog) (Result, error) {
-	wc, err := s.open(t, rem, jl)
+	var wc *workingCopy
+	var err error
+	switch {
+	case repairWasInterrupted(t.Path):
+		jl.printf("a repair of %s was interrupted; making its repository again", t.Path)
+		wc, err = s.remake(t, rem, jl)
+	case wasInterrupted(t.Path):
+		// Checked before opening: a kill while go-git rewrote HEAD in place
+		// leaves a .git that does not even open.
+		wc, err = s.repair(t, rem, jl)
+	default:
+		wc, err = s.open(t, rem, jl)
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	if wc, err = s.repairInterrupted(wc, t, rem, jl); err != nil {
+		return Result{}, err
+	}
+	defer wc.close() // read-only pack descriptors: nothing to lose
+	done, err := markSyncing(wc)
 	if err != nil {
 		return Result{}, err
 	}
@@ -112,6 +132,7 @@ func (s *Syncer) sync(ctx context.Context, t Target, rem *remote, jl *jobLog) (R
 	if ctx.Err() == nil {
 		s.maintain(wc, t.Path, jl)
 	}
+	done()
 	return res, nil
 }
 

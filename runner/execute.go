@@ -70,9 +70,13 @@ func (r *Runner) start(job *Job, stop context.CancelCauseFunc) *Record {
 	r.running[job.ID] = stop
 	r.active[job.ID] = job
 	r.mu.Unlock()
-	if err := r.store.put(rec); err != nil {
-		r.jobLogger(job).Error().Err(err).Msg("job start not recorded")
-	}
+	// Not waited for: if a crash loses it, the job is still queued in the
+	// store and runs again, which is what recovery does with it anyway.
+	r.store.putLater(rec.clone(), func(err error) {
+		if err != nil {
+			r.jobLogger(job).Error().Err(err).Msg("job start not recorded")
+		}
+	})
 	return rec
 }
 

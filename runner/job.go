@@ -105,6 +105,13 @@ type Record struct {
 	Group *Group `json:"group,omitempty"`
 }
 
+// clone copies rec for a write that happens while the job goes on.
+func (rec *Record) clone() *Record {
+	c := *rec
+	c.Commands = append([]CommandResult(nil), rec.Commands...)
+	return &c
+}
+
 // Group names a process group beyond doubt: its id and its leader's start
 // time (in clock ticks since boot, as /proc/PID/stat says).
 type Group struct {
