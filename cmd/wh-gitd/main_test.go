@@ -166,10 +166,15 @@ func startDaemon(t *testing.T, settingsFile string) *daemon {
 		_ = d.cmd.Process.Kill()
 		<-d.done
 	})
+	// Generous: under -race on a loaded 2-core machine a start has been
+	// seen to take many seconds. A daemon that exits fails at once.
 	select {
 	case d.addr = <-addr:
-	case <-time.After(20 * time.Second):
-		t.Fatalf("daemon did not start:\n%s", d.logs())
+	case err := <-d.done:
+		d.done <- err
+		t.Fatalf("daemon exited before it started (%v):\n%s", err, d.logs())
+	case <-time.After(90 * time.Second):
+		t.Fatalf("daemon did not start within 90s:\n%s", d.logs())
 	}
 	return d
 }
