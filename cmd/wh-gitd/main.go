@@ -33,10 +33,15 @@ var _ runner.Syncer = (*gitsync.Syncer)(nil)
 func main() {
 	// The live heap is about 1 MB, so the default GOGC=100 collects a few
 	// hundred times a second under load (18% of CPU in BENCHMARKS.md);
-	// 400 trades a few MB of peak memory for that. GOGC in the environment
-	// still wins.
+	// 400 trades a few MB of peak memory for that. A soft limit of 64 MiB
+	// makes the collector work harder again when garbage piles up (bodies
+	// near max_body_bytes), so that the trade stays a few MB. GOGC and
+	// GOMEMLIMIT in the environment still win.
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(64 << 20)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
