@@ -30,6 +30,8 @@ type remote struct {
 	host    string // host of the URL, "" for local paths
 	auth    transport.AuthMethod
 	secrets []string
+	// proxy bounds SSH connections by the sync's deadline (see deadline.go).
+	proxy transport.ProxyOptions
 }
 
 func (r *remote) secretList() []string {
@@ -53,6 +55,7 @@ func (s *Syncer) newRemote(ctx context.Context, t Target) (*remote, error) {
 		err = r.httpAuth(ep, t.Auth)
 	case "ssh":
 		err = s.sshAuth(ctx, r, ep, t.Auth)
+		r.proxy = sshDeadline(ctx)
 	default:
 		if ep.Password != "" {
 			r.secrets = append(r.secrets, ep.Password)

@@ -87,16 +87,20 @@ func fetchRef(ctx context.Context, wc *workingCopy, t Target, rem *remote, jl *j
 // fetch runs one fetch of spec from origin; already up to date is success.
 func fetch(ctx context.Context, wc *workingCopy, rem *remote, spec config.RefSpec, depth int) error {
 	err := wc.repo.FetchContext(ctx, &git.FetchOptions{
-		RemoteName: originName,
-		RemoteURL:  rem.url,
-		RefSpecs:   []config.RefSpec{spec},
-		Depth:      depth,
-		Auth:       rem.auth,
-		Tags:       git.NoTags,
-		Force:      true,
+		RemoteName:   originName,
+		RemoteURL:    rem.url,
+		RefSpecs:     []config.RefSpec{spec},
+		Depth:        depth,
+		Auth:         rem.auth,
+		ProxyOptions: rem.proxy,
+		Tags:         git.NoTags,
+		Force:        true,
 	})
 	if err == nil || errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return nil
+	}
+	if e := hostKeyError(err, rem.host); e != nil {
+		return e
 	}
 	return tidyTransportError(err, rem.auth != nil)
 }

@@ -23,7 +23,7 @@ func (s *Syncer) Head(ctx context.Context, t Target) (string, error) {
 		return "", scrub(err, rem.secretList())
 	}
 	r := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: originName, URLs: []string{rem.url}})
-	refs, err := r.ListContext(ctx, &git.ListOptions{Auth: rem.auth})
+	refs, err := r.ListContext(ctx, &git.ListOptions{Auth: rem.auth, ProxyOptions: rem.proxy})
 	if err != nil {
 		return "", scrub(fmt.Errorf("list refs of %s: %w", rem.url, err), rem.secretList())
 	}

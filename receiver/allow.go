@@ -22,7 +22,7 @@ func clientAddr(r *http.Request, trusted []settings.CIDR) netip.Addr {
 	if err != nil {
 		return netip.Addr{}
 	}
-	addr := peer.Addr().Unmap()
+	addr := peer.Addr().Unmap().WithZone("") // a zoned address matches no network
 	if !settings.Contains(trusted, addr) {
 		return addr
 	}

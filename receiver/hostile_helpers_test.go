@@ -103,7 +103,7 @@ func (h *harness) sendTo(base string, d delivery) answer {
 	return h.do(req)
 }
 
-// readAll reads what is left of a file, "" when it does not exist.
+// readIfExists reads a file, "" when it does not exist.
 func readIfExists(path string) string {
 	b, err := os.ReadFile(path)
 	if err != nil {

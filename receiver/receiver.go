@@ -8,7 +8,6 @@ package receiver
 import (
 	"encoding/json"
 	"errors"
-	"io"
 	"mime"
 	"net/http"
 	"os"
@@ -133,7 +132,7 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, int,
 	if r.ContentLength > limit {
 		return nil, http.StatusRequestEntityTooLarge, "body is larger than the limit"
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	body, err := readChunks(http.MaxBytesReader(w, r.Body, limit))
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):

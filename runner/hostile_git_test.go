@@ -104,10 +104,10 @@ func TestHostileRemotes(t *testing.T) {
 		{"ssh: known host key", sshURL, sshAuth(keyFile, known("good", map[string]ssh.PublicKey{srv.addr: srv.hostKey})),
 			runner.Succeeded, "", 20 * time.Second},
 		{"ssh: unknown host key", sshURL, sshAuth(keyFile, known("unknown", map[string]ssh.PublicKey{"127.0.0.1:1": srv.hostKey})),
-			runner.Failed, "key is unknown", 5 * time.Second},
+			runner.Failed, "is not in known_hosts_file", 5 * time.Second},
 		{"ssh: changed host key", sshURL, sshAuth(keyFile, known("changed", map[string]ssh.PublicKey{srv.addr: other.PublicKey()})),
-			runner.Failed, "key mismatch", 5 * time.Second},
-		{"ssh: empty known_hosts", sshURL, sshAuth(keyFile, known("empty", nil)), runner.Failed, "key is unknown", 5 * time.Second},
+			runner.Failed, "does not match known_hosts_file", 5 * time.Second},
+		{"ssh: empty known_hosts", sshURL, sshAuth(keyFile, known("empty", nil)), runner.Failed, "is not in known_hosts_file", 5 * time.Second},
 		{"ssh: key refused by the server", sshURL,
 			sshAuth(otherKeyFile, known("refused", map[string]ssh.PublicKey{srv.addr: srv.hostKey})),
 			runner.Failed, "unable to authenticate", 5 * time.Second},
@@ -144,6 +144,109 @@ func TestHostileRemotes(t *testing.T) {
 			}
 			if strings.Contains(rec.Error+readIfExists(rec.Log)+s.logs.String(), token) {
 				t.Error("the token appears in the error or a log")
+			}
+		})
+	}
+}
+
+// A working copy someone tampered with is brought to the commit as the
+// settings say: local edits to tracked files overwritten and listed in the
+// job log, untracked and ignored files kept (clean: false) or removed
+// (clean: true), a stale index.lock removed, a held one waited for until
+// git_timeout, origin pointed back at the configured remote, and hooks
+// under .git/hooks never run.
+func TestHostileWorkingCopy(t *testing.T) {
+	up := gitsynctest.NewUpstream(t)
+	c1 := up.Commit(t, "main", map[string]string{"a": "one", ".gitignore": ".env\n"}, "one")
+	c2 := up.Commit(t, "main", map[string]string{"a": "two"}, "two")
+	put := func(t *testing.T, path, content string, age time.Duration) {
+		t.Helper()
+		_ = os.MkdirAll(filepath.Dir(path), 0o755)
+		writeFile(t, path, content)
+		if age > 0 {
+			old := time.Now().Add(-age)
+			if err := os.Chtimes(path, old, old); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	cases := []struct {
+		name   string
+		clean  bool
+		tamper func(t *testing.T, wc string)
+		state  runner.State
+		errHas string
+		logHas string
+		kept   []string // files that must still exist
+		gone   []string // files that must not
+	}{
+		{"local edits and untracked files, clean: false", false, func(t *testing.T, wc string) {
+			put(t, filepath.Join(wc, "a"), "edited on the server", 0)
+			put(t, filepath.Join(wc, "uploads/u.txt"), "user upload", 0)
+			put(t, filepath.Join(wc, ".env"), "SECRET=1", 0)
+		}, runner.Succeeded, "", "overwrote local edits: a", []string{"uploads/u.txt", ".env"}, nil},
+		{"local edits and untracked files, clean: true", true, func(t *testing.T, wc string) {
+			put(t, filepath.Join(wc, "a"), "edited on the server", 0)
+			put(t, filepath.Join(wc, "uploads/u.txt"), "user upload", 0)
+			put(t, filepath.Join(wc, ".env"), "SECRET=1", 0)
+		}, runner.Succeeded, "", "", nil, []string{"uploads/u.txt", ".env"}},
+		{"stale index.lock", false, func(t *testing.T, wc string) {
+			put(t, filepath.Join(wc, ".git/index.lock"), "", time.Hour)
+		}, runner.Succeeded, "", "removed stale .git/index.lock", nil, []string{".git/index.lock"}},
+		{"index.lock held past git_timeout", false, func(t *testing.T, wc string) {
+			put(t, filepath.Join(wc, ".git/index.lock"), "", 0)
+		}, runner.Failed, "held by another git process", "", []string{".git/index.lock"}, nil},
+		{"origin pointed elsewhere", false, func(t *testing.T, wc string) {
+			cfg := filepath.Join(wc, ".git/config")
+			b, _ := os.ReadFile(cfg)
+			put(t, cfg, strings.Replace(string(b), up.Path(), "ext::sh -c touch% C", 1), 0)
+		}, runner.Succeeded, "", "set origin to " + up.Path(), nil, nil},
+		{"hooks in .git/hooks", false, func(t *testing.T, wc string) {
+			for _, h := range []string{"post-checkout", "post-merge", "pre-commit", "reference-transaction", "fsmonitor-watchman"} {
+				put(t, filepath.Join(wc, ".git/hooks", h), "#!/bin/sh\ntouch C\n", 0)
+				_ = os.Chmod(filepath.Join(wc, ".git/hooks", h), 0o755)
+			}
+		}, runner.Succeeded, "", "", nil, []string{"C"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSite(t, up.Path(), "{commands: ['touch %[1]s/ran']}",
+				fmt.Sprintf("    git_timeout: 2s\n    clean: %v\n", tc.clean))
+			if rec := s.rn.Run(context.Background(), job(c1), nil); rec.State != runner.Succeeded {
+				t.Fatalf("first deployment: %s %s", rec.State, rec.Error)
+			}
+			_ = os.Remove(filepath.Join(s.dir, "ran"))
+			tc.tamper(t, s.path())
+			rec := s.rn.Run(context.Background(), job(c2), nil)
+			if rec.State != tc.state || !strings.Contains(rec.Error, tc.errHas) {
+				t.Fatalf("job %s (%q), want %s with %q", rec.State, rec.Error, tc.state, tc.errHas)
+			}
+			log := readIfExists(rec.Log)
+			if !strings.Contains(log, tc.logHas) {
+				t.Errorf("job log lacks %q:\n%s", tc.logHas, log)
+			}
+			for _, f := range tc.kept {
+				if _, err := os.Stat(filepath.Join(s.path(), f)); err != nil {
+					t.Errorf("%s is gone: %v", f, err)
+				}
+			}
+			for _, f := range tc.gone {
+				if _, err := os.Stat(filepath.Join(s.path(), f)); err == nil {
+					t.Errorf("%s is still there", f)
+				}
+			}
+			_, err := os.Stat(filepath.Join(s.dir, "ran"))
+			if ran := err == nil; ran != (tc.state == runner.Succeeded) {
+				t.Errorf("command ran: %v, want %v", ran, tc.state == runner.Succeeded)
+			}
+			if tc.state != runner.Succeeded {
+				return
+			}
+			if b, _ := os.ReadFile(filepath.Join(s.path(), "a")); string(b) != "two" {
+				t.Errorf("tracked file a = %q, want the commit's %q", b, "two")
+			}
+			if strings.HasPrefix(tc.name, "local edits") && !strings.Contains(s.logs.String(), `"file":"a"`) {
+				t.Errorf("the overwritten local edit is not in the daemon's log:\n%s", s.logs.String())
 			}
 		})
 	}

@@ -19,7 +19,6 @@ func TestBranchNames(t *testing.T) {
 		{"`id`", true},
 		{"a|b&c>d", true},
 		{"HEAD", true},
-		{"@", true},
 		{"a]b", true},
 		{"ünïcode", true},
 		{"x$(touch C)", false}, // the space, not the $( )

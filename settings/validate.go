@@ -338,6 +338,9 @@ func branchNameProblem(name string) string {
 		if strings.HasPrefix(part, ".") || strings.HasSuffix(part, ".lock") {
 			return "a component starts with . or ends with .lock"
 		}
+		if part == "@" { // git allows it; go-git, which syncs, refuses it
+			return "a component is @, which the sync cannot fetch"
+		}
 	}
 	return ""
 }

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
+)
+
+// writeCert writes a fresh self-signed certificate for 127.0.0.1 named cn,
+// and its key, and returns the certificate.
+func writeCert(t *testing.T, certFile, keyFile, cn string) *x509.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
+	writeFile(t, certFile, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
+	writeFile(t, keyFile, string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})))
+	cert, _ := x509.ParseCertificate(der)
+	return cert
+}
+
+// The daemon serves HTTPS with tls.cert_file and tls.key_file, and after
+// a SIGHUP new connections get the renewed certificate; a broken pair keeps
+// the old one.
+func TestTLSAndReload(t *testing.T) {
+	dir := t.TempDir()
+	up := gitsynctest.NewUpstream(t)
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	first := writeCert(t, certFile, keyFile, "first")
+	settingsFile := filepath.Join(dir, "settings.yaml")
+	writeFile(t, settingsFile, fmt.Sprintf(`listen: 127.0.0.1:0
+state_dir: state
+tls: {cert_file: cert.pem, key_file: key.pem}
+repos:
+  site:
+    provider: github
+    repository: acme/site
+    remote: %s
+    path: wc
+    secret: s
+    branches:
+      main: {commands: ['true']}
+`, up.Path()))
+	d := startDaemon(t, settingsFile)
+	served := func(roots *x509.Certificate) (string, error) {
+		cfg := &tls.Config{InsecureSkipVerify: roots == nil}
+		if roots != nil {
+			cfg.RootCAs = x509.NewCertPool()
+			cfg.RootCAs.AddCert(roots)
+		}
+		conn, err := tls.Dial("tcp", d.addr, cfg)
+		if err != nil {
+			return "", err
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		buf := make([]byte, 64)
+		n, _ := conn.Read(buf)
+		if !strings.HasPrefix(string(buf[:n]), "HTTP/1.1 200") {
+			return "", fmt.Errorf("healthz answered %q", buf[:n])
+		}
+		return conn.ConnectionState().PeerCertificates[0].Subject.CommonName, nil
+	}
+	if cn, err := served(first); err != nil || cn != "first" {
+		t.Fatalf("served %q, %v; want the first certificate", cn, err)
+	}
+	second := writeCert(t, certFile, keyFile, "second")
+	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the certificate reload", 10*time.Second, func() bool { return strings.Contains(d.logs(), "tls certificate reloaded") })
+	if cn, err := served(second); err != nil || cn != "second" {
+		t.Errorf("after SIGHUP served %q, %v; want the second certificate", cn, err)
+	}
+	writeFile(t, keyFile, "not a key")
+	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the refused certificate reload", 10*time.Second, func() bool {
+		return strings.Contains(d.logs(), "tls certificate not reloaded")
+	})
+	if cn, err := served(second); err != nil || cn != "second" {
+		t.Errorf("after a broken reload served %q, %v; want the second certificate kept", cn, err)
+	}
+	if _, err := os.Stat(certFile); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTLSErrors(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "cert.pem"), "not a certificate")
+	writeFile(t, filepath.Join(dir, "key.pem"), "not a key")
+	settingsFile := filepath.Join(dir, "settings.yaml")
+	writeFile(t, settingsFile, `listen: 127.0.0.1:0
+state_dir: state
+tls: {cert_file: cert.pem, key_file: key.pem}
+repos:
+  site:
+    provider: github
+    repository: acme/site
+    remote: /nonexistent
+    path: wc
+    secret: s
+    branches:
+      main: {commands: ['true']}
+`)
+	code, _, stderr := exitCode(t, bins.daemon, settingsFile)
+	if code != 2 || !strings.Contains(stderr, "wh-gitd: load tls certificate") || !strings.Contains(stderr, "hint:") {
+		t.Errorf("exit %d, stderr %q; want 2 with the certificate error and a hint", code, stderr)
+	}
+}
