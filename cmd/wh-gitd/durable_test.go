@@ -229,7 +229,9 @@ func TestReplayAfterRestart(t *testing.T) {
 		t.Fatalf("first: %d %v %v", code, a, err)
 	}
 	job := a["job"]
-	waitFor(t, "the job", 30*time.Second, func() bool { return len(lines(filepath.Join(dir, "rec0"))) == 1 })
+	// Wait for the record, not only the command's output: a kill between
+	// the two leaves the job unfinished, and it rightly runs again.
+	waitFor(t, "the job", 30*time.Second, func() bool { return d.record(t, job.(string)).State == runner.Succeeded })
 	for _, when := range []string{"before", "after"} {
 		if when == "after" {
 			d.kill(t)
