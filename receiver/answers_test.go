@@ -226,7 +226,9 @@ func TestQueueAnswers(t *testing.T) {
 // Twenty pushes in a burst: all answered 2xx, at most two runs, every
 // accepted job accounted for, the last commit deployed.
 func TestBurstCoalesces(t *testing.T) {
-	h := newHarness(t, harnessOpts{branches: "      main:\n        commands: ['sleep 0.5; echo \"$WH_SHA\" >> \"$REC\"']\n        env: {REC: \"%[1]s\"}"})
+	// The command waits until the burst is sent, so that a slow machine
+	// cannot finish a run between two pushes.
+	h := newHarness(t, harnessOpts{branches: "      main:\n        commands: ['while [ ! -e \"$REC.release\" ]; do sleep 0.02; done; echo \"$WH_SHA\" >> \"$REC\"']\n        env: {REC: \"%[1]s\"}"})
 	var shas []string
 	for i := range 20 {
 		shas = append(shas, h.up.Commit(t, "main", map[string]string{"n": fmt.Sprint(i)}, "burst"))
@@ -241,6 +243,7 @@ func TestBurstCoalesces(t *testing.T) {
 		ids = append(ids, a.str("job"))
 		prev = sha
 	}
+	touch(t, h.record("gh")+".release")
 	last := h.wait(ids[len(ids)-1])
 	if last.State != runner.Succeeded {
 		t.Fatalf("last job %s: %s", last.State, last.Error)
