@@ -1,6 +1,7 @@
 package receiver
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -125,9 +126,9 @@ func (h *Handler) trigger(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	q := r.URL.Query()
-	req.Branch = firstOf(req.Branch, q.Get("branch"))
-	req.Environment = firstOf(req.Environment, q.Get("environment"))
-	req.SHA = firstOf(req.SHA, q.Get("sha"))
+	req.Branch = cmp.Or(req.Branch, q.Get("branch"))
+	req.Environment = cmp.Or(req.Environment, q.Get("environment"))
+	req.SHA = cmp.Or(req.SHA, q.Get("sha"))
 	if req.SHA != "" && !shaRE.MatchString(req.SHA) {
 		fail(w, http.StatusBadRequest, "sha must be a full lowercase commit id")
 		return
@@ -143,13 +144,6 @@ func (h *Handler) trigger(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.enqueue(w, h.log.With().Str("repo", job.Repo).Logger(), job)
-}
-
-func firstOf(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // jobLog sends the job's log; with follow=1 it goes on sending what is

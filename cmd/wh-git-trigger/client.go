@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -206,7 +207,7 @@ func printJobs(out io.Writer, recs []*runner.Record) {
 			target = "env " + r.Job.Environment
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.12s\t%s\n", r.Job.ID, r.Job.Repo, target, r.Job.Event,
-			r.State, firstOf(r.Sync.Commit, r.Job.SHA), r.Job.Queued.Local().Format(time.DateTime))
+			r.State, cmp.Or(r.Sync.Commit, r.Job.SHA), r.Job.Queued.Local().Format(time.DateTime))
 	}
 	tw.Flush()
 }
@@ -219,11 +220,4 @@ func showJob(out io.Writer, rec *runner.Record, log func(io.Writer) error) error
 	}
 	fmt.Fprintln(out, strings.Repeat("-", 72))
 	return log(out)
-}
-
-func firstOf(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
