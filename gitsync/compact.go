@@ -1,8 +1,10 @@
 package gitsync
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -10,6 +12,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/storer"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 )
 
 // packWindow is the delta window used when compacting (git's default).
@@ -18,6 +21,36 @@ const packWindow = 10
 // redundantPackCheck is the number of packs from which a shallow working
 // copy's packs are checked for ones the last fetch superseded.
 const redundantPackCheck = 3
+
+// Maintain keeps the object store of the working copy at path from growing
+// and slowing down (see maintain). Sync leaves it out so that the caller can
+// run it after the job's commands, off the path from a delivery to its
+// deploy; the caller holds the working copy's lock for it, as for Sync.
+// What it did, or why it could not, goes to log; the error is for a
+// working copy that could not be opened or marked, which the next Sync
+// deals with. It does nothing once ctx is done, or while a killed sync's
+// marker is present (the next Sync repairs the repository first).
+func (s *Syncer) Maintain(ctx context.Context, path string, log io.Writer) error {
+	if ctx.Err() != nil || wasInterrupted(path) {
+		return nil
+	}
+	jl := newJobLog(log, nil)
+	jl.logger = s.loggerFor(ctx)
+	repo, err := plainOpen(path)
+	if err != nil {
+		return fmt.Errorf("open %s for maintenance: %w", path, err)
+	}
+	st := repo.Storer.(*filesystem.Storage) // plainOpen made it
+	wc := &workingCopy{path: path, gitDir: st.Filesystem().Root(), repo: repo, st: st}
+	defer wc.close()
+	done, err := markSyncing(wc)
+	if err != nil {
+		return err
+	}
+	s.maintain(wc, path, jl)
+	done()
+	return nil
+}
 
 // maintain keeps the object store from growing and slowing down, as
 // go-git never repacks and every fetch adds a pack that each object lookup

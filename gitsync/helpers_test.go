@@ -53,9 +53,14 @@ func (f *fixture) sync(t testing.TB, tg Target) (Result, string) {
 	return res, log
 }
 
+// trySync syncs as the runner does: Sync, then, when it succeeded, Maintain
+// (which the runner runs after the commands), both into one log.
 func (f *fixture) trySync(tg Target) (Result, string, error) {
 	var log bytes.Buffer
 	res, err := f.s.Sync(context.Background(), tg, &log)
+	if err == nil {
+		err = f.s.Maintain(context.Background(), tg.Path, &log)
+	}
 	return res, log.String(), err
 }
 

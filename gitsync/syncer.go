@@ -129,9 +129,6 @@ func (s *Syncer) sync(ctx context.Context, t Target, rem *remote, jl *jobLog) (R
 			return res, err
 		}
 	}
-	if ctx.Err() == nil {
-		s.maintain(wc, t.Path, jl)
-	}
 	done()
 	return res, nil
 }

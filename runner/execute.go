@@ -115,12 +115,27 @@ func (r *Runner) execute(ctx context.Context, rec *Record, out io.Writer) error 
 	}
 	env := commandEnv(r.environ, job, repo, target, rec.Sync.Commit, payload)
 	dir := filepath.Join(repo.Path, target.Workdir)
+	// The object store's upkeep waits until the commands have run, still
+	// under the lock: it is not what the push is waiting for.
+	defer r.maintain(ctx, log, repo.Path, out)
 	for _, c := range target.Commands {
 		if err := r.runOne(ctx, rec, c, dir, env, target.Timeout, out); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// maintain runs the working copy's object-store upkeep after a job; a
+// failure is logged and changes nothing about the job's result.
+func (r *Runner) maintain(ctx context.Context, log *zerolog.Logger, path string, out io.Writer) {
+	sw := newStampWriter(out)
+	err := r.syncer.Maintain(log.WithContext(ctx), path, sw)
+	sw.end()
+	if err != nil {
+		fmt.Fprintf(out, "%s maintenance skipped: %v\n", stamp(), err)
+		log.Warn().Err(err).Str("path", path).Msg("working copy maintenance skipped")
+	}
 }
 
 // runOne runs one command, records its process group while it runs (so that

@@ -23,9 +23,11 @@ import (
 	"github.com/wh-gitd/wh-gitd/settings"
 )
 
-// Syncer brings a working copy to a commit; gitsync.Syncer is the real one.
+// Syncer brings a working copy to a commit, and keeps its object store in
+// shape after the commands ran; gitsync.Syncer is the real one.
 type Syncer interface {
 	Sync(ctx context.Context, t gitsync.Target, log io.Writer) (gitsync.Result, error)
+	Maintain(ctx context.Context, path string, log io.Writer) error
 }
 
 // Errors the caller must act on.

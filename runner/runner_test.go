@@ -209,3 +209,38 @@ func TestPollDeploysMissedPushes(t *testing.T) {
 		}
 	}
 }
+
+// The object store's upkeep (here: dropping the packs of a shallow working
+// copy that later fetches superseded) runs after the job's commands, not
+// between the sync and the first command, and keeps the packs few.
+func TestMaintenanceAfterCommands(t *testing.T) {
+	rn, set, up := setup(t, `['echo COMMAND-RAN']`, "10s")
+	dropped := false
+	for i := range 6 {
+		sha := up.Commit(t, "main", map[string]string{"f": fmt.Sprint(i)}, "next")
+		res := rn.Run(context.Background(), mainJob(sha), nil)
+		if res.State != runner.Succeeded {
+			t.Fatalf("job %d: %s %s", i, res.State, res.Error)
+		}
+		b, err := os.ReadFile(res.Log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		log := string(b)
+		at := strings.Index(log, "superseded by later fetches")
+		if at < 0 {
+			continue
+		}
+		dropped = true
+		if ran := strings.Index(log, "COMMAND-RAN"); ran < 0 || ran > at {
+			t.Errorf("job %d: maintenance before the command:\n%s", i, log)
+		}
+	}
+	if !dropped {
+		t.Error("no job log says superseded packs were dropped")
+	}
+	packs, _ := filepath.Glob(filepath.Join(set.Repos["site"].Path, ".git", "objects", "pack", "*.pack"))
+	if len(packs) > 3 {
+		t.Errorf("%d packs after 6 shallow syncs, want at most 3", len(packs))
+	}
+}

@@ -121,12 +121,20 @@ func once(s *gitsync.Syncer, t gitsync.Target, i int, peakprofile string) error 
 	w := &stampWriter{start: start, out: os.Stdout}
 	res, err := s.Sync(context.Background(), t, w)
 	took := time.Since(start)
-	heap := peak()
 	if err != nil {
+		peak()
 		return fmt.Errorf("sync %d: %w", i, err)
 	}
-	fmt.Printf("sync %d: %s, peak heap %.1f MB, %s, %d written, %d removed\n\n", i,
-		took.Round(time.Millisecond), float64(heap)/1e6, res.Commit[:12], res.Written, res.Removed)
+	// The runner maintains the object store after the job's commands.
+	err = s.Maintain(context.Background(), t.Path, w)
+	kept := time.Since(start) - took
+	heap := peak()
+	if err != nil {
+		return fmt.Errorf("maintain %d: %w", i, err)
+	}
+	fmt.Printf("sync %d: %s + maintenance %s, peak heap %.1f MB, %s, %d written, %d removed\n\n", i,
+		took.Round(time.Millisecond), kept.Round(time.Millisecond), float64(heap)/1e6, res.Commit[:12],
+		res.Written, res.Removed)
 	return nil
 }
 
