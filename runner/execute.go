@@ -24,7 +24,8 @@ const (
 
 // Run runs job now, in the calling goroutine: it takes the working copy's
 // lock (waiting for any other job on it, in this process or another), syncs
-// the working copy, runs the commands, and records the result. A job that is
+// the working copy, runs the commands, records the result, and then tidies
+// the working copy's object store before it lets the lock go. A job that is
 // not in the store yet (a manual run) is recorded first. Output is written to
 // the job's log file and, when live is not nil, to live as well.
 func (r *Runner) Run(ctx context.Context, job *Job, live io.Writer) Record {
@@ -51,12 +52,17 @@ func (r *Runner) Run(ctx context.Context, job *Job, live io.Writer) Record {
 	if live != nil {
 		out = io.MultiWriter(live, cw)
 	}
-	err = r.execute(ctx, rec, out)
+	after, err := r.execute(ctx, rec, out)
 	fmt.Fprintf(out, "%s %s\n", stamp(), summary(ctx, rec, err))
 	if ferr := cw.Flush(); ferr != nil && err == nil {
 		err = fmt.Errorf("write job log: %w", ferr)
 	}
-	return r.finish(ctx, log, rec, err)
+	final := r.finish(ctx, log, rec, err)
+	after()
+	if err := cw.Flush(); err != nil {
+		log.Warn().Err(err).Msg("job log: the maintenance lines were not all written")
+	}
+	return final
 }
 
 // start records job running and makes it cancellable.
@@ -87,19 +93,24 @@ func (r *Runner) stopped(job *Job) {
 	r.mu.Unlock()
 }
 
-func (r *Runner) execute(ctx context.Context, rec *Record, out io.Writer) error {
+// execute syncs the working copy and runs the commands. After a sync, it
+// returns with the working copy's lock still held, and after (run once the
+// job's result is recorded) does the object store's upkeep and lets the
+// lock go: the upkeep is not what the push waits for, and a crash during it
+// must not make a job whose commands all ran run again.
+func (r *Runner) execute(ctx context.Context, rec *Record, out io.Writer) (after func(), err error) {
+	after = func() {}
 	job := rec.Job
 	repo, target, err := r.lookup(job)
 	if err != nil {
-		return err
+		return after, err
 	}
 	fmt.Fprintf(out, "%s job %s: %s %s at %s, event %s, delivery %q, attempt %d\n", stamp(), job.ID,
 		job.Repo, job.target(), shortSHA(job.SHA), job.Event, job.Delivery, rec.Attempts)
 	lock, err := acquireLock(ctx, lockPath(r.stateDir, repo.Path), out)
 	if err != nil {
-		return err
+		return after, err
 	}
-	defer lock.release()
 	log := r.jobLogger(job)
 	log.Info().Int("attempt", rec.Attempts).Msg("job started")
 	fmt.Fprintf(out, "%s sync %s to %s\n", stamp(), repo.Path, job.Ref)
@@ -107,23 +118,25 @@ func (r *Runner) execute(ctx context.Context, rec *Record, out io.Writer) error 
 	rec.Sync, err = r.syncer.Sync(log.WithContext(ctx), syncTarget(repo, job), sw)
 	sw.end()
 	if err != nil {
-		return fmt.Errorf("sync %s: %w", job.Repo, err)
+		lock.release()
+		return after, fmt.Errorf("sync %s: %w", job.Repo, err)
+	}
+	after = func() {
+		defer lock.release()
+		r.maintain(ctx, log, repo.Path, out)
 	}
 	payload, err := r.writePayload(job)
 	if err != nil {
-		return err
+		return after, err
 	}
 	env := commandEnv(r.environ, job, repo, target, rec.Sync.Commit, payload)
 	dir := filepath.Join(repo.Path, target.Workdir)
-	// The object store's upkeep waits until the commands have run, still
-	// under the lock: it is not what the push is waiting for.
-	defer r.maintain(ctx, log, repo.Path, out)
 	for _, c := range target.Commands {
 		if err := r.runOne(ctx, rec, c, dir, env, target.Timeout, out); err != nil {
-			return err
+			return after, err
 		}
 	}
-	return nil
+	return after, nil
 }
 
 // maintain runs the working copy's object-store upkeep after a job; a

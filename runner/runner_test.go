@@ -211,10 +211,22 @@ func TestPollDeploysMissedPushes(t *testing.T) {
 }
 
 // The object store's upkeep (here: dropping the packs of a shallow working
-// copy that later fetches superseded) runs after the job's commands, not
-// between the sync and the first command, and keeps the packs few.
+// copy that later fetches superseded) runs after the job's commands and
+// after its result is recorded, not between the sync and the first command,
+// and keeps the packs few.
 func TestMaintenanceAfterCommands(t *testing.T) {
-	rn, set, up := setup(t, `['echo COMMAND-RAN']`, "10s")
+	_, set, up := setup(t, `['echo COMMAND-RAN']`, "10s")
+	store, err := runner.OpenStore(filepath.Join(t.TempDir(), "jobs.db"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	var atDone []string // each job's log as it was when its result was recorded
+	rn := runner.New(runner.Options{Settings: set, Syncer: gitsync.New(zerolog.Nop()), Store: store,
+		Logger: zerolog.Nop(), OnDone: func(r runner.Record) {
+			b, _ := os.ReadFile(r.Log)
+			atDone = append(atDone, string(b))
+		}})
 	dropped := false
 	for i := range 6 {
 		sha := up.Commit(t, "main", map[string]string{"f": fmt.Sprint(i)}, "next")
@@ -234,6 +246,9 @@ func TestMaintenanceAfterCommands(t *testing.T) {
 		dropped = true
 		if ran := strings.Index(log, "COMMAND-RAN"); ran < 0 || ran > at {
 			t.Errorf("job %d: maintenance before the command:\n%s", i, log)
+		}
+		if len(atDone) != i+1 || strings.Contains(atDone[i], "superseded by later fetches") {
+			t.Errorf("job %d: maintenance before the result was recorded:\n%s", i, log)
 		}
 	}
 	if !dropped {
