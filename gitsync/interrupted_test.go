@@ -1,6 +1,8 @@
 package gitsync
 
 import (
+	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -69,4 +71,36 @@ func TestInterruptedRepairIsFinished(t *testing.T) {
 	if got := readFile(t, filepath.Join(f.path, ".env")); got != "KEEP\n" {
 		t.Errorf(".env = %q", got)
 	}
+}
+
+// Maintain marks the repository as a sync does, so a kill during it is
+// repaired by the next Sync; and it leaves alone a repository whose last
+// sync or upkeep was killed, for that Sync to repair first.
+func TestMaintainUnderTheMarker(t *testing.T) {
+	f := newFixture(t)
+	f.up.Commit(t, "main", map[string]string{"a": "1"}, "one")
+	if _, err := f.s.Sync(context.Background(), f.target(), nil); err != nil {
+		t.Fatal(err)
+	}
+	marker := filepath.Join(f.path, ".git", syncingMarker)
+	if err := f.s.Maintain(context.Background(), f.path, nil); err != nil {
+		t.Fatalf("Maintain: %v", err)
+	}
+	if exists(marker) {
+		t.Fatal("Maintain left its marker after it finished")
+	}
+	put(t, marker, "") // a kill during Maintain leaves the marker
+	var log bytes.Buffer
+	if err := f.s.Maintain(context.Background(), f.path, &log); err != nil || log.Len() != 0 {
+		t.Fatalf("Maintain under a killed one's marker: %v, log %q", err, log.String())
+	}
+	if !exists(marker) {
+		t.Fatal("Maintain removed the marker of a killed upkeep: the next sync would not repair")
+	}
+	sha := f.up.Commit(t, "main", map[string]string{"a": "2"}, "two")
+	res, out := f.sync(t, f.target())
+	if !strings.Contains(out, "interrupted") || res.Commit != sha {
+		t.Errorf("the sync after a killed upkeep: commit %s, log:\n%s", res.Commit, out)
+	}
+	assertClean(t, f.path, sha)
 }
