@@ -81,29 +81,16 @@ func pidsIn(t *testing.T, path string) []int {
 	return out
 }
 
-// living reports whether pid is a live process (a zombie is not).
-func living(pid int) bool {
-	if syscall.Kill(pid, 0) != nil {
-		return false
-	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	return len(f) > 0 && f[0] != "Z"
-}
-
 // noneLeft fails the test if any of pids is still alive after a second,
 // and kills those that are.
 func noneLeft(t *testing.T, pids []int) {
 	t.Helper()
 	deadline := time.Now().Add(time.Second)
 	for _, p := range pids {
-		for living(p) && time.Now().Before(deadline) {
+		for runner.Alive(p) && time.Now().Before(deadline) {
 			time.Sleep(20 * time.Millisecond)
 		}
-		if living(p) {
+		if runner.Alive(p) {
 			t.Errorf("process %d outlived its command", p)
 			_ = syscall.Kill(p, syscall.SIGKILL)
 		}
