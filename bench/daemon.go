@@ -31,6 +31,7 @@ type binaries struct {
 func buildBinaries(ctx context.Context, src, self, dir string) (binaries, error) {
 	b := binaries{daemon: filepath.Join(dir, "wh-gitd"), trigger: filepath.Join(dir, "wh-git-trigger"),
 		stamp: filepath.Join(dir, "stamp"), rusage: filepath.Join(dir, "rusage")}
+	// Static, as README's install builds them, unless CGO_ENABLED says otherwise.
 	if err := goBuild(ctx, src, dir, "./cmd/wh-gitd", "./cmd/wh-git-trigger"); err != nil {
 		return b, err
 	}
@@ -42,6 +43,9 @@ func goBuild(ctx context.Context, root, dir string, pkgs ...string) error {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, goTool(), append([]string{"build", "-o", dir + "/"}, pkgs...)...)
 	cmd.Dir = root
+	if _, set := os.LookupEnv("CGO_ENABLED"); !set {
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build %s in %s: %v\n%s", strings.Join(pkgs, " "), root, err, out)
 	}
