@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-playground/webhooks/v6/github"
 	"github.com/go-playground/webhooks/v6/gitlab"
@@ -27,6 +29,7 @@ type event struct {
 	before      string
 	sha         string
 	pusher      string
+	sent        time.Time // when the forge says the push or deployment happened (GitHub); zero if unknown
 }
 
 var (
@@ -61,7 +64,7 @@ func decodeGitHub(h http.Header, body []byte) (event, error) {
 		if err := unmarshal(body, &p); err != nil {
 			return ev, err
 		}
-		ev.repository, ev.pusher = p.Repository.FullName, p.Pusher.Name
+		ev.repository, ev.pusher, ev.sent = p.Repository.FullName, p.Pusher.Name, p.Repository.PushedAt.Time
 		return ev, ev.push(p.Ref, p.Before, p.After, p.Deleted)
 	case string(github.DeploymentEvent):
 		return decodeGitHubDeployment(ev, body)
@@ -89,11 +92,32 @@ type githubPush struct {
 	After      string `json:"after"`
 	Deleted    bool   `json:"deleted"`
 	Repository struct {
-		FullName string `json:"full_name"`
+		FullName string     `json:"full_name"`
+		PushedAt githubTime `json:"pushed_at"`
 	} `json:"repository"`
 	Pusher struct {
 		Name string `json:"name"`
 	} `json:"pusher"`
+}
+
+// githubTime is a time as GitHub writes it: Unix seconds in push events,
+// RFC 3339 elsewhere. Anything else decodes as the zero time, not as an
+// error: the field matters only to max_delivery_age, which refuses a
+// delivery without a time.
+type githubTime struct{ time.Time }
+
+func (t *githubTime) UnmarshalJSON(b []byte) error {
+	t.Time = time.Time{}
+	if s, err := strconv.Unquote(string(b)); err == nil {
+		if v, err := time.Parse(time.RFC3339, s); err == nil {
+			t.Time = v
+		}
+		return nil
+	}
+	if n, err := strconv.ParseInt(string(b), 10, 64); err == nil && n > 0 {
+		t.Time = time.Unix(n, 0)
+	}
+	return nil
 }
 
 type gitlabPush struct {
@@ -123,9 +147,10 @@ type gogsPush struct {
 // so a deployment created with a string payload would not decode.
 type githubDeployment struct {
 	Deployment struct {
-		SHA         string `json:"sha"`
-		Ref         string `json:"ref"`
-		Environment string `json:"environment"`
+		SHA         string     `json:"sha"`
+		Ref         string     `json:"ref"`
+		Environment string     `json:"environment"`
+		CreatedAt   githubTime `json:"created_at"`
 		Creator     struct {
 			Login string `json:"login"`
 		} `json:"creator"`
@@ -142,7 +167,7 @@ func decodeGitHubDeployment(ev event, body []byte) (event, error) {
 	}
 	d := p.Deployment
 	ev.kind, ev.repository, ev.pusher = "deployment", p.Repository.FullName, d.Creator.Login
-	ev.environment, ev.sha = d.Environment, d.SHA
+	ev.environment, ev.sha, ev.sent = d.Environment, d.SHA, d.CreatedAt.Time
 	if d.Environment == "" || !shaRE.MatchString(d.SHA) {
 		return ev, fmt.Errorf("%w: deployment needs an environment and a full sha", errMissing)
 	}

@@ -36,14 +36,15 @@ var endpoints = map[string]struct{ provider, repository, secret, event string }{
 // harness is the real handler on httptest, a real runner with real gitsync,
 // and a real upstream repository.
 type harness struct {
-	t     testing.TB
-	dir   string
-	up    *gitsynctest.Upstream
-	set   *settings.Settings
-	rn    *runner.Runner
-	store *runner.Store
-	url   string
-	logs  *bytes.Buffer
+	t       testing.TB
+	dir     string
+	up      *gitsynctest.Upstream
+	set     *settings.Settings
+	rn      *runner.Runner
+	store   *runner.Store
+	handler *receiver.Handler
+	url     string
+	logs    *bytes.Buffer
 
 	mu      sync.Mutex
 	results map[string]runner.Record
@@ -128,7 +129,8 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	}
 	h.store = store
 	h.rn = runner.New(runner.Options{Settings: set, Syncer: gitsync.New(log), Store: store, Logger: log, OnDone: h.done})
-	srv := httptest.NewServer(receiver.New(receiver.Options{Settings: set, Jobs: h.rn, Logger: log}))
+	h.handler = receiver.New(receiver.Options{Settings: set, Jobs: h.rn, Logger: log})
+	srv := httptest.NewServer(h.handler)
 	h.url = srv.URL
 	t.Cleanup(func() {
 		srv.Close()
@@ -156,6 +158,9 @@ func (h *harness) noSecretInLogs() {
 		}
 	}
 }
+
+// jobCount is how many job records the store holds.
+func (h *harness) jobCount() int { return len(h.store.List(runner.Filter{Limit: 1 << 20})) }
 
 func (h *harness) record(name string) string { return filepath.Join(h.dir, "rec-"+name) }
 

@@ -8,6 +8,7 @@ package receiver
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"mime"
 	"net/http"
 	"os"
@@ -118,8 +119,30 @@ func (h *Handler) serveHook(w http.ResponseWriter, r *http.Request) {
 		answer(w, http.StatusOK, map[string]any{"status": "ignored", "reason": reason})
 		return
 	}
+	if msg := tooOld(repo, ev, time.Now()); msg != "" {
+		log.Warn().Time("sent", ev.sent).Msg("delivery refused: " + msg)
+		fail(w, http.StatusForbidden, msg)
+		return
+	}
 	job.Payload = body
 	h.enqueue(w, log, job)
+}
+
+// tooOld says why a delivery that would run a job is refused under the
+// entry's max_delivery_age, or "" when it is not: a replayed delivery
+// keeps the time of the push it was captured from, and the time is inside
+// the signed body.
+func tooOld(repo *settings.Repo, ev event, now time.Time) string {
+	switch {
+	case repo.MaxDeliveryAge <= 0:
+		return ""
+	case ev.sent.IsZero():
+		return "delivery carries no time of the push, and max_delivery_age needs one"
+	case now.Sub(ev.sent) > repo.MaxDeliveryAge:
+		return fmt.Sprintf("delivery is about a push of %s, older than max_delivery_age (%s)",
+			ev.sent.UTC().Format(time.RFC3339), repo.MaxDeliveryAge)
+	}
+	return ""
 }
 
 // readBody reads the body once under the cap. A non-zero status means the

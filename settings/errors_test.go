@@ -127,6 +127,16 @@ func TestErrors(t *testing.T) {
 			[]string{`repos.inner.path: inside the working copy of repos.site`}},
 		{"working copy holds state", func(t *testing.T) string { return replace(t, "path: ./site", "path: .") },
 			[]string{`repos.site.path: overlaps state_dir`}},
+		{"max_delivery_age too short", func(t *testing.T) string { return base + "    max_delivery_age: 30s\n" },
+			[]string{`repos.site.max_delivery_age: must be 0 (off) or at least 1m, for clock skew and delivery delay (got 30s)`}},
+		{"max_delivery_age negative", func(t *testing.T) string { return base + "    max_delivery_age: -5m\n" },
+			[]string{`repos.site.max_delivery_age: must be 0 (off) or at least 1m`}},
+		{"max_delivery_age on GitLab", func(t *testing.T) string {
+			return replace(t, "provider: github", "provider: gitlab") + "    max_delivery_age: 10m\n"
+		}, []string{`repos.site.max_delivery_age: only GitHub deliveries carry a signed time; not available for gitlab (got 10m0s)`}},
+		{"max_delivery_age on Gogs", func(t *testing.T) string {
+			return replace(t, "provider: github", "provider: gogs") + "    max_delivery_age: 10m\n"
+		}, []string{`repos.site.max_delivery_age: only GitHub deliveries carry a signed time; not available for gogs`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -59,5 +59,13 @@ func (s *Settings) checkJobs(ps *problems) {
 		if r.Poll < 0 || (r.Poll > 0 && r.Poll < time.Second) {
 			ps.add(p+".poll", "must be 0 (off) or at least 1s (got %s)", r.Poll)
 		}
+		switch {
+		case r.MaxDeliveryAge < 0 || (r.MaxDeliveryAge > 0 && r.MaxDeliveryAge < time.Minute):
+			ps.add(p+".max_delivery_age", "must be 0 (off) or at least 1m, for clock skew and delivery delay (got %s)",
+				r.MaxDeliveryAge)
+		case r.MaxDeliveryAge > 0 && r.Provider != GitHub:
+			ps.add(p+".max_delivery_age", "only GitHub deliveries carry a signed time; not available for %s (got %s)",
+				r.Provider, r.MaxDeliveryAge)
+		}
 	}
 }

@@ -134,6 +134,11 @@ type Repo struct {
 	// deploys it when it moved past the last deployed commit: a safety net
 	// for deliveries that never arrived (default 0: off).
 	Poll time.Duration `koanf:"poll"`
+	// MaxDeliveryAge, when set on a GitHub entry, refuses a push or
+	// deployment whose signed time (repository.pushed_at, deployment's
+	// created_at) is older than this, so that a captured delivery sent
+	// again with a new delivery id stops working (default 0: off).
+	MaxDeliveryAge time.Duration `koanf:"max_delivery_age"`
 	// DeployOn lists the GitLab deployment statuses that start a job
 	// (default [success]).
 	DeployOn []string `koanf:"deploy_on"`

@@ -117,6 +117,17 @@ func TestDepth(t *testing.T) {
 	}
 }
 
+func TestMaxDeliveryAge(t *testing.T) {
+	s, _ := mustLoad(t, base)
+	if got := s.Repos["site"].MaxDeliveryAge; got != 0 {
+		t.Errorf("default max_delivery_age = %s, want 0 (off)", got)
+	}
+	s, _ = mustLoad(t, base+"    max_delivery_age: 15m\n")
+	if got := s.Repos["site"].MaxDeliveryAge; got != 15*time.Minute {
+		t.Errorf("max_delivery_age = %s, want 15m", got)
+	}
+}
+
 func TestTokenUsername(t *testing.T) {
 	tests := []struct {
 		name, provider, username, want string

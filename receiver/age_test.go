@@ -1,0 +1,93 @@
+package receiver_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wh-gitd/wh-gitd/settings"
+)
+
+// With max_delivery_age, a GitHub push or deployment is refused 403, with
+// no job, when the signed time in its body (repository.pushed_at,
+// deployment.created_at) is older than that: a captured delivery sent again
+// under a new delivery id. A fresh one runs; an entry without the setting
+// takes the old one as before.
+func TestMaxDeliveryAge(t *testing.T) {
+	h := newHarness(t, harnessOpts{extra: "    environments:\n      production:" + recordCommands + "\n"})
+	const age = 10 * time.Minute
+	c1 := h.up.Commit(t, "main", map[string]string{"a": "1"}, "one")
+	push := func(pushedAt any) []byte {
+		return payload(t, "github/push-branch.json", map[string]any{"ref": "refs/heads/main", "before": zeroSHA,
+			"after": c1, "repository.full_name": "acme/site", "repository.pushed_at": pushedAt})
+	}
+	deployment := func(createdAt any) []byte {
+		return payload(t, "github/deployment.json", map[string]any{"deployment.sha": c1, "deployment.ref": "main",
+			"deployment.environment": "production", "repository.full_name": "acme/site",
+			"deployment.created_at": createdAt})
+	}
+	now := time.Now()
+	old := now.Add(-age - time.Minute)
+	captured := push(old.Unix())
+
+	// Off (the default): the old delivery runs.
+	if a := h.send(delivery{endpoint: "gh", body: captured}); a.code != http.StatusAccepted {
+		t.Fatalf("without max_delivery_age: %d %s, want 202", a.code, a.raw)
+	} else if r := h.wait(a.str("job")); r.State != "succeeded" {
+		t.Fatalf("job %s: %s", r.State, r.Error)
+	}
+
+	set := *h.set
+	set.Repos = map[string]*settings.Repo{}
+	for name, r := range h.set.Repos {
+		c := *r
+		set.Repos[name] = &c
+	}
+	set.Repos["gh"].MaxDeliveryAge = age
+	h.handler.SetSettings(&set)
+
+	cases := []struct {
+		name string
+		body []byte
+		want int
+		says string
+	}{
+		{"push a minute old", push(now.Add(-time.Minute).Unix()), http.StatusAccepted, ""},
+		{"push time as RFC 3339", push(now.UTC().Format(time.RFC3339)), http.StatusAccepted, ""},
+		{"captured push sent again", captured, http.StatusForbidden, "older than max_delivery_age (10m0s)"},
+		{"push a year old", push(now.AddDate(-1, 0, 0).Unix()), http.StatusForbidden, "older than max_delivery_age"},
+		{"push without pushed_at", push(nil), http.StatusForbidden, "carries no time of the push"},
+		{"push with a garbled pushed_at", push("yesterday"), http.StatusForbidden, "carries no time of the push"},
+		{"deployment just created", deployment(now.UTC().Format(time.RFC3339)), http.StatusAccepted, ""},
+		{"deployment created long ago", deployment(old.UTC().Format(time.RFC3339)), http.StatusForbidden,
+			"older than max_delivery_age"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			event := "push"
+			if strings.HasPrefix(tc.name, "deployment") {
+				event = "deployment"
+			}
+			before := h.jobCount()
+			a := h.send(delivery{endpoint: "gh", event: event, body: tc.body})
+			if a.code != tc.want || !strings.Contains(a.str("error"), tc.says) {
+				t.Fatalf("answer %d %s, want %d saying %q", a.code, a.raw, tc.want, tc.says)
+			}
+			if tc.want == http.StatusAccepted {
+				if r := h.wait(a.str("job")); r.State != "succeeded" {
+					t.Errorf("job %s: %s", r.State, r.Error)
+				}
+			} else if n := h.jobCount(); n != before {
+				t.Errorf("%d jobs recorded after a refused delivery, want %d", n, before)
+			}
+		})
+	}
+	// Pushes to an unconfigured branch are still answered "ignored" first:
+	// the age matters only to a delivery that would run something.
+	ignored := payload(t, "github/push-branch.json", map[string]any{"ref": "refs/heads/other", "after": c1,
+		"repository.full_name": "acme/site", "repository.pushed_at": old.Unix()})
+	if a := h.send(delivery{endpoint: "gh", body: ignored}); a.code != http.StatusOK || a.str("status") != "ignored" {
+		t.Errorf("old push to an unconfigured branch: %d %s, want 200 ignored", a.code, a.raw)
+	}
+}
