@@ -58,6 +58,7 @@ func (r *Runner) Run(ctx context.Context, job *Job, live io.Writer) Record {
 		err = fmt.Errorf("write job log: %w", ferr)
 	}
 	final := r.finish(ctx, log, rec, err)
+	r.stopped(job) // ended: a cancel from now on is answered "already finished"
 	after()
 	if err := cw.Flush(); err != nil {
 		log.Warn().Err(err).Msg("job log: the maintenance lines were not all written")
