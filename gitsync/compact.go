@@ -12,7 +12,6 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/storer"
-	"github.com/go-git/go-git/v5/storage/filesystem"
 )
 
 // packWindow is the delta window used when compacting (git's default).
@@ -40,8 +39,7 @@ func (s *Syncer) Maintain(ctx context.Context, path string, log io.Writer) error
 	if err != nil {
 		return fmt.Errorf("open %s for maintenance: %w", path, err)
 	}
-	st := repo.Storer.(*filesystem.Storage) // plainOpen made it
-	wc := &workingCopy{path: path, gitDir: st.Filesystem().Root(), repo: repo, st: st}
+	wc := newWorkingCopy(path, repo)
 	defer wc.close()
 	done, err := markSyncing(wc)
 	if err != nil {

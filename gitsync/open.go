@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-
 	"strings"
 	"time"
 
@@ -35,6 +34,12 @@ type workingCopy struct {
 	st     *filesystem.Storage // keeps pack files open: close when done
 }
 
+// newWorkingCopy wraps repo, opened or made with newStorage, for path.
+func newWorkingCopy(path string, repo *git.Repository) *workingCopy {
+	st := repo.Storer.(*filesystem.Storage)
+	return &workingCopy{path: path, gitDir: st.Filesystem().Root(), repo: repo, st: st}
+}
+
 // close releases the pack files the storage keeps open.
 func (wc *workingCopy) close() error {
 	return wc.st.Close()
@@ -57,8 +62,7 @@ func (s *Syncer) open(t Target, rem *remote, jl *jobLog) (*workingCopy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open working copy %s: %w", t.Path, err)
 	}
-	st := repo.Storer.(*filesystem.Storage) // newStorage made it
-	wc := &workingCopy{path: t.Path, gitDir: st.Filesystem().Root(), repo: repo, st: st}
+	wc := newWorkingCopy(t.Path, repo)
 	if err := ensureOrigin(repo, rem.url, jl); err != nil {
 		_ = wc.close()
 		return nil, fmt.Errorf("set origin of %s: %w", t.Path, err)

@@ -248,16 +248,7 @@ func TestBurstCoalesces(t *testing.T) {
 	if last.State != runner.Succeeded {
 		t.Fatalf("last job %s: %s", last.State, last.Error)
 	}
-	ran := 0
-	for _, id := range ids {
-		switch r := h.wait(id); r.State {
-		case runner.Succeeded:
-			ran++
-		case runner.Superseded:
-		default:
-			t.Errorf("job %s ended %s: %s", id, r.State, r.Error)
-		}
-	}
+	ran := h.runs(t, ids)
 	if ran > 2 {
 		t.Errorf("%d runs for a burst of 20, want at most 2", ran)
 	}

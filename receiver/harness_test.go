@@ -159,6 +159,23 @@ func (h *harness) noSecretInLogs() {
 	}
 }
 
+// runs waits for every job of ids and returns how many ran to success; each
+// of the others must have been superseded.
+func (h *harness) runs(t testing.TB, ids []string) int {
+	t.Helper()
+	ran := 0
+	for _, id := range ids {
+		switch r := h.wait(id); r.State {
+		case runner.Succeeded:
+			ran++
+		case runner.Superseded:
+		default:
+			t.Errorf("job %s ended %s: %s", id, r.State, r.Error)
+		}
+	}
+	return ran
+}
+
 // jobCount is how many job records the store holds.
 func (h *harness) jobCount() int { return len(h.store.List(runner.Filter{Limit: 1 << 20})) }
 

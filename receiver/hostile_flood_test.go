@@ -118,16 +118,7 @@ func TestHostilePushFlood(t *testing.T) {
 		ids = append(ids, a.str("job"))
 	}
 	t.Logf("%d pushes answered in %s", pushes, time.Since(start))
-	ran := 0
-	for _, id := range ids {
-		switch r := h.wait(id); r.State {
-		case runner.Succeeded:
-			ran++
-		case runner.Superseded:
-		default:
-			t.Errorf("job %s ended %s: %s", id, r.State, r.Error)
-		}
-	}
+	ran := h.runs(t, ids)
 	if ran > 3 {
 		t.Errorf("%d runs for %d pushes, want at most 3", ran, pushes)
 	}

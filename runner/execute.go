@@ -39,7 +39,6 @@ func (r *Runner) Run(ctx context.Context, job *Job, live io.Writer) Record {
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	rec := r.start(job, stop)
-	defer r.stopped(job)
 	log := r.jobLogger(job)
 	f, err := r.openLog(job)
 	if err != nil {
@@ -58,7 +57,6 @@ func (r *Runner) Run(ctx context.Context, job *Job, live io.Writer) Record {
 		err = fmt.Errorf("write job log: %w", ferr)
 	}
 	final := r.finish(ctx, log, rec, err)
-	r.stopped(job) // ended: a cancel from now on is answered "already finished"
 	after()
 	if err := cw.Flush(); err != nil {
 		log.Warn().Err(err).Msg("job log: the maintenance lines were not all written")
@@ -74,8 +72,7 @@ func (r *Runner) start(job *Job, stop context.CancelCauseFunc) *Record {
 	}
 	rec.Attempts++
 	r.mu.Lock()
-	r.running[job.ID] = stop
-	r.active[job.ID] = job
+	r.running[job.ID] = runningJob{job: job, stop: stop}
 	r.mu.Unlock()
 	// Not waited for: if a crash loses it, the job is still queued in the
 	// store and runs again, which is what recovery does with it anyway.
@@ -90,7 +87,6 @@ func (r *Runner) start(job *Job, stop context.CancelCauseFunc) *Record {
 func (r *Runner) stopped(job *Job) {
 	r.mu.Lock()
 	delete(r.running, job.ID)
-	delete(r.active, job.ID)
 	r.mu.Unlock()
 }
 
@@ -240,8 +236,8 @@ func (r *Runner) writePayload(job *Job) (string, error) {
 	return path, nil
 }
 
-// finish turns the outcome into the job's final state, records it and logs
-// it once.
+// finish turns the outcome into the job's final state, records it, takes
+// the job out of the running ones and logs it once.
 func (r *Runner) finish(ctx context.Context, log *zerolog.Logger, rec *Record, err error) Record {
 	rec.Finished = time.Now()
 	rec.State = finalState(ctx, err)
@@ -255,6 +251,7 @@ func (r *Runner) finish(ctx context.Context, log *zerolog.Logger, rec *Record, e
 	ev.Str("state", string(rec.State)).Dur("took", rec.Finished.Sub(rec.Started)).
 		Str("log", rec.Log).Msg("job finished")
 	r.end(rec)
+	r.stopped(rec.Job) // a cancel from now on is answered "already finished"
 	r.prune(rec.Job.Repo)
 	return *rec
 }

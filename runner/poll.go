@@ -86,8 +86,8 @@ func (r *Runner) pending(repo, key, sha string) bool {
 			return true
 		}
 	}
-	for _, j := range r.active {
-		if j.Repo == repo && j.key() == key && j.SHA == sha {
+	for _, rj := range r.running {
+		if j := rj.job; j.Repo == repo && j.key() == key && j.SHA == sha {
 			return true
 		}
 	}

@@ -92,13 +92,18 @@ type Runner struct {
 	mu       sync.Mutex
 	queues   map[string]*repoQueue
 	waiting  int
-	reserved int               // accepted jobs being written to the store
-	inflight map[string]string // delivery key → job id, while being written
-	running  map[string]context.CancelCauseFunc
-	active   map[string]*Job // running jobs by id
+	reserved int                   // accepted jobs being written to the store
+	inflight map[string]string     // delivery key → job id, while being written
+	running  map[string]runningJob // by job id
 	closed   bool
 	// forgotten is when delivery ids were last pruned.
 	forgotten time.Time
+}
+
+// runningJob is a job that runs, and how to cancel it.
+type runningJob struct {
+	job  *Job
+	stop context.CancelCauseFunc
 }
 
 // repoQueue is one repository entry's schedule: at most one task in the
@@ -118,7 +123,7 @@ func New(o Options) *Runner {
 	r := &Runner{syncer: o.Syncer, store: o.Store, log: o.Logger, environ: baseEnv(env),
 		onDone: o.OnDone, stateDir: o.Settings.StateDir, ctx: ctx, cancel: cancel,
 		queues: map[string]*repoQueue{}, inflight: map[string]string{},
-		running: map[string]context.CancelCauseFunc{}, active: map[string]*Job{}}
+		running: map[string]runningJob{}}
 	r.set.Store(o.Settings)
 	var seed [1]byte
 	_, _ = rand.Read(seed[:])
@@ -320,9 +325,9 @@ func (r *Runner) work(name string) {
 // one has its command's process group terminated and ends cancelled.
 func (r *Runner) Cancel(id string) error {
 	r.mu.Lock()
-	if stop, ok := r.running[id]; ok {
+	if rj, ok := r.running[id]; ok {
 		r.mu.Unlock()
-		stop(errCancelled)
+		rj.stop(errCancelled)
 		return nil
 	}
 	for _, q := range r.queues {
