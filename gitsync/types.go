@@ -21,10 +21,20 @@ type Target struct {
 	Remote string
 	// Path is the working copy; its parent must exist, the copy is created.
 	Path string
-	// Ref is the full name of the ref to fetch: refs/heads/B or refs/tags/T.
+	// Ref is the ref to fetch: refs/heads/B, refs/tags/T, or a short name
+	// (a GitHub deployment's ref) that the remote resolves as git does
+	// (refs/tags/N before refs/heads/N). Empty only with Commit: then the
+	// commit is fetched by its hash, or found by deepening Fallback.
 	Ref string
 	// Commit is the exact full SHA-1 to check out; empty means the ref's tip.
 	Commit string
+	// Delivered, with an empty Commit (a push), is the commit the forge said
+	// was pushed: the ref's tip is checked out all the same, and
+	// Result.Delivered says how the delivered commit relates to it.
+	Delivered string
+	// Fallback is the branch (refs/heads/B) fetched, and deepened, to find
+	// Commit when Ref is empty or names nothing on the remote.
+	Fallback string
 	// Depth is the fetch depth; 0 means full history. With go-git a shallow
 	// fetch downloads the commit's whole tree every time (no thin packs).
 	Depth int
@@ -38,22 +48,42 @@ type Target struct {
 	Timeout time.Duration
 }
 
+// How Target.Delivered relates to the tip that was checked out.
+const (
+	// DeliveredTip: the delivered commit is the tip.
+	DeliveredTip = "tip"
+	// DeliveredAncestor: the delivered commit is in the tip's history.
+	DeliveredAncestor = "ancestor"
+	// DeliveredNotInHistory: the tip's whole history was searched and the
+	// delivered commit is not in it (the branch was force-pushed past it).
+	DeliveredNotInHistory = "not_in_history"
+	// DeliveredUnknown: the delivered commit is not in the history fetched
+	// (a shallow copy), so whether it is in the tip's history is not known.
+	DeliveredUnknown = "beyond_fetched_history"
+)
+
 // Result says what a sync did.
 type Result struct {
 	// Commit is the full SHA now checked out.
-	Commit string
+	Commit string `json:"commit"`
 	// Previous is the commit checked out before, empty after a clone.
-	Previous string
-	// Cloned is true when the working copy was created by this sync (or
-	// had no commit checked out yet, after a first sync that failed).
-	Cloned bool
+	Previous string `json:"previous,omitempty"`
+	// Tip is what Target.Ref pointed at when it was fetched, when it was.
+	Tip string `json:"tip,omitempty"`
+	// Delivered says how Target.Delivered relates to the tip (Delivered*
+	// constants); empty when Target.Delivered was.
+	Delivered string `json:"delivered,omitempty"`
+	// Cloned is true only when this sync made the working copy's first
+	// clone (never for a repair of an existing one).
+	Cloned bool `json:"cloned"`
 	// Written and Removed count the files the checkout changed.
-	Written, Removed int
+	Written int `json:"written"`
+	Removed int `json:"removed"`
 	// Overwritten lists tracked files whose local edits were replaced (or
 	// removed, when the commit deletes them), and untracked files that stood
 	// where the target commit has a file (a directory ends with "/").
-	Overwritten []string
+	Overwritten []string `json:"overwritten,omitempty"`
 	// Cleaned counts the untracked and ignored paths removed because
 	// Target.Clean was set (a removed directory counts once).
-	Cleaned int
+	Cleaned int `json:"cleaned,omitempty"`
 }

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
@@ -23,6 +24,9 @@ const (
 	Cancelled   State = "cancelled"
 	Superseded  State = "superseded"
 	Interrupted State = "interrupted"
+	// Skipped: a push whose branch tip was already deployed by a job that
+	// succeeded; nothing ran (unless the entry sets always_run).
+	Skipped State = "skipped"
 )
 
 // Events a job can come from.
@@ -36,18 +40,21 @@ const (
 // and run the commands of a branch or an environment. Exactly one of Branch
 // and Environment names the configured target.
 type Job struct {
-	ID          string    `json:"id"`
-	Repo        string    `json:"repo"`
-	Provider    string    `json:"provider"`
-	Event       string    `json:"event"`
-	Delivery    string    `json:"delivery,omitempty"`
-	Ref         string    `json:"ref"`
-	Branch      string    `json:"branch,omitempty"`
-	Environment string    `json:"environment,omitempty"`
-	Before      string    `json:"before,omitempty"`
-	SHA         string    `json:"sha,omitempty"`
-	Pusher      string    `json:"pusher,omitempty"`
-	Queued      time.Time `json:"queued"`
+	ID          string `json:"id"`
+	Repo        string `json:"repo"`
+	Provider    string `json:"provider"`
+	Event       string `json:"event"`
+	Delivery    string `json:"delivery,omitempty"`
+	Ref         string `json:"ref"`
+	Branch      string `json:"branch,omitempty"`
+	Environment string `json:"environment,omitempty"`
+	Before      string `json:"before,omitempty"`
+	SHA         string `json:"sha,omitempty"`
+	Pusher      string `json:"pusher,omitempty"`
+	// RetryOf is the job whose delivery this one tries again (a forge's
+	// "Redeliver" after a job that did not succeed).
+	RetryOf string    `json:"retry_of,omitempty"`
+	Queued  time.Time `json:"queued"`
 	// Payload is the raw delivery body, handed to commands as $WH_PAYLOAD.
 	Payload []byte `json:"-"`
 }
@@ -68,11 +75,40 @@ func (j *Job) target() string {
 	return "branch " + j.Branch
 }
 
-// CommandResult records one command of a job.
+// CommandResult records one command of a job. In JSON its duration is
+// whole milliseconds, duration_ms.
 type CommandResult struct {
 	Command  string        `json:"command"`
 	ExitCode int           `json:"exit_code"`
-	Duration time.Duration `json:"duration"`
+	Duration time.Duration `json:"-"`
+}
+
+type commandResultJSON struct {
+	Command    string `json:"command"`
+	ExitCode   int    `json:"exit_code"`
+	DurationMS int64  `json:"duration_ms"`
+	// Duration is the nanoseconds of records written before duration_ms.
+	Duration int64 `json:"duration,omitempty"`
+}
+
+// MarshalJSON writes the duration as duration_ms.
+func (c CommandResult) MarshalJSON() ([]byte, error) {
+	return json.Marshal(commandResultJSON{Command: c.Command, ExitCode: c.ExitCode,
+		DurationMS: c.Duration.Milliseconds()})
+}
+
+// UnmarshalJSON reads duration_ms, and the nanoseconds of older records.
+func (c *CommandResult) UnmarshalJSON(b []byte) error {
+	var v commandResultJSON
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	c.Command, c.ExitCode = v.Command, v.ExitCode
+	c.Duration = time.Duration(v.DurationMS) * time.Millisecond
+	if v.DurationMS == 0 && v.Duration != 0 {
+		c.Duration = time.Duration(v.Duration)
+	}
+	return nil
 }
 
 // Final reports whether a job in state s will never run again.

@@ -5,6 +5,7 @@
 package settings
 
 import (
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -139,6 +140,12 @@ type Repo struct {
 	// created_at) is older than this, so that a captured delivery sent
 	// again with a new delivery id stops working (default 0: off).
 	MaxDeliveryAge time.Duration `koanf:"max_delivery_age"`
+	// SharedPath allows targets of this entry that deploy different
+	// branches to share one working copy (default false: refused).
+	SharedPath bool `koanf:"shared_path"`
+	// AlwaysRun runs a push job's commands even when the branch's tip is
+	// already deployed and its last run succeeded (default false: skipped).
+	AlwaysRun bool `koanf:"always_run"`
 	// DeployOn lists the GitLab deployment statuses that start a job
 	// (default [success]).
 	DeployOn []string `koanf:"deploy_on"`
@@ -163,9 +170,16 @@ type Auth struct {
 
 // Target is what one branch or one environment runs.
 type Target struct {
-	// Branch is, for an environment, the branch fetched when a deployment
-	// names no branch of its own (GitLab deployments); unused for branches.
+	// Branch is, for an environment, the branch fetched when a deployment's
+	// ref gives nothing fetchable; it never changes which commit runs.
+	// Unused for branches.
 	Branch string `koanf:"branch"`
+	// Refs, for an environment, lists the refs a deployment may name, as
+	// path.Match patterns (main, v*, release/*); empty allows any.
+	Refs []string `koanf:"refs"`
+	// Path is this target's own working copy (absolute after Load); empty
+	// means the entry's path.
+	Path string `koanf:"path"`
 	// Commands run in order; the first failure stops the job.
 	Commands []Command `koanf:"commands"`
 	// Workdir is the commands' folder, relative to the working copy (default ".").
@@ -189,4 +203,26 @@ func (c Command) String() string {
 		return c.Shell
 	}
 	return strings.Join(c.Argv, " ")
+}
+
+// WorkingCopy is the folder target t of r deploys into.
+func (r *Repo) WorkingCopy(t *Target) string {
+	if t != nil && t.Path != "" {
+		return t.Path
+	}
+	return r.Path
+}
+
+// AllowsRef reports whether a deployment naming ref (a branch, a tag or a
+// commit, as the deployment gave it) may reach environment t.
+func (t *Target) AllowsRef(ref string) bool {
+	if len(t.Refs) == 0 {
+		return true
+	}
+	for _, p := range t.Refs {
+		if ok, _ := path.Match(p, ref); ok {
+			return true
+		}
+	}
+	return false
 }
