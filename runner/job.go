@@ -121,9 +121,13 @@ func (s State) Final() bool {
 }
 
 // Record is what the job history keeps of a job: the request, where it is in
-// its lifecycle, and what it did.
+// its lifecycle, and what it did. In JSON the job's fields stand at the top
+// level, next to the record's (one shape in the store, the API and the CLI).
 type Record struct {
-	Job      *Job            `json:"job"`
+	*Job
+	// Deployed is the commit the job checked out (for a push, the branch's
+	// tip, which may be newer than the delivered Job.SHA).
+	Deployed string          `json:"deployed,omitempty"`
 	State    State           `json:"state"`
 	Attempts int             `json:"attempts,omitempty"`
 	Started  time.Time       `json:"started,omitzero"`
@@ -139,6 +143,27 @@ type Record struct {
 	// Group is the process group of the command running now, so that a
 	// daemon that died can kill it on its next start.
 	Group *Group `json:"group,omitempty"`
+}
+
+// UnmarshalJSON reads a record, also one written when the job's fields
+// were nested under "job".
+func (rec *Record) UnmarshalJSON(b []byte) error {
+	type plain Record
+	var v struct {
+		plain
+		Legacy *Job `json:"job"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*rec = Record(v.plain)
+	if v.Legacy != nil {
+		rec.Job = v.Legacy
+	}
+	if rec.Job == nil {
+		rec.Job = &Job{}
+	}
+	return nil
 }
 
 // clone copies rec for a write that happens while the job goes on.
