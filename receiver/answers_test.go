@@ -183,8 +183,6 @@ func touch(t *testing.T, path string) {
 func TestQueueAnswers(t *testing.T) {
 	h := newHarness(t, harnessOpts{workers: 1, queue: 1, branches: gateBranches})
 	c1 := h.up.Commit(t, "main", map[string]string{"a": "1"}, "one")
-	c2 := h.up.Commit(t, "main", map[string]string{"a": "2"}, "two")
-	c3 := h.up.Commit(t, "main", map[string]string{"a": "3"}, "three")
 	rec := h.record("gh")
 
 	a1 := h.send(delivery{endpoint: "gh", body: pushBody(t, "gh", "main", zeroSHA, c1)})
@@ -192,6 +190,9 @@ func TestQueueAnswers(t *testing.T) {
 		t.Fatalf("first: %d %s", a1.code, a1.raw)
 	}
 	waitFile(t, rec+".started")
+	// Pushed while the first job runs: it deployed c1, the tip it fetched.
+	c2 := h.up.Commit(t, "main", map[string]string{"a": "2"}, "two")
+	c3 := h.up.Commit(t, "main", map[string]string{"a": "3"}, "three")
 	a2 := h.send(delivery{endpoint: "gh", body: pushBody(t, "gh", "main", c1, c2)})
 	if a2.code != http.StatusAccepted || a2.str("status") != "queued" || a2.str("supersedes") != "" {
 		t.Fatalf("second: %d %s", a2.code, a2.raw)
@@ -244,13 +245,19 @@ func TestBurstCoalesces(t *testing.T) {
 		prev = sha
 	}
 	touch(t, h.record("gh")+".release")
+	// The first job deployed the branch's tip, the last push, when it ran;
+	// the last job, which replaced every other waiting one, finds that tip
+	// deployed and runs nothing.
 	last := h.wait(ids[len(ids)-1])
-	if last.State != runner.Succeeded {
-		t.Fatalf("last job %s: %s", last.State, last.Error)
+	if last.State != runner.Skipped || last.Deployed != shas[19] {
+		t.Fatalf("last job %s at %s: %s; want skipped at %s", last.State, last.Deployed, last.Error, shas[19])
+	}
+	if first := h.wait(ids[0]); first.State != runner.Succeeded || first.Deployed != shas[19] {
+		t.Fatalf("first job %s at %s: %s; want succeeded at the tip %s", first.State, first.Deployed, first.Error, shas[19])
 	}
 	ran := h.runs(t, ids)
-	if ran > 2 {
-		t.Errorf("%d runs for a burst of 20, want at most 2", ran)
+	if ran != 1 {
+		t.Errorf("%d runs for a burst of 20, want 1", ran)
 	}
 	if got := head(t, h.workCopy("gh")); got != shas[19] {
 		t.Errorf("working copy at %s, want the last push %s", got, shas[19])

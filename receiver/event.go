@@ -22,7 +22,8 @@ type event struct {
 	ignore      string // why nothing runs, when kind is ""
 	delivery    string
 	repository  string // owner/name as the payload says; "" when it has none
-	ref         string // refs/heads/B (deployments: "" unless the payload names one)
+	ref         string // pushes: refs/heads/B
+	deployRef   string // deployments: the ref as the deployment names it (branch, tag or SHA); may be ""
 	branch      string
 	environment string
 	status      string // GitLab deployment status
@@ -32,10 +33,18 @@ type event struct {
 	sent        time.Time // when the forge says the push or deployment happened (GitHub); zero if unknown
 }
 
+// The SHA rule, the same as gitsync's: a commit is a full lowercase SHA-1.
+// go-git v5 reads SHA-1 repositories only, so a SHA-256 commit (64 hex) is
+// recognised and answered "ignored" with that reason, never queued to fail.
 var (
-	shaRE     = regexp.MustCompile(`^([0-9a-f]{40}|[0-9a-f]{64})$`)
-	zeroSHARE = regexp.MustCompile(`^0+$`)
+	shaRE       = regexp.MustCompile(`^[0-9a-f]{40}$`)
+	sha256RE    = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	zeroSHARE   = regexp.MustCompile(`^0+$`)
+	abbrevSHARE = regexp.MustCompile(`^[0-9a-f]{7,40}$`)
 )
+
+// sha256Reason is why a delivery about a SHA-256 repository runs nothing.
+const sha256Reason = "commit %s is a SHA-256 object name: SHA-256 repositories are not supported (go-git reads SHA-1 only)"
 
 // errMissing marks a payload that decodes but lacks a field it must have.
 var errMissing = errors.New("payload is missing a required field")
@@ -166,14 +175,16 @@ func decodeGitHubDeployment(ev event, body []byte) (event, error) {
 		return ev, err
 	}
 	d := p.Deployment
-	ev.kind, ev.repository, ev.pusher = "deployment", p.Repository.FullName, d.Creator.Login
-	ev.environment, ev.sha, ev.sent = d.Environment, d.SHA, d.CreatedAt.Time
+	ev.repository, ev.pusher = p.Repository.FullName, d.Creator.Login
+	ev.environment, ev.sha, ev.sent, ev.deployRef = d.Environment, d.SHA, d.CreatedAt.Time, d.Ref
+	if sha256RE.MatchString(d.SHA) {
+		ev.ignore = fmt.Sprintf(sha256Reason, d.SHA)
+		return ev, nil
+	}
 	if d.Environment == "" || !shaRE.MatchString(d.SHA) {
 		return ev, fmt.Errorf("%w: deployment needs an environment and a full sha", errMissing)
 	}
-	if d.Ref != "" && !shaRE.MatchString(d.Ref) {
-		ev.branch = strings.TrimPrefix(d.Ref, "refs/heads/")
-	}
+	ev.kind = "deployment"
 	return ev, nil
 }
 
@@ -216,14 +227,22 @@ func isSystemPush(body []byte) bool {
 // decodeGitLabDeployment takes the full commit from commit_url: the payload
 // carries only a short SHA besides it, and no ref.
 func decodeGitLabDeployment(ev event, body []byte) (event, error) {
-	var p gitlab.DeploymentEventPayload
+	var p struct {
+		gitlab.DeploymentEventPayload
+		// Ref is the branch or tag deployed; older GitLab versions leave it out.
+		Ref string `json:"ref"`
+	}
 	if err := unmarshal(body, &p); err != nil {
 		return ev, err
 	}
 	ev.kind, ev.repository, ev.pusher = "deployment", p.Project.PathWithNamespace, p.User.UserName
-	ev.environment, ev.status = p.Environment, p.Status
+	ev.environment, ev.status, ev.deployRef = p.Environment, p.Status, p.Ref
 	ev.branch = p.Project.DefaultBranch
 	full := p.CommitUrl[strings.LastIndexByte(p.CommitUrl, '/')+1:]
+	if sha256RE.MatchString(full) {
+		ev.kind, ev.ignore = "", fmt.Sprintf(sha256Reason, full)
+		return ev, nil
+	}
 	if p.Environment == "" || !shaRE.MatchString(full) || p.ShortSha == "" || !strings.HasPrefix(full, p.ShortSha) {
 		return ev, fmt.Errorf("%w: deployment needs an environment and a commit_url naming its short_sha", errMissing)
 	}
@@ -261,6 +280,10 @@ func (ev *event) push(ref, before, after string, deleted bool) error {
 	branch, ok := strings.CutPrefix(ref, "refs/heads/")
 	if !ok {
 		ev.ignore = "ref " + ref + " is not a branch"
+		return nil
+	}
+	if sha256RE.MatchString(after) {
+		ev.ignore = fmt.Sprintf(sha256Reason, after)
 		return nil
 	}
 	if !shaRE.MatchString(after) {

@@ -135,8 +135,10 @@ func fuzzDelivery(t *testing.T, set *settings.Settings, body []byte, event, id s
 		t.Fatalf("job %+v is not for this endpoint and body", job)
 	case !fullSHA.MatchString(job.SHA):
 		t.Fatalf("job names no full commit: %q", job.SHA)
-	case job.Ref != "refs/heads/"+job.Branch:
-		t.Fatalf("job ref %q does not name its branch %q", job.Ref, job.Branch)
+	case job.Environment == "" && job.Ref != "refs/heads/"+job.Branch:
+		t.Fatalf("push job ref %q does not name its branch %q", job.Ref, job.Branch)
+	case job.Environment != "" && strings.HasPrefix(job.Ref, "-"):
+		t.Fatalf("deployment job ref %q could pass for an option", job.Ref)
 	case job.Environment == "" && (!branch || job.Event != "push"):
 		t.Fatalf("push job for branch %q, which is not configured", job.Branch)
 	case job.Environment != "" && (!env || job.Event != "deployment"):

@@ -181,10 +181,15 @@ func (h *Handler) enqueue(w http.ResponseWriter, log zerolog.Logger, job *runner
 		fail(w, http.StatusServiceUnavailable, "cannot queue the job")
 	case rc.Duplicate:
 		answer(w, http.StatusOK, map[string]any{"status": "duplicate", "job": rc.ID})
-	case rc.Supersedes != "":
-		answer(w, http.StatusAccepted, map[string]any{"status": "queued", "job": rc.ID, "supersedes": rc.Supersedes})
 	default:
-		answer(w, http.StatusAccepted, map[string]any{"status": "queued", "job": rc.ID})
+		a := map[string]any{"status": "queued", "job": rc.ID}
+		if rc.Supersedes != "" {
+			a["supersedes"] = rc.Supersedes
+		}
+		if rc.RetryOf != "" {
+			a["retry_of"] = rc.RetryOf
+		}
+		answer(w, http.StatusAccepted, a)
 	}
 }
 

@@ -1,12 +1,14 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -104,30 +106,39 @@ func (r *Runner) execute(ctx context.Context, rec *Record, out io.Writer) (after
 	}
 	fmt.Fprintf(out, "%s job %s: %s %s at %s, event %s, delivery %q, attempt %d\n", stamp(), job.ID,
 		job.Repo, job.target(), shortSHA(job.SHA), job.Event, job.Delivery, rec.Attempts)
-	lock, err := acquireLock(ctx, lockPath(r.stateDir, repo.Path), out)
+	path := repo.WorkingCopy(target)
+	lock, err := acquireLock(ctx, lockPath(r.stateDir, path), out)
 	if err != nil {
 		return after, err
 	}
 	log := r.jobLogger(job)
 	log.Info().Int("attempt", rec.Attempts).Msg("job started")
-	fmt.Fprintf(out, "%s sync %s to %s\n", stamp(), repo.Path, job.Ref)
+	st := syncTarget(repo, target, job)
+	fmt.Fprintf(out, "%s sync %s to %s\n", stamp(), path, describeTarget(st))
 	sw := newStampWriter(out)
-	rec.Sync, err = r.syncer.Sync(log.WithContext(ctx), syncTarget(repo, job), sw)
+	rec.Sync, err = r.syncer.Sync(log.WithContext(ctx), st, sw)
 	sw.end()
 	if err != nil {
 		lock.release()
 		return after, fmt.Errorf("sync %s: %w", job.Repo, err)
 	}
+	rec.Deployed = rec.Sync.Commit
+	if rec.Note = deliveredNote(job, rec.Sync); rec.Note != "" {
+		fmt.Fprintf(out, "%s %s\n", stamp(), rec.Note)
+	}
 	after = func() {
 		defer lock.release()
-		r.maintain(ctx, log, repo.Path, out)
+		r.maintain(ctx, log, path, out)
+	}
+	if reason := r.skipReason(rec, repo); reason != "" {
+		return after, &skipError{reason: reason}
 	}
 	payload, err := r.writePayload(job)
 	if err != nil {
 		return after, err
 	}
 	env := commandEnv(r.environ, job, repo, target, rec.Sync.Commit, payload)
-	dir := filepath.Join(repo.Path, target.Workdir)
+	dir := filepath.Join(path, target.Workdir)
 	for _, c := range target.Commands {
 		if err := r.runOne(ctx, rec, c, dir, env, target.Timeout, out); err != nil {
 			return after, err
@@ -175,16 +186,99 @@ func (r *Runner) runOne(ctx context.Context, rec *Record, c settings.Command, di
 	return err
 }
 
-// syncTarget maps a repository entry and a job onto what gitsync needs.
-func syncTarget(repo *settings.Repo, job *Job) gitsync.Target {
-	return gitsync.Target{
-		Remote: repo.Remote, Path: repo.Path, Ref: job.Ref, Commit: job.SHA,
+// syncTarget maps a repository entry, the job's target and the job onto
+// what gitsync needs. A push (or a poll) deploys the branch's tip as
+// fetched now, with the delivered commit only compared with it, so that a
+// late or out-of-order delivery never moves the working copy backwards. A
+// deployment, or a manual run naming a commit, deploys exactly that commit;
+// its ref is only where to find it, and the environment's branch the
+// fallback when the ref gives nothing fetchable.
+func syncTarget(repo *settings.Repo, target *settings.Target, job *Job) gitsync.Target {
+	t := gitsync.Target{
+		Remote: repo.Remote, Path: repo.WorkingCopy(target), Ref: job.Ref,
 		Depth: repo.Depth, Clean: repo.Clean, Submodules: repo.Submodules,
 		Timeout: repo.GitTimeout,
 		Auth: gitsync.Auth{SSHKeyFile: repo.Auth.SSHKeyFile, KnownHostsFile: repo.Auth.KnownHostsFile,
 			TokenFile: repo.Auth.TokenFile, Username: repo.Auth.Username},
 	}
+	switch {
+	case job.followsTip():
+		t.Delivered = job.SHA
+	case job.SHA != "":
+		t.Commit = job.SHA
+		if b := cmp.Or(target.Branch, job.Branch); b != "" {
+			t.Fallback = "refs/heads/" + b
+		}
+	}
+	return t
 }
+
+// describeTarget says in the job log what a sync is asked to do.
+func describeTarget(t gitsync.Target) string {
+	switch {
+	case t.Commit != "" && t.Ref != "":
+		return fmt.Sprintf("commit %s (from %s)", shortSHA(t.Commit), t.Ref)
+	case t.Commit != "":
+		return "commit " + shortSHA(t.Commit)
+	case t.Delivered != "":
+		return fmt.Sprintf("the tip of %s (delivered %s)", t.Ref, shortSHA(t.Delivered))
+	}
+	return "the tip of " + t.Ref
+}
+
+// deliveredNote says, for a push whose delivered commit is not the tip
+// that was deployed, how the two relate; "" otherwise.
+func deliveredNote(job *Job, res gitsync.Result) string {
+	if !job.followsTip() || res.Delivered == "" || res.Delivered == gitsync.DeliveredTip {
+		return ""
+	}
+	d, tip := shortSHA(job.SHA), shortSHA(res.Commit)
+	switch res.Delivered {
+	case gitsync.DeliveredAncestor:
+		return fmt.Sprintf("delivered commit %s is in the history of %s's tip %s: deployed the tip", d, job.Branch, tip)
+	case gitsync.DeliveredNotInHistory:
+		return fmt.Sprintf("delivered commit %s is not in the history of %s's tip %s (the branch was force-pushed): deployed the tip",
+			d, job.Branch, tip)
+	}
+	return fmt.Sprintf("delivered commit %s is not in the fetched history of %s's tip %s: deployed the tip", d, job.Branch, tip)
+}
+
+// skipError ends a job that had nothing to do.
+type skipError struct{ reason string }
+
+func (e *skipError) Error() string { return e.reason }
+
+// skipReason says why a push job runs no command: the tip it synced to was
+// already checked out, and the last job of its target that ran deployed
+// that same commit and succeeded. "" means the commands run. A deployment
+// or a manual run is an explicit request and always runs, and so does every
+// push of an entry with always_run.
+func (r *Runner) skipReason(rec *Record, repo *settings.Repo) string {
+	job := rec.Job
+	if !job.followsTip() || repo.AlwaysRun || rec.Sync.Previous != rec.Sync.Commit {
+		return ""
+	}
+	for _, old := range r.store.List(Filter{Repo: job.Repo, Limit: 1000}) {
+		if old.Job.ID == job.ID || old.Job.key() != job.key() {
+			continue
+		}
+		switch old.State {
+		case Succeeded, Skipped:
+			if deployedOf(old) != rec.Sync.Commit {
+				return ""
+			}
+			return fmt.Sprintf("%s's tip %s is already deployed (job %s %s)", job.Branch,
+				shortSHA(rec.Sync.Commit), old.Job.ID, old.State)
+		case Failed, TimedOut, Cancelled, Interrupted:
+			return ""
+		}
+	}
+	return ""
+}
+
+// deployedOf is the commit a record's job checked out, also for records
+// written before Deployed existed.
+func deployedOf(rec *Record) string { return cmp.Or(rec.Deployed, rec.Sync.Commit) }
 
 // lookup finds the job's repository entry and configured target.
 func (r *Runner) lookup(job *Job) (*settings.Repo, *settings.Target, error) {
@@ -241,14 +335,17 @@ func (r *Runner) writePayload(job *Job) (string, error) {
 func (r *Runner) finish(ctx context.Context, log *zerolog.Logger, rec *Record, err error) Record {
 	rec.Finished = time.Now()
 	rec.State = finalState(ctx, err)
-	if err != nil {
-		rec.Error = err.Error()
-	}
 	ev := log.Info()
-	if err != nil {
+	switch {
+	case rec.State == Skipped:
+		rec.Note = strings.TrimPrefix(rec.Note+"; "+err.Error(), "; ")
+		ev = ev.Str("reason", rec.Note)
+	case err != nil:
+		rec.Error = err.Error()
 		ev = log.Error().Str("error", rec.Error)
 	}
-	ev.Str("state", string(rec.State)).Dur("took", rec.Finished.Sub(rec.Started)).
+	ev.Str("state", string(rec.State)).Str("deployed", rec.Deployed).
+		Int64("took_ms", rec.Finished.Sub(rec.Started).Milliseconds()).
 		Str("log", rec.Log).Msg("job finished")
 	r.end(rec)
 	r.stopped(rec.Job) // a cancel from now on is answered "already finished"
@@ -258,9 +355,12 @@ func (r *Runner) finish(ctx context.Context, log *zerolog.Logger, rec *Record, e
 
 func finalState(ctx context.Context, err error) State {
 	var ce *CommandError
+	var se *skipError
 	switch {
 	case err == nil:
 		return Succeeded
+	case errors.As(err, &se):
+		return Skipped
 	case errors.Is(context.Cause(ctx), errShutdown):
 		return Interrupted
 	case errors.As(err, &ce) && ce.TimedOut:
@@ -273,6 +373,10 @@ func finalState(ctx context.Context, err error) State {
 
 func summary(ctx context.Context, rec *Record, err error) string {
 	took := time.Since(rec.Started).Round(time.Millisecond)
+	var se *skipError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("job %s skipped: %s; nothing ran", rec.Job.ID, se.reason)
+	}
 	if err != nil {
 		return fmt.Sprintf("job %s %s after %s: %v", rec.Job.ID, finalState(ctx, err), took, err)
 	}

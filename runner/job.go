@@ -59,6 +59,13 @@ type Job struct {
 	Payload []byte `json:"-"`
 }
 
+// followsTip reports whether the job deploys its branch's tip as fetched
+// when it runs (a push or a poll), rather than exactly the commit it names
+// (a deployment, or a manual run naming a commit).
+func (j *Job) followsTip() bool {
+	return j.Event == EventPush || j.Event == EventPoll
+}
+
 // key says which jobs replace each other while waiting: same target.
 func (j *Job) key() string {
 	if j.Environment != "" {
@@ -136,6 +143,9 @@ type Record struct {
 	Commands []CommandResult `json:"commands,omitempty"`
 	// Error says why the job did not succeed.
 	Error string `json:"error,omitempty"`
+	// Note explains what happened beyond the state: why a job was skipped,
+	// or that a push's delivered commit was not the tip it deployed.
+	Note string `json:"note,omitempty"`
 	// SupersededBy is the id of the job that replaced this one.
 	SupersededBy string `json:"superseded_by,omitempty"`
 	// Log is the path of the job's log file.

@@ -47,12 +47,12 @@ func (r *Runner) Poll(ctx context.Context, p Prober) {
 func (r *Runner) pollBranch(ctx context.Context, p Prober, repo *settings.Repo, branch string) {
 	job := &Job{Repo: repo.Name, Provider: repo.Provider, Event: EventPoll, Ref: "refs/heads/" + branch,
 		Branch: branch}
-	head, err := p.Head(ctx, syncTarget(repo, job))
+	head, err := p.Head(ctx, syncTarget(repo, repo.Branches[branch], job))
 	if err != nil {
 		r.log.Warn().Err(err).Str("repo", repo.Name).Str("branch", branch).Msg("poll failed")
 		return
 	}
-	if head == r.lastDeployed(repo.Name, branch) || r.pending(repo.Name, job.key(), head) {
+	if head == r.lastDeployed(repo.Name, branch) || r.pending(job, head) {
 		return
 	}
 	// The delivery id makes one poll job per head: a head whose job failed
@@ -77,17 +77,18 @@ func (r *Runner) lastDeployed(repo, branch string) string {
 	return ""
 }
 
-// pending reports whether a job for key at sha waits or runs.
-func (r *Runner) pending(repo, key, sha string) bool {
+// pending reports whether a job for job's target at sha waits or runs.
+func (r *Runner) pending(job *Job, sha string) bool {
+	key := job.key()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if q := r.queues[repo]; q != nil {
+	if q := r.queues[r.copyKey(job)]; q != nil {
 		if i := q.find(key); i >= 0 && q.waiting[i].SHA == sha {
 			return true
 		}
 	}
 	for _, rj := range r.running {
-		if j := rj.job; j.Repo == repo && j.key() == key && j.SHA == sha {
+		if j := rj.job; j.Repo == job.Repo && j.key() == key && j.SHA == sha {
 			return true
 		}
 	}

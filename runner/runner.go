@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,6 +71,9 @@ type Receipt struct {
 	Supersedes string
 	// Duplicate is true when the delivery id was seen before.
 	Duplicate bool
+	// RetryOf is the job of the same delivery id that did not succeed,
+	// which this job tries again.
+	RetryOf string
 }
 
 // Runner schedules, runs and records jobs. Make it with New, call Recover
@@ -89,7 +93,8 @@ type Runner struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 
-	mu       sync.Mutex
+	mu sync.Mutex
+	// queues holds one schedule per working copy (copyKey).
 	queues   map[string]*repoQueue
 	waiting  int
 	reserved int                   // accepted jobs being written to the store
@@ -106,8 +111,8 @@ type runningJob struct {
 	stop context.CancelCauseFunc
 }
 
-// repoQueue is one repository entry's schedule: at most one task in the
-// pool, and the jobs waiting, at most one per branch or environment.
+// repoQueue is one working copy's schedule: at most one task in the pool,
+// and the jobs waiting, at most one per branch or environment.
 type repoQueue struct {
 	active  bool
 	waiting []*Job
@@ -128,11 +133,32 @@ func New(o Options) *Runner {
 	var seed [1]byte
 	_, _ = rand.Read(seed[:])
 	r.ids.process = seed[0]
-	// A repository has at most one task in the pool, and only while one of
-	// its jobs waits, so queue_size (plus the entries, for margin) bounds it.
+	// A working copy has at most one task in the pool, and only while one
+	// of its jobs waits, so queue_size (plus the targets, for margin) bounds it.
 	r.pool = pond.NewPool(o.Settings.Workers,
-		pond.WithQueueSize(o.Settings.QueueSize+len(o.Settings.Repos)), pond.WithNonBlocking(true))
+		pond.WithQueueSize(o.Settings.QueueSize+countTargets(o.Settings)), pond.WithNonBlocking(true))
 	return r
+}
+
+// countTargets counts the entries and their branches and environments: an
+// upper bound of the working copies.
+func countTargets(s *settings.Settings) int {
+	n := 0
+	for _, r := range s.Repos {
+		n += 1 + len(r.Branches) + len(r.Environments)
+	}
+	return n
+}
+
+// copyKey names the working copy job deploys into: jobs of one working
+// copy run one after another, jobs of different ones (two branches with
+// their own paths) side by side.
+func (r *Runner) copyKey(job *Job) string {
+	repo, target, err := r.lookup(job)
+	if err != nil {
+		return "entry\x00" + job.Repo
+	}
+	return filepath.Clean(repo.WorkingCopy(target))
 }
 
 // SetSettings makes s the settings of every job that starts from now on.
@@ -160,7 +186,8 @@ func deliveryID(job *Job) string {
 // Submit queues job without blocking on other jobs, and returns once the
 // job is on disk. A job for the same repository and the same branch or
 // environment that is still waiting is replaced by it (and recorded
-// superseded); a delivery id seen before returns the original job.
+// superseded); a delivery id seen before returns the original job, unless
+// that job ended without success: then this is a new attempt (RetryOf).
 func (r *Runner) Submit(job *Job) (Receipt, error) {
 	rc, grew, done := r.reserve(job)
 	if done != nil || rc.Duplicate {
@@ -182,12 +209,17 @@ func (r *Runner) Submit(job *Job) (Receipt, error) {
 	}
 	old := r.enqueue(job)
 	r.mu.Unlock()
-	r.jobLogger(job).Info().Str("event", job.Event).Msg("job queued")
+	ev := r.jobLogger(job).Info().Str("event", job.Event)
+	if job.RetryOf != "" {
+		ev = ev.Str("retry_of", job.RetryOf)
+	}
+	ev.Msg("job queued")
+	rc = Receipt{ID: job.ID, RetryOf: job.RetryOf}
 	if old != nil {
 		r.supersede(old, job)
-		return Receipt{ID: job.ID, Supersedes: old.ID}, nil
+		rc.Supersedes = old.ID
 	}
-	return Receipt{ID: job.ID}, nil
+	return rc, nil
 }
 
 // reserve checks a new job against duplicates and the queue's bound and
@@ -202,9 +234,12 @@ func (r *Runner) reserve(job *Job) (rc Receipt, grew bool, err error) {
 		return Receipt{ID: id, Duplicate: true}, false, nil
 	}
 	if id, ok := r.store.seen(job.Repo, job.Delivery); ok {
-		return Receipt{ID: id, Duplicate: true}, false, nil
+		if !r.retryable(id) {
+			return Receipt{ID: id, Duplicate: true}, false, nil
+		}
+		job.RetryOf = id
 	}
-	q := r.queue(job.Repo)
+	q := r.queue(r.copyKey(job))
 	grew = q.find(job.key()) < 0
 	if grew && r.waiting+r.reserved >= r.set.Load().QueueSize {
 		return Receipt{}, false, ErrQueueFull
@@ -216,7 +251,33 @@ func (r *Runner) reserve(job *Job) (rc Receipt, grew bool, err error) {
 	if d := deliveryID(job); d != "" {
 		r.inflight[d] = job.ID
 	}
-	return Receipt{ID: job.ID}, grew, nil
+	return Receipt{ID: job.ID, RetryOf: job.RetryOf}, grew, nil
+}
+
+// retryable reports whether the job of a delivery id seen before ended
+// without success (failed, timed out, cancelled or interrupted) and is not
+// waiting or running again: then the same delivery once more, a forge's
+// "Redeliver", is a new attempt. Called with r.mu held.
+func (r *Runner) retryable(id string) bool {
+	if _, ok := r.running[id]; ok {
+		return false
+	}
+	for _, q := range r.queues {
+		for _, j := range q.waiting {
+			if j.ID == id {
+				return false
+			}
+		}
+	}
+	rec, ok := r.store.Get(id)
+	if !ok {
+		return false
+	}
+	switch rec.State {
+	case Failed, TimedOut, Cancelled, Interrupted:
+		return true
+	}
+	return false
 }
 
 func (r *Runner) queue(name string) *repoQueue {
@@ -240,7 +301,8 @@ func (q *repoQueue) find(key string) int {
 // enqueue puts job in line, in place of a waiting job of the same target,
 // which it returns. Called with r.mu held.
 func (r *Runner) enqueue(job *Job) (old *Job) {
-	q := r.queue(job.Repo)
+	key := r.copyKey(job)
+	q := r.queue(key)
 	if i := q.find(job.key()); i >= 0 {
 		old, q.waiting[i] = q.waiting[i], job
 	} else {
@@ -248,7 +310,7 @@ func (r *Runner) enqueue(job *Job) (old *Job) {
 		r.waiting++
 	}
 	if !r.closed {
-		r.dispatch(job.Repo, q)
+		r.dispatch(key, q)
 	}
 	return old
 }
@@ -279,7 +341,7 @@ func (r *Runner) end(rec *Record) {
 	}
 }
 
-// dispatch hands the repository a pool task if it has none. The task takes
+// dispatch hands the working copy a pool task if it has none. The task takes
 // whichever job is first in line when a worker picks it up, so jobs keep
 // being coalesced while they wait for a worker. Called with r.mu held.
 func (r *Runner) dispatch(name string, q *repoQueue) {
@@ -292,12 +354,12 @@ func (r *Runner) dispatch(name string, q *repoQueue) {
 	}
 	// Not reached while queue_size bounds the waiting jobs; if it were, the
 	// job keeps waiting and the next submit or finished job dispatches it.
-	r.log.Error().Str("repo", name).Msg("worker pool refused a task")
+	r.log.Error().Str("path", name).Msg("worker pool refused a task")
 }
 
-// work runs the first waiting job of one repository, then hands the
-// repository back to the pool if more wait, so that a busy repository takes
-// its turn with the others instead of holding a worker.
+// work runs the first waiting job of one working copy, then hands the
+// working copy back to the pool if more wait, so that a busy one takes its
+// turn with the others instead of holding a worker.
 func (r *Runner) work(name string) {
 	r.mu.Lock()
 	q := r.queues[name]
