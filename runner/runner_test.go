@@ -259,3 +259,55 @@ func TestMaintenanceAfterCommands(t *testing.T) {
 		t.Errorf("%d packs after 6 shallow syncs, want at most 3", len(packs))
 	}
 }
+
+func pushJob(sha string) *runner.Job {
+	return &runner.Job{Repo: "site", Provider: "github", Event: runner.EventPush, Ref: "refs/heads/main",
+		Branch: "main", SHA: sha}
+}
+
+// A push whose tip is already deployed by a job that succeeded runs
+// nothing, unless the entry sets always_run or the last run failed; a
+// manual run always runs.
+func TestSkipWhenTipDeployed(t *testing.T) {
+	cases := []struct {
+		name   string
+		extra  string
+		second *runner.Job // nil: a push of the same commit
+		fail   bool        // the first run fails
+		want   runner.State
+		runs   int // times the last command ran, both jobs together
+	}{
+		{"same tip again", "", nil, false, runner.Skipped, 1},
+		{"always_run", "    always_run: true\n", nil, false, runner.Succeeded, 2},
+		{"after a failed run", "", nil, true, runner.Succeeded, 1},
+		{"manual run", "", mainJob(""), false, runner.Succeeded, 2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rn, set, up := setup(t, `['test ! -e "$FAIL"', 'echo "$WH_SHA" >> ran']`, "10s", tc.extra)
+			sha := up.Commit(t, "main", map[string]string{"f": "1"}, "one")
+			fail := filepath.Join(t.TempDir(), "fail")
+			set.Repos["site"].Branches["main"].Env = map[string]string{"FAIL": fail}
+			if tc.fail {
+				if err := os.WriteFile(fail, nil, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			first := rn.Run(context.Background(), pushJob(sha), nil)
+			os.Remove(fail)
+			second := tc.second
+			if second == nil {
+				second = pushJob(sha)
+			}
+			res := rn.Run(context.Background(), second, nil)
+			if res.State != tc.want || res.Deployed != sha {
+				t.Fatalf("second job %s at %s (%s, note %q); want %s at %s (first: %s)", res.State, res.Deployed,
+					res.Error, res.Note, tc.want, sha, first.State)
+			}
+			b, _ := os.ReadFile(filepath.Join(set.Repos["site"].Path, "ran"))
+			if runs := strings.Count(string(b), sha); runs != tc.runs {
+				t.Errorf("commands ran %d times, want %d", runs, tc.runs)
+			}
+		})
+	}
+}
