@@ -21,7 +21,8 @@ func (e *SelectError) Error() string { return e.Msg }
 
 // ManualJob makes the job of a forced run of entry name: of environment env
 // when set, else of branch (default: the entry's only branch), at sha (default:
-// the branch's tip).
+// the branch's tip). A commit named is deployed exactly, as a deployment is;
+// without a branch (an environment that sets none) it is fetched by hash.
 func ManualJob(set *settings.Settings, name, branch, env, sha, by string) (*Job, error) {
 	repo, ok := set.Repos[name]
 	if !ok {
@@ -39,14 +40,16 @@ func ManualJob(set *settings.Settings, name, branch, env, sha, by string) (*Job,
 		if job.Branch == "" {
 			job.Branch = t.Branch
 		}
-		if job.Branch == "" {
+		if job.Branch == "" && sha == "" {
 			return nil, &SelectError{Msg: fmt.Sprintf("environment %q names no branch to fetch", env),
-				Hint: "pass a branch, or set branch: for the environment"}
+				Hint: "pass a branch or a commit (--sha), or set branch: for the environment"}
 		}
 	} else if err := pickBranch(repo, job); err != nil {
 		return nil, err
 	}
-	job.Ref = "refs/heads/" + job.Branch
+	if job.Branch != "" {
+		job.Ref = "refs/heads/" + job.Branch
+	}
 	return job, nil
 }
 
