@@ -151,7 +151,8 @@ func TestHostilePayloadURLsAreNeverUsed(t *testing.T) {
 				if a.code != http.StatusAccepted {
 					t.Fatalf("answer %d %s", a.code, a.raw)
 				}
-				if r := h.wait(a.str("job")); r.State != runner.Succeeded {
+				// The same commit each time: later pushes find it deployed.
+				if r := h.wait(a.str("job")); r.State != runner.Succeeded && r.State != runner.Skipped {
 					t.Fatalf("job %s: %s", r.State, r.Error)
 				}
 				out, err := runGit(h.workCopy(e), "remote", "get-url", "origin")
