@@ -22,18 +22,18 @@ func TestEnvOverrides(t *testing.T) {
 			func(s *settings.Settings) (any, any) { return s.Log.Level, "debug" }},
 		{"duration", base, []string{"WH_GITD_REPOS__SITE__GIT_TIMEOUT=90s"},
 			func(s *settings.Settings) (any, any) { return s.Repos["site"].GitTimeout, 90 * time.Second }},
-		{"repo secret", base, []string{"WH_GITD_REPOS__SITE__SECRET=from-env"},
-			func(s *settings.Settings) (any, any) { return s.Repos["site"].Secret, "from-env" }},
+		{"repo secret", base, []string{"WH_GITD_REPOS__SITE__SECRET=from-the-environment"},
+			func(s *settings.Settings) (any, any) { return s.Repos["site"].Secret, "from-the-environment" }},
 		{"repo name with a dash", strings.Replace(base, "  site:", "  my-site:", 1),
-			[]string{"WH_GITD_REPOS__MY_SITE__SECRET=from-env"},
-			func(s *settings.Settings) (any, any) { return s.Repos["my-site"].Secret, "from-env" }},
+			[]string{"WH_GITD_REPOS__MY_SITE__SECRET=from-the-environment"},
+			func(s *settings.Settings) (any, any) { return s.Repos["my-site"].Secret, "from-the-environment" }},
 		{"no case-variant entry", strings.Replace(base, "  site:", "  My-Site:", 1),
-			[]string{"WH_GITD_REPOS__MY_SITE__SECRET=from-env"},
+			[]string{"WH_GITD_REPOS__MY_SITE__SECRET=from-the-environment"},
 			func(s *settings.Settings) (any, any) {
-				return []any{s.RepoNames(), s.Repos["My-Site"].Secret}, []any{[]string{"My-Site"}, "from-env"}
+				return []any{s.RepoNames(), s.Repos["My-Site"].Secret}, []any{[]string{"My-Site"}, "from-the-environment"}
 			}},
-		{"lower-case variable", base, []string{"WH_GITD_repos__site__secret=from-env"},
-			func(s *settings.Settings) (any, any) { return s.Repos["site"].Secret, "from-env" }},
+		{"lower-case variable", base, []string{"WH_GITD_repos__site__secret=from-the-environment"},
+			func(s *settings.Settings) (any, any) { return s.Repos["site"].Secret, "from-the-environment" }},
 		{"branch with a slash", strings.Replace(base, "      main:", "      release/v1.2:", 1),
 			[]string{"WH_GITD_REPOS__SITE__BRANCHES__RELEASE_V1_2__TIMEOUT=1m"},
 			func(s *settings.Settings) (any, any) {

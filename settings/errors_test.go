@@ -1,6 +1,7 @@
 package settings_test
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -47,6 +48,10 @@ func TestErrors(t *testing.T) {
 			[]string{"log: must be a mapping (got a list)"}},
 		{"mapping for a list", func(t *testing.T) string { return replace(t, "[make deploy]", "{a: b}") },
 			[]string{"repos.site.branches.main.commands: must be a list (got a mapping)"}},
+		{"short secret", func(t *testing.T) string { return replace(t, "secret: "+secret, "secret: 0123456789abcde") },
+			[]string{"repos.site.secret: must be at least 16 characters; make one with openssl rand -hex 32 (got 15 characters)"}},
+		{"short api token", func(t *testing.T) string { return "api: {token: '0123456789'}\n" + base },
+			[]string{"api.token: must be at least 16 characters; make one with openssl rand -hex 32 (got 10 characters)"}},
 		{"missing secret", func(t *testing.T) string { return replace(t, "    secret: "+secret+"\n", "") },
 			[]string{"repos.site.secret: required"}},
 		{"empty secret", func(t *testing.T) string { return replace(t, "secret: "+secret, `secret: ""`) },
@@ -84,7 +89,10 @@ func TestErrors(t *testing.T) {
 		{"repo name", func(t *testing.T) string { return replace(t, "  site:", "  my site:") },
 			[]string{`repos: entry name must match ^[A-Za-z0-9][A-Za-z0-9._-]*$ (got "my site")`}},
 		{"provider", func(t *testing.T) string { return replace(t, "provider: github", "provider: bitbucket") },
-			[]string{`repos.site.provider: must be one of github, gitlab, gogs (got "bitbucket")`}},
+			[]string{`repos.site.provider: must be one of github, gitlab, gogs, gitea, forgejo (got "bitbucket")`}},
+		{"provider gitea, owner/name", func(t *testing.T) string {
+			return strings.NewReplacer("provider: github", "provider: gitea", "repository: example/site", "repository: a/b/c").Replace(base)
+		}, []string{`repos.site.repository: must be owner/name (got "a/b/c")`}},
 		{"repository with subgroup on github", func(t *testing.T) string {
 			return replace(t, "repository: example/site", "repository: a/b/c")
 		}, []string{`repos.site.repository: must be owner/name (got "a/b/c")`}},
@@ -165,6 +173,12 @@ func TestAuthErrors(t *testing.T) {
 			[]string{"repos.site.auth.token_file: cannot be read: is a folder"}},
 		{"username without token", "https://github.com/example/site.git", "{username: bot}",
 			[]string{`repos.site.auth.username: only used with token_file (got "bot")`}},
+		{"scp-style remote without key", "git@github.com:example/site.git", "{}", []string{
+			"repos.site.auth: an SSH remote needs auth.ssh_key_file and auth.known_hosts_file (without them go-git asks " +
+				"an SSH agent, which the service does not have) (got remote git@github.com:example/site.git)"}},
+		{"ssh URL without key", "ssh://deploy:pw@git.example.org:2222/example/site.git", "{}", []string{
+			"repos.site.auth: an SSH remote needs auth.ssh_key_file and auth.known_hosts_file (without them go-git asks " +
+				"an SSH agent, which the service does not have) (got remote ssh://deploy:xxxxx@git.example.org:2222/example/site.git)"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -172,6 +186,49 @@ func TestAuthErrors(t *testing.T) {
 			dir := write(t, map[string]string{"settings.yaml": yaml, "key": "k", "hosts": "h", "token": "t"})
 			_, err := settings.Load(filepath.Join(dir, "settings.yaml"), nil)
 			assertErr(t, err, tt.want)
+		})
+	}
+}
+
+func TestShortSecretFiles(t *testing.T) {
+	tests := []struct{ name, yaml, want string }{
+		{"secret_file", replace(t, "secret: "+secret, "secret_file: short"),
+			`repos.site.secret_file: must hold a secret of at least 16 characters; make one with openssl rand -hex 32 (got 12 characters in "`},
+		{"api token_file", "api: {token_file: short}\n" + base,
+			`api.token_file: must hold a token of at least 16 characters; make one with openssl rand -hex 32 (got 12 characters in "`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := write(t, map[string]string{"settings.yaml": tt.yaml, "short": "0123456789ab\n"})
+			_, err := settings.Load(filepath.Join(dir, "settings.yaml"), nil)
+			assertErr(t, err, []string{tt.want})
+			if strings.Contains(err.Error(), "0123456789ab") {
+				t.Errorf("error shows the secret:\n%v", err)
+			}
+		})
+	}
+}
+
+func TestRepositoryAsURL(t *testing.T) {
+	tests := []struct{ provider, repository, want string }{
+		{"github", "https://github.com/acme/site", "acme/site"},
+		{"github", "https://github.com/acme/site.git", "acme/site"},
+		{"github", "https://github.com/acme/site/tree/main", "acme/site"},
+		{"github", "git@github.com:acme/site.git", "acme/site"},
+		{"github", "ssh://git@github.com/acme/site.git", "acme/site"},
+		{"github", "github.com/acme/site", "acme/site"},
+		{"github", "acme/site.git", "acme/site"},
+		{"gitea", "https://git.example.org/acme/site/", "acme/site"},
+		{"gitlab", "https://gitlab.com/acme/web/shop.git", "acme/web/shop"},
+		{"gitlab", "git@gitlab.com:acme/web/shop.git", "acme/web/shop"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.provider+" "+tt.repository, func(t *testing.T) {
+			yaml := strings.NewReplacer("provider: github", "provider: "+tt.provider,
+				"repository: example/site", "repository: "+tt.repository).Replace(base)
+			_, _, err := load(t, yaml)
+			assertErr(t, err, []string{fmt.Sprintf("repos.site.repository: must be the forge's owner/name, not a clone URL: "+
+				"write it as %s (got %q)", tt.want, tt.repository)})
 		})
 	}
 }
@@ -203,6 +260,9 @@ func TestErrorNeverShowsSecret(t *testing.T) {
 		{"password in the remote", strings.Replace(base, "https://github.com/", "https://bot:"+secret+"@github.com/", 1) +
 			"    auth: {ssh_key_file: /nope}\n", nil},
 		{"secret of the wrong type", strings.Replace(base, "secret: "+secret, "secret: ["+secret+"]", 1), nil},
+		{"short secret", strings.Replace(base, "secret: "+secret, "secret: "+secret[:15], 1), nil},
+		{"short secret from env", base, []string{"WH_GITD_REPOS__SITE__SECRET=" + secret[:15]}},
+		{"short api token", "api: {token: " + secret[:15] + "}\n" + base, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -210,7 +270,7 @@ func TestErrorNeverShowsSecret(t *testing.T) {
 			if err == nil {
 				t.Fatal("Load succeeded, want an error")
 			}
-			if strings.Contains(err.Error(), secret) {
+			if strings.Contains(err.Error(), secret[:15]) {
 				t.Errorf("error shows the secret:\n%v", err)
 			}
 		})

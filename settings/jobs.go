@@ -45,8 +45,13 @@ func (s *Settings) readAPIToken(ps *problems) {
 
 // checkJobs validates the keys of the job store and API.
 func (s *Settings) checkJobs(ps *problems) {
-	if s.API.Token != "" && len(s.API.Token) < 16 {
-		ps.add("api.token", "must be at least 16 characters (got %d)", len(s.API.Token))
+	switch {
+	case s.API.Token == "" || len(s.API.Token) >= minSecret:
+	case s.API.TokenFile != "":
+		ps.add("api.token_file", "must hold a token of at least %d characters; %s (got %d characters in %q)",
+			minSecret, secretHint, len(s.API.Token), s.API.TokenFile)
+	default:
+		ps.add("api.token", "must be at least %d characters; %s (got %d characters)", minSecret, secretHint, len(s.API.Token))
 	}
 	for _, name := range s.RepoNames() {
 		r := s.Repos[name]

@@ -154,6 +154,9 @@ func (s *Settings) resolvePaths() {
 			continue
 		}
 		r.Path = resolve(dir, r.Path)
+		for _, t := range targetList("", r) {
+			t.Path = resolve(dir, t.Path)
+		}
 		r.SecretFile = resolve(dir, r.SecretFile)
 		r.Auth.SSHKeyFile = resolve(dir, r.Auth.SSHKeyFile)
 		r.Auth.KnownHostsFile = resolve(dir, r.Auth.KnownHostsFile)
@@ -196,7 +199,7 @@ func (s *Settings) applyDerived() {
 
 func defaultUsername(provider string) string {
 	switch provider {
-	case GitHub, Gogs:
+	case GitHub, Gogs, Gitea, Forgejo:
 		return "x-access-token"
 	case GitLab:
 		return "oauth2"

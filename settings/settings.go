@@ -16,11 +16,14 @@ import (
 // WH_GITD_REPOS__MY_SITE__SECRET sets repos.my-site.secret.
 const EnvPrefix = "WH_GITD_"
 
-// Providers a repository entry may name.
+// Providers a repository entry may name. Gitea and Forgejo deliver webhooks
+// in the Gogs dialect (see Repo.Dialect).
 const (
-	GitHub = "github"
-	GitLab = "gitlab"
-	Gogs   = "gogs"
+	GitHub  = "github"
+	GitLab  = "gitlab"
+	Gogs    = "gogs"
+	Gitea   = "gitea"
+	Forgejo = "forgejo"
 )
 
 // Settings is the whole, validated content of a settings file.
@@ -104,16 +107,18 @@ type Log struct {
 type Repo struct {
 	// Name is the entry's key in repos (set by Load).
 	Name string `koanf:"-"`
-	// Provider is github, gitlab or gogs.
+	// Provider is github, gitlab, gogs, gitea or forgejo.
 	Provider string `koanf:"provider"`
 	// Repository is the forge's owner/name, checked against every delivery.
 	Repository string `koanf:"repository"`
 	// Remote is the URL (or path) the working copy is fetched from.
 	Remote string `koanf:"remote"`
-	// Path is the absolute path of the working copy.
+	// Path is the absolute path of the working copy of every target that
+	// sets no path of its own; empty only when every target sets one.
 	Path string `koanf:"path"`
-	// Secret is the webhook secret (GitHub/Gogs HMAC key, GitLab token).
-	// Load fills it from SecretFile when that is set. Never log it.
+	// Secret is the webhook secret (GitHub/Gogs HMAC key, GitLab token), at
+	// least 16 characters. Load fills it from SecretFile when that is set.
+	// Never log it.
 	Secret string `koanf:"secret"`
 	// SecretFile is an absolute path to a file holding the secret.
 	SecretFile string `koanf:"secret_file"`
@@ -163,8 +168,8 @@ type Auth struct {
 	KnownHostsFile string `koanf:"known_hosts_file"`
 	// TokenFile holds an HTTPS access token.
 	TokenFile string `koanf:"token_file"`
-	// Username goes with the token (default x-access-token for github and
-	// gogs, oauth2 for gitlab).
+	// Username goes with the token (default x-access-token for github,
+	// gogs, gitea and forgejo, oauth2 for gitlab).
 	Username string `koanf:"username"`
 }
 
@@ -203,6 +208,16 @@ func (c Command) String() string {
 		return c.Shell
 	}
 	return strings.Join(c.Argv, " ")
+}
+
+// Dialect is the webhook format the entry's forge sends: GitHub, GitLab, or
+// Gogs for gogs, gitea and forgejo, which send Gogs's headers and payloads.
+func (r *Repo) Dialect() string {
+	switch r.Provider {
+	case Gitea, Forgejo:
+		return Gogs
+	}
+	return r.Provider
 }
 
 // WorkingCopy is the folder target t of r deploys into.

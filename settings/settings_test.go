@@ -88,6 +88,11 @@ func TestDefaults(t *testing.T) {
 		{"username", site.Auth.Username, ""},
 		{"workdir", main.Workdir, "."},
 		{"timeout", main.Timeout, 10 * time.Minute},
+		{"shared_path", site.SharedPath, false},
+		{"always_run", site.AlwaysRun, false},
+		{"target path", main.Path, ""},
+		{"refs", main.Refs, []string(nil)},
+		{"working copy", site.WorkingCopy(main), site.Path},
 	}
 	for _, c := range checks {
 		if !reflect.DeepEqual(c.got, c.want) {
@@ -134,6 +139,8 @@ func TestTokenUsername(t *testing.T) {
 	}{
 		{"github", "github", "", "x-access-token"},
 		{"gogs", "gogs", "", "x-access-token"},
+		{"gitea", "gitea", "", "x-access-token"},
+		{"forgejo", "forgejo", "", "x-access-token"},
 		{"gitlab", "gitlab", "", "oauth2"},
 		{"explicit", "gitlab", "deployer", "deployer"},
 	}
@@ -151,6 +158,33 @@ func TestTokenUsername(t *testing.T) {
 			}
 			if got := s.Repos["site"].Auth.Username; got != tt.want {
 				t.Errorf("username = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestBools(t *testing.T) {
+	s, _ := mustLoad(t, base+"    shared_path: true\n    always_run: true\n")
+	if site := s.Repos["site"]; !site.SharedPath || !site.AlwaysRun {
+		t.Errorf("shared_path = %v, always_run = %v, want true, true", site.SharedPath, site.AlwaysRun)
+	}
+	_, _, err := load(t, base+"    always_run: yes\n")
+	assertErr(t, err, []string{`repos.site.always_run: must be true or false (got "yes")`})
+}
+
+func TestDialect(t *testing.T) {
+	tests := []struct{ provider, want string }{
+		{settings.GitHub, settings.GitHub},
+		{settings.GitLab, settings.GitLab},
+		{settings.Gogs, settings.Gogs},
+		{settings.Gitea, settings.Gogs},
+		{settings.Forgejo, settings.Gogs},
+	}
+	for _, tt := range tests {
+		t.Run(tt.provider, func(t *testing.T) {
+			s, _ := mustLoad(t, strings.Replace(base, "provider: github", "provider: "+tt.provider, 1))
+			if got := s.Repos["site"].Dialect(); got != tt.want {
+				t.Errorf("Dialect() = %q, want %q", got, tt.want)
 			}
 		})
 	}
@@ -192,6 +226,9 @@ func TestRemote(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			yaml := strings.Replace(base, "https://github.com/example/site.git", tt.remote, 1)
+			if strings.Contains(tt.remote, "@") {
+				yaml += "    auth: {ssh_key_file: /dev/null, known_hosts_file: /dev/null}\n"
+			}
 			s, dir := mustLoad(t, yaml)
 			want := strings.NewReplacer("PARENT", filepath.Dir(dir), "DIR", dir).Replace(tt.want)
 			if got := s.Repos["site"].Remote; got != want {

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
-	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -21,7 +21,7 @@ var (
 
 	logLevels      = []string{"trace", "debug", "info", "warn", "error"}
 	logFormats     = []string{"json", "console"}
-	providers      = []string{GitHub, GitLab, Gogs}
+	providers      = []string{GitHub, GitLab, Gogs, Gitea, Forgejo}
 	deployStatuses = []string{"created", "running", "success", "failed", "canceled"}
 )
 
@@ -98,130 +98,6 @@ func checkRepo(ps *problems, name string, r *Repo) {
 	checkTargets(ps, p, r)
 }
 
-// checkSource checks where the working copy comes from and where it lives.
-func checkSource(ps *problems, p string, r *Repo) {
-	oneOf(ps, p+".provider", r.Provider, providers)
-	if msg := repositoryProblem(r.Provider, r.Repository); msg != "" {
-		ps.add(p+".repository", "%s (got %q)", msg, r.Repository)
-	}
-	if r.Remote == "" {
-		ps.add(p+".remote", "required")
-	}
-	switch {
-	case r.Path == "":
-		ps.add(p+".path", "required")
-	case !filepath.IsAbs(r.Path):
-		ps.add(p+".path", "must be absolute (got %q)", r.Path)
-	case !isDir(filepath.Dir(r.Path)):
-		ps.add(p+".path", "parent folder %s does not exist (got %q)", filepath.Dir(r.Path), r.Path)
-	}
-}
-
-func repositoryProblem(provider, repo string) string {
-	if repo == "" {
-		return "required, as owner/name"
-	}
-	if strings.HasPrefix(repo, "/") || strings.HasSuffix(repo, "/") {
-		return "must not start or end with /"
-	}
-	segs := strings.Split(repo, "/")
-	for _, seg := range segs {
-		switch {
-		case seg == "":
-			return "must not hold an empty segment"
-		case seg == "." || seg == "..":
-			return "must not hold a . or .. segment"
-		case strings.IndexFunc(seg, isSpaceOrControl) >= 0:
-			return "must not hold spaces or control characters"
-		}
-	}
-	if provider == GitLab && len(segs) < 2 {
-		return "must be group/name or group/subgroup/name"
-	}
-	if provider != GitLab && len(segs) != 2 {
-		return "must be owner/name"
-	}
-	return ""
-}
-
-func isSpaceOrControl(r rune) bool { return r <= ' ' || r == 0x7f }
-
-func checkSecret(ps *problems, p string, r *Repo) {
-	if r.Secret != "" {
-		return
-	}
-	if r.SecretFile == "" {
-		ps.add(p+".secret", "required: set secret or secret_file (an empty secret turns signature checks off)")
-		return
-	}
-	if _, err := readSecretFile(r.SecretFile); err != nil {
-		ps.add(p+".secret_file", "cannot be read: %s (got %q)", reason(err), r.SecretFile)
-		return
-	}
-	ps.add(p+".secret_file", "is empty (got %q)", r.SecretFile)
-}
-
-func checkAuth(ps *problems, p string, r *Repo) {
-	a, p := r.Auth, p+".auth"
-	switch {
-	case a.SSHKeyFile != "" && a.KnownHostsFile == "":
-		ps.add(p+".known_hosts_file", "required with ssh_key_file (host keys are always checked)")
-	case a.SSHKeyFile == "" && a.KnownHostsFile != "":
-		ps.add(p+".ssh_key_file", "required with known_hosts_file")
-	}
-	if a.TokenFile != "" && (a.SSHKeyFile != "" || a.KnownHostsFile != "") {
-		ps.add(p+".token_file", "cannot be combined with ssh_key_file or known_hosts_file")
-	}
-	if a.Username != "" && a.TokenFile == "" {
-		ps.add(p+".username", "only used with token_file (got %q)", a.Username)
-	}
-	for _, f := range []struct{ key, path string }{
-		{"ssh_key_file", a.SSHKeyFile}, {"known_hosts_file", a.KnownHostsFile}, {"token_file", a.TokenFile},
-	} {
-		if f.path == "" {
-			continue
-		}
-		if err := readable(f.path); err != nil {
-			ps.add(p+"."+f.key, "cannot be read: %s (got %q)", reason(err), f.path)
-		}
-	}
-	kind := remoteKind(r.Remote)
-	if a.SSHKeyFile != "" && kind == "http" {
-		ps.add(p+".ssh_key_file", "needs an ssh remote (got remote %s)", redact(r.Remote))
-	}
-	if a.TokenFile != "" && kind == "ssh" {
-		ps.add(p+".token_file", "needs an http(s) remote (got remote %s)", redact(r.Remote))
-	}
-}
-
-// remoteKind classifies a remote as git does: http, ssh (ssh:// or scp-like
-// [user@]host:path), local, or other (git://, ...).
-func remoteKind(remote string) string {
-	if scheme, _, ok := strings.Cut(remote, "://"); ok {
-		switch strings.ToLower(scheme) {
-		case "http", "https":
-			return "http"
-		case "ssh", "git+ssh", "ssh+git":
-			return "ssh"
-		case "file":
-			return "local"
-		}
-		return "other"
-	}
-	if i := strings.IndexByte(remote, ':'); i > 0 && !strings.Contains(remote[:i], "/") {
-		return "ssh"
-	}
-	return "local"
-}
-
-// redact hides the password of a remote URL.
-func redact(remote string) string {
-	if u, err := url.Parse(remote); err == nil && u.User != nil {
-		return u.Redacted()
-	}
-	return remote
-}
-
 func checkTargets(ps *problems, p string, r *Repo) {
 	if len(r.Branches)+len(r.Environments) == 0 {
 		ps.add(p, "needs at least one branch or environment")
@@ -230,23 +106,41 @@ func checkTargets(ps *problems, p string, r *Repo) {
 		if msg := branchNameProblem(name); msg != "" {
 			ps.add(p+".branches", "not a valid git branch name: %s (got %q)", msg, name)
 		}
-		t := r.Branches[name]
+		t, tp := r.Branches[name], p+".branches."+name
 		if t != nil && t.Branch != "" {
-			ps.add(p+".branches."+name+".branch", "only used under environments (got %q)", t.Branch)
+			ps.add(tp+".branch", "only used under environments (got %q)", t.Branch)
 		}
-		checkTarget(ps, p+".branches."+name, t)
+		if t != nil && len(t.Refs) > 0 {
+			ps.add(tp+".refs", "only used under environments (got %q)", t.Refs)
+		}
+		checkTarget(ps, tp, t)
 	}
 	for _, name := range sortedKeys(r.Environments) {
 		if name == "" || strings.IndexFunc(name, isControl) >= 0 {
 			ps.add(p+".environments", "not a valid environment name (got %q)", name)
 		}
-		t := r.Environments[name]
+		t, tp := r.Environments[name], p+".environments."+name
 		if t != nil && t.Branch != "" {
 			if msg := branchNameProblem(t.Branch); msg != "" {
-				ps.add(p+".environments."+name+".branch", "not a valid git branch name: %s (got %q)", msg, t.Branch)
+				ps.add(tp+".branch", "not a valid git branch name: %s (got %q)", msg, t.Branch)
 			}
 		}
-		checkTarget(ps, p+".environments."+name, t)
+		if t != nil {
+			checkRefs(ps, tp+".refs", t.Refs)
+		}
+		checkTarget(ps, tp, t)
+	}
+}
+
+// checkRefs checks an environment's ref patterns, as path.Match reads them.
+func checkRefs(ps *problems, p string, refs []string) {
+	for i, pattern := range refs {
+		key := fmt.Sprintf("%s[%d]", p, i)
+		if pattern == "" {
+			ps.add(key, "must not be empty (a branch, a tag or a pattern such as v* or release/*)")
+		} else if _, err := path.Match(pattern, ""); err != nil {
+			ps.add(key, `not a valid pattern: use *, ?, [a-z] and \ to escape; * never matches / (got %q)`, pattern)
+		}
 	}
 }
 
@@ -277,6 +171,11 @@ func checkTarget(ps *problems, p string, t *Target) {
 		}
 	}
 	positive(ps, p+".timeout", t.Timeout)
+	if t.Path != "" {
+		if msg := pathProblem(t.Path); msg != "" {
+			ps.add(p+".path", "%s (got %q)", msg, t.Path)
+		}
+	}
 }
 
 func commandProblem(c Command) string {
@@ -343,38 +242,6 @@ func branchNameProblem(name string) string {
 		}
 	}
 	return ""
-}
-
-// checkOverlaps reports working copies that are the same folder, or one
-// inside another or inside the state folder.
-func (s *Settings) checkOverlaps(ps *problems, names []string) {
-	for i, a := range names {
-		ra := s.Repos[a]
-		if ra == nil || ra.Path == "" {
-			continue
-		}
-		if s.StateDir != "" && (within(s.StateDir, ra.Path) || within(ra.Path, s.StateDir)) {
-			ps.add("repos."+a+".path", "overlaps state_dir %s (got %q)", s.StateDir, ra.Path)
-		}
-		for _, b := range names[i+1:] {
-			rb := s.Repos[b]
-			switch {
-			case rb == nil || rb.Path == "":
-			case ra.Path == rb.Path:
-				ps.add("repos."+b+".path", "same working copy as repos.%s (got %q)", a, rb.Path)
-			case within(ra.Path, rb.Path):
-				ps.add("repos."+b+".path", "inside the working copy of repos.%s (got %q)", a, rb.Path)
-			case within(rb.Path, ra.Path):
-				ps.add("repos."+a+".path", "inside the working copy of repos.%s (got %q)", b, ra.Path)
-			}
-		}
-	}
-}
-
-// within reports whether child is parent or lies below it.
-func within(parent, child string) bool {
-	rel, err := filepath.Rel(parent, child)
-	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }
 
 func atLeast[T int | int64](ps *problems, path string, v, lowest T) {
