@@ -51,7 +51,7 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, set *settings.Se
 			"declared body length is over max_body_bytes")
 		return nil, log, false
 	}
-	if reason, ok := precheck(repo.Provider, repo.Secret, r.Header); !ok {
+	if reason, ok := precheck(repo.Dialect(), repo.Secret, r.Header); !ok {
 		h.refuse(w, log, name, http.StatusUnauthorized, errUnauthorized.Error(), "signature: "+reason)
 		return nil, log, false
 	}

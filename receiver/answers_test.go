@@ -95,7 +95,7 @@ func TestAnswers(t *testing.T) {
 		}, http.StatusUnauthorized, "error"},
 		{"Gogs signature of another body", func() *http.Request {
 			r := h.signed(delivery{endpoint: "gg", body: pushBody(t, "gg", "main", zeroSHA, c1)})
-			r.Header.Set("X-Gogs-Signature", hmacHex("gogs-secret", good))
+			r.Header.Set("X-Gogs-Signature", hmacHex("gogs-secret-0123456789", good))
 			return r
 		}, http.StatusUnauthorized, "error"},
 		{"malformed JSON", func() *http.Request { return h.signed(delivery{endpoint: "gh", body: []byte(`{"ref":`)}) },
@@ -138,7 +138,7 @@ func TestAnswers(t *testing.T) {
 				t.Errorf("Allow = %q", a.header.Get("Allow"))
 			}
 			if tc.code == http.StatusUnauthorized {
-				for _, secret := range []string{"gh-secret", "gl-token", "gogs-secret", hmacHex("gh-secret", good)} {
+				for _, secret := range []string{"gh-secret-0123456789", "gl-token-0123456789", "gogs-secret-0123456789", hmacHex("gh-secret-0123456789", good)} {
 					if strings.Contains(a.raw, secret) {
 						t.Errorf("401 answer reveals %q", secret)
 					}

@@ -19,7 +19,7 @@ func BenchmarkIntake(b *testing.B) {
 			h := newHarness(b, harnessOpts{quiet: true, queue: 1000, branches: "      main: {commands: ['true']}"})
 			sha := h.up.Commit(b, "main", map[string]string{"f": "1"}, "one")
 			body := pushBody(b, "gh", tc.branch, zeroSHA, sha)
-			sig := "sha256=" + hmacHex("gh-secret", body)
+			sig := "sha256=" + hmacHex("gh-secret-0123456789", body)
 			var n atomic.Int64
 			b.SetBytes(int64(len(body)))
 			b.RunParallel(func(pb *testing.PB) {

@@ -251,11 +251,11 @@ func decodeGitLabDeployment(ev event, body []byte) (event, error) {
 }
 
 func decodeGogs(h http.Header, body []byte) (event, error) {
-	ev := event{delivery: h.Get("X-Gogs-Delivery")}
-	name := h.Get("X-Gogs-Event")
+	ev := event{delivery: gogsHeader(h, "Delivery")}
+	name := gogsHeader(h, "Event")
 	switch name {
 	case "":
-		return ev, fmt.Errorf("%w: no X-Gogs-Event header", errMissing)
+		return ev, fmt.Errorf("%w: no X-Gogs-Event (or X-Gitea-, X-Forgejo-) header", errMissing)
 	case "push":
 		var p gogsPush
 		if err := unmarshal(body, &p); err != nil {

@@ -1,8 +1,11 @@
 package receiver
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -72,4 +75,36 @@ func FuzzClientAddr(f *testing.F) {
 			t.Fatalf("address with a zone: %v", got)
 		}
 	})
+}
+
+// The Gogs deliveries in testdata carry the signature a real Gogs server
+// computed with the secret gogs-secret: verify accepts each as sent, and
+// refuses it under another secret.
+func TestCapturedGogsSignature(t *testing.T) {
+	files, err := filepath.Glob("testdata/gogs/*.headers")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no captured deliveries: %v", err)
+	}
+	for _, file := range files {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := http.Header{}
+		for _, line := range strings.Split(string(raw), "\n") {
+			if k, v, ok := strings.Cut(line, ": "); ok {
+				h.Set(k, v)
+			}
+		}
+		body, err := os.ReadFile(strings.TrimSuffix(file, ".headers") + ".json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if reason, ok := verify(settings.Gogs, "gogs-secret", h, body); !ok {
+			t.Errorf("%s: %s", file, reason)
+		}
+		if _, ok := verify(settings.Gogs, "another-secret", h, body); ok {
+			t.Errorf("%s: verified under a wrong secret", file)
+		}
+	}
 }

@@ -30,7 +30,8 @@ repos:
     repository: ` + repository + `
     remote: /nonexistent
     path: wc
-    secret: fuzz-secret
+    secret: fuzz-secret-0123456789
+    shared_path: true
     deploy_on: [success, running]
     branches:
       main: {commands: ['true']}

@@ -28,9 +28,11 @@ import (
 
 // Secrets and repositories of the three endpoints every harness configures.
 var endpoints = map[string]struct{ provider, repository, secret, event string }{
-	"gh": {settings.GitHub, "acme/site", "gh-secret", "push"},
-	"gl": {settings.GitLab, "group/site", "gl-token", "Push Hook"},
-	"gg": {settings.Gogs, "tester/demo", "gogs-secret", "push"},
+	"gh": {settings.GitHub, "acme/site", "gh-secret-0123456789", "push"},
+	"gl": {settings.GitLab, "group/site", "gl-token-0123456789", "Push Hook"},
+	"gg": {settings.Gogs, "tester/demo", "gogs-secret-0123456789", "push"},
+	"gt": {settings.Gitea, "example/example", "gitea-secret-0123456789", "push"},
+	"fj": {settings.Forgejo, "example/forgejo", "forgejo-secret-0123456789", "push"},
 }
 
 // harness is the real handler on httptest, a real runner with real gitsync,
@@ -103,7 +105,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	}
 	fmt.Fprintf(&b, "log: {level: %s}\nrepos:\n", level)
 	for name, e := range endpoints {
-		fmt.Fprintf(&b, "  %s:\n    provider: %s\n    repository: %s\n    remote: %s\n    path: wc-%s\n    secret: %s\n%s    branches:\n%s\n",
+		fmt.Fprintf(&b, "  %s:\n    provider: %s\n    repository: %s\n    remote: %s\n    path: wc-%s\n    secret: %s\n    shared_path: true\n%s    branches:\n%s\n",
 			name, e.provider, e.repository, remote, name, e.secret,
 			strings.ReplaceAll(o.extra, "%[1]s", h.record(name)), strings.ReplaceAll(o.branches, "%[1]s", h.record(name)))
 	}
@@ -263,6 +265,11 @@ func (h *harness) signed(d delivery) *http.Request {
 		req.Header.Set("X-Github-Event", d.event)
 		req.Header.Set("X-Gogs-Delivery", d.id)
 		req.Header.Set("X-Gogs-Signature", hmacHex(d.secret, d.body))
+	case settings.Gitea, settings.Forgejo: // each with its own prefix alone
+		prefix := map[string]string{settings.Gitea: "X-Gitea-", settings.Forgejo: "X-Forgejo-"}[e.provider]
+		req.Header.Set(prefix+"Event", d.event)
+		req.Header.Set(prefix+"Delivery", d.id)
+		req.Header.Set(prefix+"Signature", hmacHex(d.secret, d.body))
 	}
 	for k, v := range d.header {
 		req.Header[k] = v
@@ -353,6 +360,9 @@ func pushBody(t testing.TB, name, branch, before, after string) []byte {
 	case settings.GitLab:
 		return payload(t, "gitlab/push-event.json", map[string]any{"ref": ref, "before": before,
 			"after": after, "checkout_sha": after, "project.path_with_namespace": endpoints[name].repository})
+	case settings.Gitea, settings.Forgejo:
+		return payload(t, "gitea/push-event.json", map[string]any{"ref": ref, "before": before,
+			"after": after, "repository.full_name": endpoints[name].repository})
 	default:
 		return payload(t, "gogs/push.json", map[string]any{"ref": ref, "before": before,
 			"after": after, "repository.full_name": endpoints[name].repository})

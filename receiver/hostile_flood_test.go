@@ -141,7 +141,7 @@ func fleet(t *testing.T, n, workers int, command string) (*settings.Settings, st
 	fmt.Fprintf(&b, "listen: 127.0.0.1:0\nstate_dir: state\nworkers: %d\nqueue_size: %d\nkill_grace: 1s\nrepos:\n", workers, n)
 	for i := range n {
 		fmt.Fprintf(&b, "  r%d:\n    provider: github\n    repository: acme/r%d\n    remote: %s\n    path: wc-%d\n"+
-			"    secret: s%d\n    branches:\n      main: {commands: [%q], env: {T: %q}}\n", i, i, up.Path(), i, i, command, dir)
+			"    secret: s%d-secret-0123456789\n    branches:\n      main: {commands: [%q], env: {T: %q}}\n", i, i, up.Path(), i, i, command, dir)
 	}
 	file := filepath.Join(dir, "settings.yaml")
 	if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
@@ -213,7 +213,7 @@ func TestHostileFiftyRepositoriesFourWorkers(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/hooks/"+name, strings.NewReader(string(body)))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("X-GitHub-Event", "push")
-		req.Header.Set("X-Hub-Signature-256", "sha256="+hmacHex(fmt.Sprintf("s%d", i), body))
+		req.Header.Set("X-Hub-Signature-256", "sha256="+hmacHex(fmt.Sprintf("s%d-secret-0123456789", i), body))
 		h := &harness{t: t}
 		a := h.do(req)
 		if a.code != http.StatusAccepted {

@@ -48,20 +48,20 @@ func TestHostileSignatures(t *testing.T) {
 		{"GitHub: header missing", "gh", "", nil, func(r *http.Request) { r.Header.Del("X-Hub-Signature-256") }},
 		{"GitHub: SHA-1 header only, correct", "gh", "", nil, func(r *http.Request) {
 			r.Header.Del("X-Hub-Signature-256")
-			r.Header.Set("X-Hub-Signature", "sha1="+hmacSHA1Hex("gh-secret", bodies["gh"]))
+			r.Header.Set("X-Hub-Signature", "sha1="+hmacSHA1Hex("gh-secret-0123456789", bodies["gh"]))
 		}},
 		{"GitHub: sha1= prefix on the SHA-256 header", "gh", "", nil, func(r *http.Request) {
-			r.Header.Set("X-Hub-Signature-256", "sha1="+hmacHex("gh-secret", bodies["gh"]))
+			r.Header.Set("X-Hub-Signature-256", "sha1="+hmacHex("gh-secret-0123456789", bodies["gh"]))
 		}},
 		{"GitHub: signature upper-case hex of another body", "gh", "", nil, func(r *http.Request) {
-			r.Header.Set("X-Hub-Signature-256", "sha256="+strings.ToUpper(hmacHex("gh-secret", []byte("{}"))))
+			r.Header.Set("X-Hub-Signature-256", "sha256="+strings.ToUpper(hmacHex("gh-secret-0123456789", []byte("{}"))))
 		}},
 		{"GitHub: re-serialised body, old signature", "gh", "", reserialised, func(r *http.Request) {
-			r.Header.Set("X-Hub-Signature-256", "sha256="+hmacHex("gh-secret", bodies["gh"]))
+			r.Header.Set("X-Hub-Signature-256", "sha256="+hmacHex("gh-secret-0123456789", bodies["gh"]))
 		}},
 		{"GitHub: body with a trailing newline, old signature", "gh", "", append(bytes.Clone(bodies["gh"]), '\n'),
 			func(r *http.Request) {
-				r.Header.Set("X-Hub-Signature-256", "sha256="+hmacHex("gh-secret", bodies["gh"]))
+				r.Header.Set("X-Hub-Signature-256", "sha256="+hmacHex("gh-secret-0123456789", bodies["gh"]))
 			}},
 		{"GitHub: secret of the Gogs endpoint", "gh", endpoints["gg"].secret, nil, nil},
 		{"GitHub: empty secret", "gh", "", nil, func(r *http.Request) {
@@ -79,7 +79,7 @@ func TestHostileSignatures(t *testing.T) {
 		{"GitLab: token with a prefix of the secret", "gl", "gl-", nil, nil},
 		{"GitLab: secret of the GitHub endpoint", "gl", endpoints["gh"].secret, nil, nil},
 		{"GitLab: HMAC instead of the token", "gl", "", nil, func(r *http.Request) {
-			r.Header.Set("X-Gitlab-Token", hmacHex("gl-token", bodies["gl"]))
+			r.Header.Set("X-Gitlab-Token", hmacHex("gl-token-0123456789", bodies["gl"]))
 		}},
 	}
 	var first string
@@ -97,8 +97,8 @@ func TestHostileSignatures(t *testing.T) {
 			if a.code != http.StatusUnauthorized {
 				t.Fatalf("answer %d %s, want 401", a.code, a.raw)
 			}
-			for _, never := range []string{"gh-secret", "gl-token", "gogs-secret", hmacHex("gh-secret", body),
-				hmacHex("gogs-secret", body), "sha256", "X-Hub", "X-Gitlab", "X-Gogs", "expected"} {
+			for _, never := range []string{"gh-secret-0123456789", "gl-token-0123456789", "gogs-secret-0123456789", hmacHex("gh-secret-0123456789", body),
+				hmacHex("gogs-secret-0123456789", body), "sha256", "X-Hub", "X-Gitlab", "X-Gogs", "expected"} {
 				if strings.Contains(a.raw, never) {
 					t.Errorf("401 answer holds %q: %s", never, a.raw)
 				}

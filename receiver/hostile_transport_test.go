@@ -183,7 +183,7 @@ func TestHostileTrickledBody(t *testing.T) {
 	start := time.Now()
 	fmt.Fprintf(conn, "POST /hooks/gh HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"+
 		"X-GitHub-Event: push\r\nX-Hub-Signature-256: sha256=%s\r\nContent-Length: %d\r\n\r\n",
-		hmacHex("gh-secret", body), len(body))
+		hmacHex("gh-secret-0123456789", body), len(body))
 	var mu sync.Mutex
 	sent := 0
 	go func() {

@@ -44,7 +44,7 @@ func (f *fakeJobs) Submit(job *runner.Job) (runner.Receipt, error) {
 func (f *fakeJobs) count() int { f.mu.Lock(); defer f.mu.Unlock(); return len(f.jobs) }
 
 // loadYAML loads settings whose only entry is "gh" (GitHub, acme/site,
-// secret gh-secret, branch main), with head before repos: and entry inside it.
+// secret gh-secret-0123456789, branch main), with head before repos: and entry inside it.
 func loadYAML(t testing.TB, head, entry string) *settings.Settings {
 	t.Helper()
 	dir := t.TempDir()
@@ -54,7 +54,7 @@ func loadYAML(t testing.TB, head, entry string) *settings.Settings {
     repository: acme/site
     remote: /nonexistent
     path: wc
-    secret: gh-secret
+    secret: gh-secret-0123456789
 ` + entry + `    branches:
       main: {commands: ['true']}
 `
@@ -112,7 +112,7 @@ func TestAllowList(t *testing.T) {
 			req.RemoteAddr = tc.remote
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("X-GitHub-Event", "push")
-			req.Header.Set("X-Hub-Signature-256", "sha256="+hmacHex("gh-secret", body))
+			req.Header.Set("X-Hub-Signature-256", "sha256="+hmacHex("gh-secret-0123456789", body))
 			if tc.xff != "" {
 				req.Header.Set("X-Forwarded-For", tc.xff)
 			}
@@ -290,7 +290,7 @@ func TestRefusedBeforeBodyRead(t *testing.T) {
 			req := httptest.NewRequest(http.MethodPost, "/hooks/gh", spy)
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("X-GitHub-Event", "push")
-			req.Header.Set("X-Hub-Signature-256", "sha256="+hmacHex("gh-secret", body))
+			req.Header.Set("X-Hub-Signature-256", "sha256="+hmacHex("gh-secret-0123456789", body))
 			tc.edit(req)
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, req)

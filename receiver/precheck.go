@@ -27,9 +27,9 @@ func precheck(provider, secret string, h http.Header) (reason string, ok bool) {
 		}
 		return hexSHA256(hexSig)
 	case settings.Gogs:
-		got := h.Get("X-Gogs-Signature")
+		got := gogsHeader(h, "Signature")
 		if got == "" {
-			return "no X-Gogs-Signature header", false
+			return "no X-Gogs-Signature (or X-Gitea-, X-Forgejo-) header", false
 		}
 		return hexSHA256(got)
 	case settings.GitLab:

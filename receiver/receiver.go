@@ -97,11 +97,11 @@ func (h *Handler) serveHook(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, log, repo.Name, status, msg, msg)
 		return
 	}
-	if reason, ok := verify(repo.Provider, repo.Secret, r.Header, body); !ok {
+	if reason, ok := verify(repo.Dialect(), repo.Secret, r.Header, body); !ok {
 		h.refuse(w, log, repo.Name, http.StatusUnauthorized, errUnauthorized.Error(), "signature: "+reason)
 		return
 	}
-	ev, err := decode(repo.Provider, r.Header, body)
+	ev, err := decode(repo.Dialect(), r.Header, body)
 	if err != nil {
 		log.Warn().Err(err).Msg("delivery refused: malformed payload")
 		fail(w, http.StatusBadRequest, err.Error())

@@ -37,9 +37,9 @@ func verify(provider, secret string, h http.Header, body []byte) (reason string,
 		}
 		return checkHMAC(secret, body, hexSig)
 	case settings.Gogs:
-		got := h.Get("X-Gogs-Signature")
+		got := gogsHeader(h, "Signature")
 		if got == "" {
-			return "no X-Gogs-Signature header", false
+			return "no X-Gogs-Signature (or X-Gitea-, X-Forgejo-) header", false
 		}
 		return checkHMAC(secret, body, got)
 	case settings.GitLab:
@@ -55,6 +55,19 @@ func verify(provider, secret string, h http.Header, body []byte) (reason string,
 		return "", true
 	}
 	return "unknown provider " + provider, false
+}
+
+// gogsHeader reads header X-Gogs-<name> of the Gogs dialect, or the same
+// header under Gitea's or Forgejo's prefix: Gitea sends X-Gitea-* (and
+// X-Gogs-*), Forgejo X-Forgejo-* (and, depending on the version, the other
+// two), always with the same value.
+func gogsHeader(h http.Header, name string) string {
+	for _, prefix := range []string{"X-Gogs-", "X-Gitea-", "X-Forgejo-"} {
+		if v := h.Get(prefix + name); v != "" {
+			return v
+		}
+	}
+	return ""
 }
 
 func checkHMAC(secret string, body []byte, hexSig string) (string, bool) {

@@ -42,7 +42,7 @@ repos:
     repository: acme/site
     remote: %s
     path: wc
-    secret: s
+    secret: s-secret-0123456789
 %s    branches:
       main: %s
 `, remote, strings.ReplaceAll(entry, "%[1]s", dir), strings.ReplaceAll(main, "%[1]s", dir))

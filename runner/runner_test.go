@@ -32,7 +32,7 @@ repos:
     repository: acme/site
     remote: %s
     path: wc
-    secret: s
+    secret: s-secret-0123456789
     branches:
       main: {commands: %s, timeout: %s}
 %s`, up.Path(), commands, timeout, strings.Join(extra, ""))

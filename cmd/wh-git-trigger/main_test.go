@@ -27,7 +27,7 @@ repos:
     repository: acme/one
     remote: %[1]s
     path: wc-one
-    secret: s
+    secret: s-secret-0123456789
     branches:
       main: {commands: ['echo "deploying $WH_BRANCH at $WH_SHA by $WH_EVENT"', 'cat f']}
   two:
@@ -35,7 +35,8 @@ repos:
     repository: acme/two
     remote: %[1]s
     path: wc-two
-    secret: s
+    secret: s-secret-0123456789
+    shared_path: true
     branches:
       main: {commands: ['true']}
       dev: {commands: ['echo failing; exit 7']}

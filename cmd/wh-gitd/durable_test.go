@@ -83,7 +83,7 @@ func crashSettings(t *testing.T, dir, remote string, n int, extra string) string
 	}
 	fmt.Fprintf(&b, "state_dir: state\nworkers: 2\napi: {token: %s}\nshutdown_grace: 2s\nkill_grace: 1s\n%srepos:\n", token, extra)
 	for i := range n {
-		fmt.Fprintf(&b, "  r%d:\n    provider: github\n    repository: acme/r%d\n    remote: %s\n    path: wc%d\n    secret: s%d\n"+
+		fmt.Fprintf(&b, "  r%d:\n    provider: github\n    repository: acme/r%d\n    remote: %s\n    path: wc%d\n    secret: s%d-secret-0123456789\n"+
 			"    branches:\n      b%d: {commands: ['sleep 0.05; echo \"$WH_SHA\" >> %s']}\n",
 			i, i, remote, i, i, i, filepath.Join(dir, fmt.Sprintf("rec%d", i)))
 	}
@@ -136,7 +136,7 @@ func crashRound(t *testing.T, seed uint64) {
 		defer close(sent)
 		for _, dl := range deliveries {
 			for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-				code, a, err := sendPush(current().addr, fmt.Sprintf("r%d", dl.repo), fmt.Sprintf("s%d", dl.repo),
+				code, a, err := sendPush(current().addr, fmt.Sprintf("r%d", dl.repo), fmt.Sprintf("s%d-secret-0123456789", dl.repo),
 					fmt.Sprintf("acme/r%d", dl.repo), fmt.Sprintf("b%d", dl.repo), dl.sha, dl.id)
 				if err == nil && code/100 == 2 {
 					job, _ := a["job"].(string)
@@ -224,7 +224,7 @@ func TestReplayAfterRestart(t *testing.T) {
 	sha := up.Commit(t, "b0", map[string]string{"f": "1"}, "c")
 	file := crashSettings(t, dir, up.Path(), 1, "")
 	d := startDaemon(t, file)
-	code, a, err := sendPush(d.addr, "r0", "s0", "acme/r0", "b0", sha, "same-id")
+	code, a, err := sendPush(d.addr, "r0", "s0-secret-0123456789", "acme/r0", "b0", sha, "same-id")
 	if err != nil || code != http.StatusAccepted {
 		t.Fatalf("first: %d %v %v", code, a, err)
 	}
@@ -237,7 +237,7 @@ func TestReplayAfterRestart(t *testing.T) {
 			d.kill(t)
 			d = startDaemon(t, file)
 		}
-		code, a, err := sendPush(d.addr, "r0", "s0", "acme/r0", "b0", sha, "same-id")
+		code, a, err := sendPush(d.addr, "r0", "s0-secret-0123456789", "acme/r0", "b0", sha, "same-id")
 		if err != nil || code != http.StatusOK || a["status"] != "duplicate" || a["job"] != job {
 			t.Fatalf("replay %s the restart: %d %v %v, want 200 duplicate of %v", when, code, a, err, job)
 		}
@@ -267,12 +267,12 @@ repos:
     repository: acme/site
     remote: %s
     path: wc
-    secret: s
+    secret: s-secret-0123456789
     branches:
       main: {commands: ['if [ -e %s ]; then exit 0; fi; touch %s; sleep 600']}
 `, token, up.Path(), marker, marker))
 	d := startDaemon(t, file)
-	code, a, err := sendPush(d.addr, "site", "s", "acme/site", "main", sha, "one")
+	code, a, err := sendPush(d.addr, "site", "s-secret-0123456789", "acme/site", "main", sha, "one")
 	if err != nil || code != http.StatusAccepted {
 		t.Fatalf("push: %d %v %v", code, a, err)
 	}
@@ -317,7 +317,7 @@ func TestStoreFullAnswers503(t *testing.T) {
 	refused := ""
 	for i := 0; i < 2000 && refused == ""; i++ {
 		id := fmt.Sprint("full-", i)
-		code, a, err := sendPush(d.addr, "r0", "s0", "acme/r0", "b0", sha, id)
+		code, a, err := sendPush(d.addr, "r0", "s0-secret-0123456789", "acme/r0", "b0", sha, id)
 		switch {
 		case err != nil:
 			t.Fatal(err)
@@ -333,7 +333,7 @@ func TestStoreFullAnswers503(t *testing.T) {
 	if refused == "" {
 		t.Fatal("2000 deliveries accepted on a full disk")
 	}
-	code, _, err := sendPush(d.addr, "r0", "s0", "acme/r0", "b0", sha, refused)
+	code, _, err := sendPush(d.addr, "r0", "s0-secret-0123456789", "acme/r0", "b0", sha, refused)
 	if err != nil || code != http.StatusServiceUnavailable {
 		t.Fatalf("a second try on a full disk: %d %v, want 503 again", code, err)
 	}
@@ -347,7 +347,7 @@ func TestStoreFullAnswers503(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	code, a, err := sendPush(d.addr, "r0", "s0", "acme/r0", "b0", sha, refused)
+	code, a, err := sendPush(d.addr, "r0", "s0-secret-0123456789", "acme/r0", "b0", sha, refused)
 	if err != nil || code != http.StatusAccepted {
 		t.Fatalf("the refused delivery, retried with room: %d %v %v, want 202", code, a, err)
 	}

@@ -35,7 +35,7 @@ kill_grace: 500ms
     repository: acme/site
     remote: %s
     path: wc
-    secret: s
+    secret: s-secret-0123456789
     branches:
       main: {commands: [%q], timeout: 2m}
 `, head, up.Path(), command))
@@ -91,7 +91,7 @@ func TestHostileBigBodyMemory(t *testing.T) {
 	d := startDaemonEnv(t, daemonSettings(t, dir, up, "", "true"), minimalEnv())
 	pid := d.cmd.Process.Pid
 	const size, chunkedRounds = 26 << 20, 10
-	if code, _ := d.push(t, "site", "s", "acme/site", "other", strings.Repeat("a", 40)); code != http.StatusOK {
+	if code, _ := d.push(t, "site", "s-secret-0123456789", "acme/site", "other", strings.Repeat("a", 40)); code != http.StatusOK {
 		t.Fatalf("warm-up push: %d", code)
 	}
 	base := memory(t, pid, "VmHWM")
@@ -121,7 +121,7 @@ func TestHostileBigBodyMemory(t *testing.T) {
 	if grew := chunked - base; grew > 80<<10 {
 		t.Errorf("peak memory grew %d KiB for %d chunked 26 MiB bodies, want at most 80 MiB", grew, chunkedRounds)
 	}
-	if code, _ := d.push(t, "site", "s", "acme/site", "main", up.Head(t, "main")); code != http.StatusAccepted {
+	if code, _ := d.push(t, "site", "s-secret-0123456789", "acme/site", "main", up.Head(t, "main")); code != http.StatusAccepted {
 		t.Errorf("a real push after the big bodies: %d", code)
 	}
 }
@@ -189,11 +189,11 @@ func TestHostileCommandOutputMemory(t *testing.T) {
 		"echo FIRST; head -c 1073741824 /dev/zero | tr '\\0' x; echo; echo LAST; touch "+done)
 	d := startDaemonEnv(t, file, minimalEnv())
 	pid := d.cmd.Process.Pid
-	if code, _ := d.push(t, "site", "s", "acme/site", "other", sha); code != http.StatusOK {
+	if code, _ := d.push(t, "site", "s-secret-0123456789", "acme/site", "other", sha); code != http.StatusOK {
 		t.Fatalf("warm-up push: %d", code)
 	}
 	base := memory(t, pid, "VmHWM")
-	if code, ans := d.push(t, "site", "s", "acme/site", "main", sha); code != http.StatusAccepted {
+	if code, ans := d.push(t, "site", "s-secret-0123456789", "acme/site", "main", sha); code != http.StatusAccepted {
 		t.Fatalf("push: %d %v", code, ans)
 	}
 	waitFor(t, "the job to finish", 90*time.Second, func() bool { return strings.Contains(d.logs(), `"job finished"`) })
@@ -224,7 +224,7 @@ func TestHostileShutdownLeavesNothing(t *testing.T) {
 	cmd := `trap "" TERM; sleep 600 & echo $! >> ` + pids + `; setsid sleep 600 & echo $! >> ` + pids +
 		`; echo $$ >> ` + pids + `; while :; do sleep 0.05; done`
 	d := startDaemonEnv(t, daemonSettings(t, dir, up, "", cmd), minimalEnv())
-	if code, ans := d.push(t, "site", "s", "acme/site", "main", sha); code != http.StatusAccepted {
+	if code, ans := d.push(t, "site", "s-secret-0123456789", "acme/site", "main", sha); code != http.StatusAccepted {
 		t.Fatalf("push: %d %v", code, ans)
 	}
 	waitFor(t, "the command to start", 30*time.Second, func() bool { return len(lines(pids)) == 3 })

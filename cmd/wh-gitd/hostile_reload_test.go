@@ -55,7 +55,7 @@ func TestHostileReloads(t *testing.T) {
 			if !strings.Contains(d.logs(), tc.logHas) {
 				t.Errorf("the refusal does not say %q:\n%s", tc.logHas, d.logs())
 			}
-			if code, ans := d.push(t, "site", "s", "acme/site", "main", sha); code != http.StatusAccepted &&
+			if code, ans := d.push(t, "site", "s-secret-0123456789", "acme/site", "main", sha); code != http.StatusAccepted &&
 				!(code == http.StatusOK && ans["status"] == "duplicate") {
 				t.Fatalf("push with the old settings: %d %v", code, ans)
 			}
@@ -68,14 +68,14 @@ func TestHostileReloads(t *testing.T) {
 			_ = d.cmd.Process.Signal(syscall.SIGHUP)
 		}
 		waitFor(t, "the reloads", 10*time.Second, func() bool { return strings.Count(d.logs(), "settings reloaded") >= 1 })
-		if code, ans := d.push(t, "site", "s", "acme/site", "main", sha); code != http.StatusAccepted {
+		if code, ans := d.push(t, "site", "s-secret-0123456789", "acme/site", "main", sha); code != http.StatusAccepted {
 			t.Fatalf("push after the storm: %d %v", code, ans)
 		}
 	})
 	if n := strings.Count(d.logs(), "reload refused"); n != len(cases) {
 		t.Errorf("%d refusals logged, want %d", n, len(cases))
 	}
-	if strings.Contains(d.logs(), `"secret"`) || strings.Contains(d.logs(), "secret: s\n") {
+	if strings.Contains(d.logs(), `"secret"`) || strings.Contains(d.logs(), "secret: s-secret-0123456789\n") {
 		t.Error("a reload refusal shows the secret")
 	}
 }

@@ -256,7 +256,8 @@ repos:
     repository: acme/site
     remote: %s
     path: wc
-    secret: s
+    secret: s-secret-0123456789
+    shared_path: true
     branches:
       main: {commands: [%q], env: {MARK: %q, REC: %q}}
       dev: {commands: [%q], env: {MARK: %q, REC: %q}}
@@ -264,7 +265,7 @@ repos:
 		guard, filepath.Join(dir, "mark"), filepath.Join(dir, "rec")))
 	d := startDaemon(t, settingsFile)
 	for _, p := range []struct{ branch, sha string }{{"main", a}, {"dev", b}} {
-		if code, ans := d.push(t, "site", "s", "acme/site", p.branch, p.sha); code != http.StatusAccepted {
+		if code, ans := d.push(t, "site", "s-secret-0123456789", "acme/site", p.branch, p.sha); code != http.StatusAccepted {
 			t.Fatalf("push %s: %d %v", p.branch, code, ans)
 		}
 	}
@@ -296,12 +297,12 @@ repos:
     repository: acme/site
     remote: %s
     path: wc
-    secret: s
+    secret: s-secret-0123456789
     branches:
       main: {commands: ['echo $$ > %s; sleep 600']}
 `, up.Path(), filepath.Join(dir, "pid")))
 	d := startDaemon(t, settingsFile)
-	if code, ans := d.push(t, "site", "s", "acme/site", "main", a); code != http.StatusAccepted {
+	if code, ans := d.push(t, "site", "s-secret-0123456789", "acme/site", "main", a); code != http.StatusAccepted {
 		t.Fatalf("push: %d %v", code, ans)
 	}
 	waitFor(t, "the command to start", 30*time.Second, func() bool { return len(lines(filepath.Join(dir, "pid"))) == 1 })
@@ -354,13 +355,14 @@ repos:
     repository: acme/site
     remote: %s
     path: wc
-    secret: s
+    secret: s-secret-0123456789
+    shared_path: true
     branches:
       main: {commands: ['true']}
 `, up.Path())
 	writeFile(t, settingsFile, base)
 	d := startDaemon(t, settingsFile)
-	if code, ans := d.push(t, "site", "s", "acme/site", "dev", b); code != http.StatusOK || ans["status"] != "ignored" {
+	if code, ans := d.push(t, "site", "s-secret-0123456789", "acme/site", "dev", b); code != http.StatusOK || ans["status"] != "ignored" {
 		t.Fatalf("dev before reload: %d %v", code, ans)
 	}
 	hup := func(wantLog string) {
@@ -372,7 +374,7 @@ repos:
 	}
 	writeFile(t, settingsFile, base+"      dev: {commands: ['true']}\n")
 	hup("settings reloaded")
-	if code, ans := d.push(t, "site", "s", "acme/site", "dev", b); code != http.StatusAccepted {
+	if code, ans := d.push(t, "site", "s-secret-0123456789", "acme/site", "dev", b); code != http.StatusAccepted {
 		t.Fatalf("dev after reload: %d %v", code, ans)
 	}
 	writeFile(t, settingsFile, base+"      dev: {commands: ['true'], timeout: banana}\n")
@@ -380,7 +382,7 @@ repos:
 	if !strings.Contains(d.logs(), "repos.site.branches.dev.timeout") {
 		t.Errorf("the refusal does not say which key is wrong:\n%s", d.logs())
 	}
-	if code, ans := d.push(t, "site", "s", "acme/site", "main", a); code != http.StatusAccepted {
+	if code, ans := d.push(t, "site", "s-secret-0123456789", "acme/site", "main", a); code != http.StatusAccepted {
 		t.Fatalf("main after a refused reload: %d %v", code, ans)
 	}
 }

@@ -62,7 +62,7 @@ repos:
     repository: acme/site
     remote: %s
     path: wc
-    secret: s
+    secret: s-secret-0123456789
     branches:
       main: {commands: ['true']}
 `, up.Path()))
@@ -126,7 +126,7 @@ repos:
     repository: acme/site
     remote: /nonexistent
     path: wc
-    secret: s
+    secret: s-secret-0123456789
     branches:
       main: {commands: ['true']}
 `)
