@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
 	"github.com/wh-gitd/wh-gitd/runner"
 )
 
@@ -201,5 +202,53 @@ func TestBranchesWithOwnPathsRunConcurrently(t *testing.T) {
 		if got := readFile(t, filepath.Join(dir, "which")); got != branch {
 			t.Errorf("%s's working copy holds %q", branch, got)
 		}
+	}
+}
+
+// A sync that fails (the remote is away) leaves nothing to repair: the
+// next job fetches as usual, a file the new commit deletes is gone, the
+// user's untracked file stays, and the history is not fetched again.
+func TestFailedSyncLeavesWorkingCopyClean(t *testing.T) {
+	for _, depth := range []string{"1", "0"} {
+		t.Run("depth "+depth, func(t *testing.T) {
+			h := newHarness(t, harnessOpts{extra: "    depth: " + depth + "\n"})
+			c1 := h.up.Commit(t, "main", map[string]string{"keep.txt": "k", "gone.txt": "g"}, "adds gone.txt")
+			deploy := func(sha string, want runner.State) runner.Record {
+				t.Helper()
+				a := h.send(delivery{endpoint: "gh", body: pushBody(t, "gh", "main", zeroSHA, sha)})
+				r := h.wait(a.str("job"))
+				if r.State != want {
+					t.Fatalf("job at %s: %s (%s), want %s", sha, r.State, r.Error, want)
+				}
+				return r
+			}
+			deploy(c1, runner.Succeeded)
+			wc := h.workCopy("gh")
+			if err := os.WriteFile(filepath.Join(wc, ".env"), []byte("SECRET=1"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			away := h.up.Path() + ".away"
+			if err := os.Rename(h.up.Path(), away); err != nil {
+				t.Fatal(err)
+			}
+			deploy(c1, runner.Failed)
+			if err := os.Rename(away, h.up.Path()); err != nil {
+				t.Fatal(err)
+			}
+			c2 := h.up.Commit(t, "main", map[string]string{"gone.txt": gitsynctest.Deleted}, "removes gone.txt")
+			r := deploy(c2, runner.Succeeded)
+			if r.Sync.Cloned || r.Sync.Previous != c1 {
+				t.Errorf("sync after a failed one: cloned %v, previous %q; want an ordinary fetch from %s", r.Sync.Cloned, r.Sync.Previous, c1)
+			}
+			if _, err := os.Stat(filepath.Join(wc, "gone.txt")); !os.IsNotExist(err) {
+				t.Errorf("gone.txt, deleted by %s, is still in the working copy: %v", c2, err)
+			}
+			if got := readFile(t, filepath.Join(wc, ".env")); got != "SECRET=1" {
+				t.Errorf(".env = %q", got)
+			}
+			if log := readFile(t, r.Log); strings.Contains(log, "interrupted") || strings.Contains(log, "clone") {
+				t.Errorf("the job after a failed sync repaired or cloned again:\n%s", log)
+			}
+		})
 	}
 }
