@@ -25,7 +25,7 @@ func TestSystemdUnit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := strings.Replace(string(unit), "/usr/local/bin/wh-gitd", bins.daemon, 1)
+	text := strings.Replace(string(unit), "ExecStart=/usr/local/bin/wh-gitd ", "ExecStart="+bins.daemon+" ", 1)
 	if text == string(unit) {
 		t.Fatal("unit has no ExecStart=/usr/local/bin/wh-gitd")
 	}
@@ -58,7 +58,7 @@ func TestSystemdUnit(t *testing.T) {
 		t.Errorf("TimeoutStopSec=%ss is not longer than shutdown_grace + kill_grace (40s)", m[1])
 	}
 	for _, want := range []string{"ProtectSystem=strict", "ReadWritePaths=", "PrivateTmp=true",
-		"NoNewPrivileges=true", "Restart=on-failure", "User=wh-gitd"} {
+		"NoNewPrivileges=true", "Restart=on-failure", "RestartPreventExitStatus=2", "User=wh-gitd"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("unit lacks %s", want)
 		}
