@@ -35,7 +35,7 @@ func ExampleLoad() {
 	// repos: [site]
 	// endpoint: /hooks/site
 	// sh -c "make build"
-	// exec ["systemctl" "--user" "restart" "site.service"]
+	// exec ["systemctl" "restart" "site.service"]
 }
 
 // A settings file with mistakes gets one error naming every key at fault.
