@@ -16,17 +16,98 @@ import (
 	"github.com/wh-gitd/wh-gitd/runner"
 )
 
-// The local job API, on the same listener as the webhooks, behind a bearer
-// token (api.token). Without a token it is off: every /api/ path answers 404.
+// The job API: the same routes on the HTTP listener, behind a bearer token
+// (api.token; without one they answer 404), and on the control socket,
+// where the socket file's mode decides who may connect (see Control).
+
+// Statuses of the API's answers (the status field of every answer).
+const (
+	StatusOK        = "ok"
+	StatusQueued    = "queued"
+	StatusDuplicate = "duplicate"
+	StatusIgnored   = "ignored"
+	StatusCancelled = "cancelled"
+	StatusError     = "error"
+)
+
+// Answer is the JSON of every answer that carries no record: an error
+// ({"status":"error","error":...,"hint":...}), a queued or duplicate job
+// ({"status":"queued","job":ID}, with supersedes or retry_of when it
+// replaces a waiting job or tries a failed one again), a cancelled job
+// ({"status":"cancelled","job":ID}) and an ignored delivery.
+type Answer struct {
+	Status     string `json:"status"`
+	Job        string `json:"job,omitempty"`
+	Supersedes string `json:"supersedes,omitempty"`
+	RetryOf    string `json:"retry_of,omitempty"`
+	Reason     string `json:"reason,omitempty"`
+	Error      string `json:"error,omitempty"`
+	Hint       string `json:"hint,omitempty"`
+}
+
+// JobAnswer answers GET /api/jobs/{id}: {"status":"ok","job":<record>},
+// the record with the job's fields at its top level.
+type JobAnswer struct {
+	Status string         `json:"status"`
+	Job    *runner.Record `json:"job"`
+}
+
+// JobsAnswer answers GET /api/jobs: {"status":"ok","jobs":[<record>...]},
+// newest first.
+type JobsAnswer struct {
+	Status string           `json:"status"`
+	Jobs   []*runner.Record `json:"jobs"`
+}
+
+// TriggerRequest is the optional JSON body of POST /api/repos/{name}/trigger;
+// query parameters of the same names work too.
+type TriggerRequest struct {
+	Branch      string `json:"branch,omitempty"`
+	Environment string `json:"environment,omitempty"`
+	// SHA is the exact commit to deploy: a full lowercase SHA-1.
+	SHA string `json:"sha,omitempty"`
+	// By names who asks, recorded as the job's pusher (default "api").
+	By string `json:"by,omitempty"`
+}
+
+// ValidCommit reports whether s names a commit as a manual run must: a full
+// lowercase SHA-1, 40 hex digits.
+func ValidCommit(s string) bool {
+	if len(s) != 40 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// apiRoute is one endpoint of the job API.
+type apiRoute struct {
+	pattern string
+	serve   http.HandlerFunc
+}
+
+func (h *Handler) apiRoutes() []apiRoute {
+	return []apiRoute{
+		{"GET /api/jobs", h.listJobs},
+		{"GET /api/jobs/{id}", h.getJob},
+		{"GET /api/jobs/{id}/log", h.jobLog},
+		{"POST /api/jobs/{id}/cancel", h.cancelJob},
+		{"POST /api/repos/{name}/trigger", h.trigger},
+		{"/api/", func(w http.ResponseWriter, _ *http.Request) {
+			fail(w, http.StatusNotFound, "no such API endpoint")
+		}},
+	}
+}
+
+// routeAPI serves the job API on the HTTP listener, behind the token.
 func (h *Handler) routeAPI() {
-	h.mux.HandleFunc("GET /api/jobs", h.api(h.listJobs))
-	h.mux.HandleFunc("GET /api/jobs/{id}", h.api(h.getJob))
-	h.mux.HandleFunc("GET /api/jobs/{id}/log", h.api(h.jobLog))
-	h.mux.HandleFunc("POST /api/jobs/{id}/cancel", h.api(h.cancelJob))
-	h.mux.HandleFunc("POST /api/repos/{name}/trigger", h.api(h.trigger))
-	h.mux.HandleFunc("/api/", h.api(func(w http.ResponseWriter, _ *http.Request) {
-		fail(w, http.StatusNotFound, "no such API endpoint")
-	}))
+	for _, rt := range h.apiRoutes() {
+		h.mux.HandleFunc(rt.pattern, h.api(rt.serve))
+	}
 }
 
 // followPoll is how often a followed log is read for new output.
@@ -70,13 +151,13 @@ func (h *Handler) listJobs(w http.ResponseWriter, r *http.Request) {
 	if jobs == nil {
 		jobs = []*runner.Record{}
 	}
-	answer(w, http.StatusOK, map[string]any{"status": "ok", "jobs": jobs})
+	answer(w, http.StatusOK, JobsAnswer{Status: StatusOK, Jobs: jobs})
 }
 
 func validState(s runner.State) bool {
 	switch s {
 	case runner.Queued, runner.Running, runner.Succeeded, runner.Failed, runner.TimedOut,
-		runner.Cancelled, runner.Superseded, runner.Interrupted:
+		runner.Cancelled, runner.Superseded, runner.Interrupted, runner.Skipped:
 		return true
 	}
 	return false
@@ -88,7 +169,7 @@ func (h *Handler) getJob(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, "no such job")
 		return
 	}
-	answer(w, http.StatusOK, map[string]any{"status": "ok", "job": rec})
+	answer(w, http.StatusOK, JobAnswer{Status: StatusOK, Job: rec})
 }
 
 func (h *Handler) cancelJob(w http.ResponseWriter, r *http.Request) {
@@ -103,20 +184,12 @@ func (h *Handler) cancelJob(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusConflict, err.Error())
 	default:
 		h.log.Info().Str("job", id).Msg("job cancelled through the API")
-		answer(w, http.StatusOK, map[string]any{"status": "cancelled", "job": id})
+		answer(w, http.StatusOK, Answer{Status: StatusCancelled, Job: id})
 	}
 }
 
-// triggerRequest is the optional JSON body of a trigger; query parameters of
-// the same names work too.
-type triggerRequest struct {
-	Branch      string `json:"branch"`
-	Environment string `json:"environment"`
-	SHA         string `json:"sha"`
-}
-
 func (h *Handler) trigger(w http.ResponseWriter, r *http.Request) {
-	var req triggerRequest
+	var req TriggerRequest
 	if r.ContentLength != 0 {
 		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
 		dec.DisallowUnknownFields()
@@ -129,21 +202,32 @@ func (h *Handler) trigger(w http.ResponseWriter, r *http.Request) {
 	req.Branch = cmp.Or(req.Branch, q.Get("branch"))
 	req.Environment = cmp.Or(req.Environment, q.Get("environment"))
 	req.SHA = cmp.Or(req.SHA, q.Get("sha"))
-	if req.SHA != "" && !shaRE.MatchString(req.SHA) {
-		fail(w, http.StatusBadRequest, "sha must be a full lowercase commit id")
+	req.By = cmp.Or(req.By, q.Get("by"), "api")
+	if req.SHA != "" && !ValidCommit(req.SHA) {
+		fail(w, http.StatusBadRequest, "sha must be a full lowercase SHA-1 (40 hex digits)")
 		return
 	}
-	job, err := runner.ManualJob(h.set.Load(), r.PathValue("name"), req.Branch, req.Environment, req.SHA, "api")
-	var se *runner.SelectError
-	if errors.As(err, &se) {
-		status := http.StatusBadRequest
-		if se.NoEntry {
-			status = http.StatusNotFound
-		}
-		answer(w, status, map[string]any{"status": "error", "error": se.Msg, "hint": se.Hint})
+	job, err := runner.ManualJob(h.set.Load(), r.PathValue("name"), req.Branch, req.Environment, req.SHA, req.By)
+	if err != nil {
+		refuseTrigger(w, err)
 		return
 	}
 	h.enqueue(w, h.log.With().Str("repo", job.Repo).Logger(), job)
+}
+
+// refuseTrigger answers a trigger that names no configured target: 404 for
+// an unknown entry, else 400, with what could be named instead.
+func refuseTrigger(w http.ResponseWriter, err error) {
+	var se *runner.SelectError
+	if !errors.As(err, &se) {
+		fail(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	status := http.StatusBadRequest
+	if se.NoEntry {
+		status = http.StatusNotFound
+	}
+	answer(w, status, Answer{Status: StatusError, Error: se.Msg, Hint: se.Hint})
 }
 
 // jobLog sends the job's log; with follow=1 it goes on sending what is

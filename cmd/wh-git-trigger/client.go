@@ -8,216 +8,172 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
-	"os"
+	"net/url"
+	"strconv"
 	"strings"
 	"syscall"
-	"text/tabwriter"
-	"time"
 
+	"github.com/wh-gitd/wh-gitd/cmd/internal/cli"
+	"github.com/wh-gitd/wh-gitd/receiver"
 	"github.com/wh-gitd/wh-gitd/runner"
-	"github.com/wh-gitd/wh-gitd/settings"
 )
 
-// errNoDaemon means no daemon answers for these settings (or its API is
-// off in them): run in this process instead.
+// errNoDaemon means no daemon answers on the control socket of the
+// settings' state dir: run in this process instead.
 var errNoDaemon = errors.New("no daemon is running")
 
-// client talks to the daemon's job API.
+// client talks to the daemon's job API over its control socket.
 type client struct {
-	base  string
-	token string
-	http  *http.Client
+	http *http.Client
 }
 
-func newClient(set *settings.Settings) (*client, error) {
-	if set.API.Token == "" {
+// dial connects to the daemon of inv's settings; errNoDaemon when no socket
+// is there or nothing answers on it.
+func dial(inv invocation) (*client, error) {
+	path := receiver.ControlPath(inv.set.StateDir)
+	conn, err := net.Dial("unix", path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ECONNREFUSED):
 		return nil, errNoDaemon
+	case errors.Is(err, fs.ErrPermission):
+		hint := "run it as the daemon's user or a member of its group"
+		if owner := cmp.Or(ownerOf(path), ownerOf(inv.set.StateDir)); owner != "" {
+			hint = inv.rerunAs(owner)
+		}
+		return nil, &cli.UsageError{Err: fmt.Errorf("connect to the daemon: %w", err), Hint: hint}
+	case err != nil:
+		return nil, fmt.Errorf("connect to the daemon: %w", err)
 	}
-	host, port, err := net.SplitHostPort(set.Listen)
+	conn.Close()
+	dialer := &net.Dialer{}
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return dialer.DialContext(ctx, "unix", path)
+	}}
+	return &client{http: &http.Client{Transport: tr}}, nil
+}
+
+// apiError is an answer of the daemon other than a success.
+type apiError struct {
+	code   int
+	answer receiver.Answer
+}
+
+func (e *apiError) Error() string {
+	return fmt.Sprintf("the daemon answered %d: %s", e.code, e.answer.Error)
+}
+
+// endpoint is the URL of an API path: each segment escaped, then the query.
+func endpoint(q url.Values, segments ...string) string {
+	var b strings.Builder
+	b.WriteString("http://wh-gitd") // the host is not used: the transport dials the socket
+	for _, s := range segments {
+		b.WriteString("/" + url.PathEscape(s))
+	}
+	if len(q) > 0 {
+		b.WriteString("?" + q.Encode())
+	}
+	return b.String()
+}
+
+// send makes one request to the daemon and returns its answer if it is a
+// success (2xx), else an *apiError.
+func (c *client) send(ctx context.Context, method, u string, body any) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
 		return nil, err
 	}
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		host = "127.0.0.1"
-	}
-	return &client{base: "http://" + net.JoinHostPort(host, port), token: set.API.Token,
-		http: &http.Client{}}, nil
-}
-
-// do sends one API request and decodes the JSON answer into out.
-func (c *client) do(ctx context.Context, method, path string, body any, out any) (int, error) {
-	var rd io.Reader
 	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
+		req.Header.Set("Content-Type", "application/json")
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.http.Do(req)
-	if errors.Is(err, syscall.ECONNREFUSED) {
-		return 0, errNoDaemon
-	}
-	if err != nil {
-		return 0, fmt.Errorf("ask the daemon: %w", err)
-	}
-	defer resp.Body.Close()
-	if out == nil {
-		return resp.StatusCode, nil
-	}
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err := json.Unmarshal(raw, out); err != nil {
-		return resp.StatusCode, fmt.Errorf("daemon answered %d: %q", resp.StatusCode, raw)
-	}
-	return resp.StatusCode, nil
-}
-
-// apiAnswer is the envelope of every API answer.
-type apiAnswer struct {
-	Status string           `json:"status"`
-	Error  string           `json:"error"`
-	Hint   string           `json:"hint"`
-	JobID  string           `json:"-"`
-	Job    json.RawMessage  `json:"job"`
-	Jobs   []*runner.Record `json:"jobs"`
-}
-
-// viaDaemon submits job to the running daemon, follows its log to out and
-// returns its outcome; errNoDaemon when there is none to submit to.
-func viaDaemon(ctx context.Context, set *settings.Settings, job *runner.Job, out io.Writer) error {
-	c, err := newClient(set)
-	if err != nil {
-		return err
-	}
-	var a apiAnswer
-	req := map[string]string{"branch": job.Branch, "sha": job.SHA, "environment": job.Environment}
-	code, err := c.do(ctx, http.MethodPost, "/api/repos/"+job.Repo+"/trigger", req, &a)
-	if err != nil {
-		return err
-	}
-	var id string
-	if code != http.StatusAccepted || json.Unmarshal(a.Job, &id) != nil {
-		return fmt.Errorf("the daemon refused the job (%d): %s", code, a.Error)
-	}
-	fmt.Fprintf(os.Stderr, "wh-git-trigger: submitted to the daemon as job %s\n", id)
-	if err := c.follow(ctx, id, out); err != nil {
-		return err
-	}
-	rec, err := c.record(ctx, id)
-	if err != nil {
-		return err
-	}
-	return result(rec)
-}
-
-// follow copies the job's log to out as it is written, until the job ends.
-func (c *client) follow(ctx context.Context, id string, out io.Writer) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/api/jobs/"+id+"/log?follow=1", nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("follow job %s: %w", id, err)
+		return nil, fmt.Errorf("ask the daemon: %w", err)
+	}
+	if resp.StatusCode/100 == 2 {
+		return resp, nil
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("follow job %s: the daemon answered %d", id, resp.StatusCode)
+	e := &apiError{code: resp.StatusCode}
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if json.Unmarshal(raw, &e.answer) != nil || e.answer.Error == "" {
+		e.answer.Error = strconv.Quote(string(raw))
 	}
+	return nil, e
+}
+
+// call is send with a JSON answer decoded into out.
+func (c *client) call(ctx context.Context, method, u string, body, out any) error {
+	resp, err := c.send(ctx, method, u, body)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(out); err != nil {
+		return fmt.Errorf("read the daemon's answer: %w", err)
+	}
+	return nil
+}
+
+func (c *client) trigger(ctx context.Context, name string, req receiver.TriggerRequest) (receiver.Answer, error) {
+	var a receiver.Answer
+	err := c.call(ctx, http.MethodPost, endpoint(nil, "api", "repos", name, "trigger"), req, &a)
+	return a, err
+}
+
+func (c *client) record(ctx context.Context, id string) (*runner.Record, error) {
+	var a receiver.JobAnswer
+	if err := c.call(ctx, http.MethodGet, endpoint(nil, "api", "jobs", id), nil, &a); err != nil {
+		return nil, err
+	}
+	if a.Job == nil {
+		return nil, fmt.Errorf("job %s: the daemon's answer holds no record", id)
+	}
+	return a.Job, nil
+}
+
+func (c *client) list(ctx context.Context, repo string) ([]*runner.Record, error) {
+	q := url.Values{"limit": {"50"}}
+	if repo != "" {
+		q.Set("repo", repo)
+	}
+	var a receiver.JobsAnswer
+	err := c.call(ctx, http.MethodGet, endpoint(q, "api", "jobs"), nil, &a)
+	return a.Jobs, err
+}
+
+// log copies the job's log to out; with follow, as it is written until the
+// job ends.
+func (c *client) log(ctx context.Context, id string, follow bool, out io.Writer) error {
+	var q url.Values
+	if follow {
+		q = url.Values{"follow": {"1"}}
+	}
+	resp, err := c.send(ctx, http.MethodGet, endpoint(q, "api", "jobs", id, "log"), nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
 	_, err = io.Copy(out, resp.Body)
 	return err
 }
 
-func (c *client) record(ctx context.Context, id string) (*runner.Record, error) {
-	var a apiAnswer
-	code, err := c.do(ctx, http.MethodGet, "/api/jobs/"+id, nil, &a)
-	if err != nil {
-		return nil, err
+func (c *client) cancel(ctx context.Context, id string) error {
+	var a receiver.Answer
+	err := c.call(ctx, http.MethodPost, endpoint(nil, "api", "jobs", id, "cancel"), nil, &a)
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return fmt.Errorf("cancel job %s: %s", id, ae.answer.Error)
 	}
-	var rec runner.Record
-	if code != http.StatusOK || json.Unmarshal(a.Job, &rec) != nil {
-		return nil, fmt.Errorf("job %s: the daemon answered %d: %s", id, code, a.Error)
-	}
-	return &rec, nil
-}
-
-// history serves --list and --show, through the daemon when it runs, from
-// the job store otherwise.
-func history(ctx context.Context, set *settings.Settings, f flags, out io.Writer) error {
-	if c, err := newClient(set); err == nil {
-		err := c.history(ctx, f, out)
-		if !errors.Is(err, errNoDaemon) {
-			return err
-		}
-	}
-	store, err := openStore(set)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	if f.show == "" {
-		printJobs(out, store.List(runner.Filter{Repo: f.repo, Limit: 50}))
-		return nil
-	}
-	rec, ok := store.Get(f.show)
-	if !ok {
-		return fmt.Errorf("no job %s in %s", f.show, set.StateDir)
-	}
-	return showJob(out, rec, func(w io.Writer) error {
-		b, err := os.ReadFile(rec.Log)
-		if err == nil {
-			_, err = w.Write(b)
-		}
-		return err
-	})
-}
-
-func (c *client) history(ctx context.Context, f flags, out io.Writer) error {
-	if f.show == "" {
-		var a apiAnswer
-		code, err := c.do(ctx, http.MethodGet, "/api/jobs?limit=50&repo="+f.repo, nil, &a)
-		if err != nil {
-			return err
-		}
-		if code != http.StatusOK {
-			return fmt.Errorf("list jobs: the daemon answered %d: %s", code, a.Error)
-		}
-		printJobs(out, a.Jobs)
-		return nil
-	}
-	rec, err := c.record(ctx, f.show)
-	if err != nil {
-		return err
-	}
-	return showJob(out, rec, func(w io.Writer) error { return c.follow(ctx, f.show, w) })
-}
-
-func printJobs(out io.Writer, recs []*runner.Record) {
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "JOB\tREPO\tTARGET\tEVENT\tSTATE\tSHA\tQUEUED")
-	for _, r := range recs {
-		target := r.Job.Branch
-		if r.Job.Environment != "" {
-			target = "env " + r.Job.Environment
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.12s\t%s\n", r.Job.ID, r.Job.Repo, target, r.Job.Event,
-			r.State, cmp.Or(r.Sync.Commit, r.Job.SHA), r.Job.Queued.Local().Format(time.DateTime))
-	}
-	tw.Flush()
-}
-
-func showJob(out io.Writer, rec *runner.Record, log func(io.Writer) error) error {
-	b, _ := json.MarshalIndent(rec, "", "  ")
-	fmt.Fprintf(out, "%s\n\n", b)
-	if rec.Log == "" {
-		return nil
-	}
-	fmt.Fprintln(out, strings.Repeat("-", 72))
-	return log(out)
+	return err
 }

@@ -1,17 +1,20 @@
 // Command wh-git-trigger forces a deployment by hand: it syncs the working
 // copy of one repository entry and runs the commands of one branch or
 // environment, exactly as the daemon would, printing their output as it
-// comes. When the daemon is running (and its job API is on), the job is
-// submitted to it and its log followed; otherwise it runs in this process,
-// taking the same working-copy lock and recording the job in the same
-// history. It also lists recent jobs and shows one.
+// comes. When the daemon is running, the job is submitted to it over its
+// control socket (state_dir/control.sock) and its log followed; otherwise it
+// runs in this process, as the owner of the state dir only, taking the same
+// working-copy lock and recording the job in the same history. It also
+// lists recent jobs, shows one and cancels one.
 //
 //	wh-git-trigger [flags] settings.yaml NAME [--branch B | --environment E] [--sha SHA]
 //	wh-git-trigger settings.yaml --list [--repo NAME]
 //	wh-git-trigger settings.yaml --show ID
+//	wh-git-trigger settings.yaml --cancel ID
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -19,12 +22,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
-	"time"
 
 	"github.com/wh-gitd/wh-gitd/cmd/internal/cli"
-	"github.com/wh-gitd/wh-gitd/gitsync"
+	"github.com/wh-gitd/wh-gitd/receiver"
 	"github.com/wh-gitd/wh-gitd/runner"
 	"github.com/wh-gitd/wh-gitd/settings"
 )
@@ -39,97 +40,136 @@ func main() {
 const usage = `usage: wh-git-trigger [flags] settings.yaml NAME
        wh-git-trigger settings.yaml --list [--repo NAME]
        wh-git-trigger settings.yaml --show ID
+       wh-git-trigger settings.yaml --cancel ID
 
 Syncs the working copy of repository entry NAME and runs the commands of one
-of its branches (or environments), as a webhook delivery would. Exit status:
-0 the job succeeded, 1 it failed, 2 bad arguments or settings.
+of its branches (or environments), as a webhook delivery would: through the
+daemon when it runs, else in this process. Exit status: 0 the job succeeded,
+1 it failed (or the daemon did), 2 bad arguments or settings, or this process
+may not run the job here.
 Flags:
 `
 
 type flags struct {
 	branch, environment, sha string
 	list                     bool
-	repo, show               string
-	local, version           bool
+	repo, show, cancel       string
+	version                  bool
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var f flags
-	fs := flag.NewFlagSet("wh-git-trigger", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
-	fs.StringVar(&f.branch, "branch", "", "the configured branch to deploy (default: the only one)")
-	fs.StringVar(&f.environment, "environment", "", "a configured environment to deploy instead of a branch")
-	fs.StringVar(&f.sha, "sha", "", "the exact commit to deploy (default: the branch's tip)")
-	fs.BoolVar(&f.list, "list", false, "list recent jobs, newest first")
-	fs.StringVar(&f.repo, "repo", "", "with --list: only the jobs of this entry")
-	fs.StringVar(&f.show, "show", "", "print the record and the log of job `ID`")
-	fs.BoolVar(&f.local, "local", false, "run in this process even when the daemon is running")
-	fs.BoolVar(&f.version, "version", false, "print the version and exit")
-	pos, err := cli.Parse(fs, args)
+	f, pos, err := parseFlags(args, stderr)
 	switch {
 	case err != nil:
 		return err
 	case f.version:
 		fmt.Fprintln(stdout, "wh-git-trigger", cli.Version())
 		return nil
-	case (f.list || f.show != "") && len(pos) == 1:
-		set, err := cli.LoadSettings(pos[0])
-		if err != nil {
-			return err
-		}
-		return history(ctx, set, f, stdout)
-	case len(pos) != 2:
-		return cli.Usagef("wh-git-trigger settings.yaml NAME", "expected a settings file and an entry name, got %d arguments", len(pos))
+	}
+	if err := f.check(len(pos)); err != nil {
+		return err
 	}
 	set, err := cli.LoadSettings(pos[0])
 	if err != nil {
 		return err
 	}
-	job, err := runner.ManualJob(set, pos[1], f.branch, f.environment, f.sha, os.Getenv("USER"))
+	inv := invocation{set: set, file: pos[0], args: args, stdout: stdout, stderr: stderr}
+	switch {
+	case f.cancel != "":
+		return inv.cancel(ctx, f.cancel)
+	case f.list || f.show != "":
+		return inv.history(ctx, f)
+	}
+	return inv.trigger(ctx, pos[1], f)
+}
+
+func parseFlags(args []string, stderr io.Writer) (flags, []string, error) {
+	var f flags
+	fs := flag.NewFlagSet("wh-git-trigger", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
+	fs.StringVar(&f.branch, "branch", "", "the configured branch to deploy (default: the only one)")
+	fs.StringVar(&f.environment, "environment", "", "a configured environment to deploy instead of a branch")
+	fs.StringVar(&f.sha, "sha", "", "the exact commit to deploy, a full SHA-1 (default: the branch's tip)")
+	fs.BoolVar(&f.list, "list", false, "list recent jobs, newest first")
+	fs.StringVar(&f.repo, "repo", "", "with --list: only the jobs of this entry")
+	fs.StringVar(&f.show, "show", "", "print the record and the log of job `ID`")
+	fs.StringVar(&f.cancel, "cancel", "", "cancel job `ID`, waiting or running in the daemon")
+	fs.BoolVar(&f.version, "version", false, "print the version and exit")
+	pos, err := cli.Parse(fs, args)
+	return f, pos, err
+}
+
+// check refuses flags that do not go together, and positionals that do not
+// fit them, before anything is read.
+func (f flags) check(npos int) error {
+	modes := 0
+	for _, on := range []bool{f.list, f.show != "", f.cancel != ""} {
+		if on {
+			modes++
+		}
+	}
+	switch {
+	case modes > 1:
+		return cli.Usagef("give one of them", "--list, --show and --cancel do not go together")
+	case modes == 1 && npos != 1:
+		return cli.Usagef("wh-git-trigger settings.yaml --list", "expected the settings file alone, got %d arguments", npos)
+	case modes == 0 && npos != 2:
+		return cli.Usagef("wh-git-trigger settings.yaml NAME", "expected a settings file and an entry name, got %d arguments", npos)
+	case f.branch != "" && f.environment != "":
+		return cli.Usagef("an environment deploys from the branch its settings name: drop --branch",
+			"--branch and --environment both name what to deploy: give one")
+	case f.sha != "" && !receiver.ValidCommit(f.sha):
+		return cli.Usagef("git rev-parse COMMIT prints the full SHA-1",
+			"--sha must be a full lowercase SHA-1 of 40 hex digits (got %q)", f.sha)
+	}
+	return nil
+}
+
+// invocation is one run of the command: its settings and where it writes.
+type invocation struct {
+	set            *settings.Settings
+	file           string   // the settings file as given
+	args           []string // the whole command line, for the hint to rerun it
+	stdout, stderr io.Writer
+}
+
+// trigger runs a job of entry name, through the daemon when one answers on
+// its control socket, else here.
+func (inv invocation) trigger(ctx context.Context, name string, f flags) error {
+	by := cmp.Or(os.Getenv("USER"), "manual")
+	job, err := runner.ManualJob(inv.set, name, f.branch, f.environment, f.sha, by)
 	var se *runner.SelectError
 	if errors.As(err, &se) {
 		return &cli.UsageError{Err: se, Hint: se.Hint}
 	}
-	if !f.local {
-		if err := viaDaemon(ctx, set, job, stdout); !errors.Is(err, errNoDaemon) {
-			return err
-		}
+	c, err := dial(inv)
+	if err == nil {
+		req := receiver.TriggerRequest{Branch: f.branch, Environment: f.environment, SHA: f.sha, By: by}
+		return c.run(ctx, inv, name, req)
 	}
-	return inProcess(ctx, set, job, stdout, stderr)
-}
-
-// inProcess runs the job here, recorded in the job history unless a daemon
-// holds it.
-func inProcess(ctx context.Context, set *settings.Settings, job *runner.Job, stdout, stderr io.Writer) error {
-	log := cli.Logger(set.Log, stderr)
-	store, err := openStore(set)
-	if errors.Is(err, runner.ErrLocked) {
-		fmt.Fprintln(stderr, "wh-git-trigger: the daemon holds the job history and its API is off or unreachable; "+
-			"running here, not recorded there (hint: set api.token so that manual runs go through the daemon)")
-	} else if err != nil {
+	if !errors.Is(err, errNoDaemon) {
 		return err
 	}
-	defer store.Close()
-	rn := runner.New(runner.Options{Settings: set, Syncer: gitsync.New(log), Store: store, Logger: log})
-	rec := rn.Run(ctx, job, stdout)
-	return result(&rec)
+	if err := inv.mayRunHere(); err != nil {
+		return err
+	}
+	return inv.inProcess(ctx, job)
 }
 
-func openStore(set *settings.Settings) (*runner.Store, error) {
-	if err := os.MkdirAll(set.StateDir, 0o750); err != nil {
-		return nil, fmt.Errorf("create state dir: %w", err)
+// cancel cancels job id in the daemon.
+func (inv invocation) cancel(ctx context.Context, id string) error {
+	c, err := dial(inv)
+	if errors.Is(err, errNoDaemon) {
+		return &cli.Failure{Err: fmt.Errorf("cancel job %s: no daemon answers on %s", id, receiver.ControlPath(inv.set.StateDir)),
+			Hint: "without the daemon a job runs only in a wh-git-trigger: stop that one with Ctrl-C"}
 	}
-	return runner.OpenStore(filepath.Join(set.StateDir, "jobs.db"), 500*time.Millisecond)
-}
-
-// result maps a job's record to the command's outcome.
-func result(rec *runner.Record) error {
-	switch rec.State {
-	case runner.Succeeded:
-		return nil
-	case runner.Superseded:
-		return fmt.Errorf("job %s was superseded by job %s before it ran", rec.Job.ID, rec.SupersededBy)
+	if err != nil {
+		return err
 	}
-	return fmt.Errorf("job %s %s: %s (log: %s)", rec.Job.ID, rec.State, rec.Error, rec.Log)
+	if err := c.cancel(ctx, id); err != nil {
+		return err
+	}
+	fmt.Fprintf(inv.stdout, "job %s cancelled\n", id)
+	return nil
 }

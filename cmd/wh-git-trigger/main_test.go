@@ -46,6 +46,13 @@ repos:
 	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.Mkdir(filepath.Join(dir, "state"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing.yaml")
+	if err := os.WriteFile(missing, []byte(strings.Replace(yaml, "state_dir: state", "state_dir: nowhere", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name   string
 		args   []string
@@ -64,10 +71,27 @@ repos:
 		{"unknown branch", []string{file, "one", "--branch", "dev"}, 2, nil, []string{`branch "dev" is not configured`}},
 		{"unknown environment", []string{file, "two", "--environment", "qa"}, 2, nil, []string{`no environment "qa"`}},
 		{"missing name", []string{file}, 2, nil, []string{"expected a settings file and an entry name"}},
+		{"branch and environment", []string{file, "two", "--branch", "main", "--environment", "production"}, 2, nil,
+			[]string{"wh-git-trigger: --branch and --environment both name what to deploy: give one", "hint: "}},
+		{"short sha", []string{file, "one", "--sha", a[:12]}, 2, nil,
+			[]string{"wh-git-trigger: --sha must be a full lowercase SHA-1 of 40 hex digits (got \"" + a[:12] + "\")",
+				"hint: git rev-parse COMMIT prints the full SHA-1"}},
+		{"upper-case sha", []string{file, "one", "--sha", strings.ToUpper(a)}, 2, nil, []string{"--sha must be a full lowercase SHA-1"}},
+		{"state dir missing", []string{missing, "one"}, 2, nil, []string{
+			"wh-git-trigger: no daemon is running, and state_dir " + filepath.Join(dir, "nowhere") + " does not exist: the daemon has never run",
+			"hint: start wh-gitd with these settings first"}},
+		{"list, state dir missing", []string{missing, "--list"}, 2, nil, []string{"state_dir " + filepath.Join(dir, "nowhere") + " does not exist"}},
+		{"cancel without the daemon", []string{file, "--cancel", "x"}, 1, nil,
+			[]string{"wh-git-trigger: cancel job x: no daemon answers on " + filepath.Join(dir, "state", "control.sock"), "hint: "}},
+		{"list and cancel", []string{file, "--list", "--cancel", "x"}, 2, nil, []string{"--list, --show and --cancel do not go together"}},
+		{"list with a name", []string{file, "one", "--list"}, 2, nil, []string{"expected the settings file alone"}},
 		{"help", []string{"--help"}, 0, nil, []string{"usage: wh-git-trigger"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			if strings.Contains(tc.name, "missing") {
+				defer mustNotExist(t, filepath.Join(dir, "nowhere"))
+			}
 			var out, errb bytes.Buffer
 			err := run(context.Background(), tc.args, &out, &errb)
 			code := cli.Exit("wh-git-trigger", err, &errb)
@@ -85,5 +109,12 @@ repos:
 				}
 			}
 		})
+	}
+}
+
+func mustNotExist(t *testing.T, path string) {
+	t.Helper()
+	if _, err := os.Lstat(path); err == nil {
+		t.Errorf("%s was created", path)
 	}
 }

@@ -3,8 +3,6 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -12,47 +10,14 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 // startDaemonEnv is startDaemon with the daemon's environment set to env.
 func startDaemonEnv(t *testing.T, settingsFile string, env []string) *daemon {
 	t.Helper()
-	d := &daemon{cmd: exec.Command(bins.daemon, settingsFile), done: make(chan error, 1)}
-	d.cmd.Env = env
-	stdout, err := d.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.cmd.Stderr = os.Stderr
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(nil, 1<<20)
-		for sc.Scan() {
-			d.mu.Lock()
-			d.log.Write(append(sc.Bytes(), '\n'))
-			d.mu.Unlock()
-			var line struct{ Message, Listen string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Message == "wh-gitd started" {
-				addr <- line.Listen
-			}
-		}
-		d.done <- d.cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		_ = d.cmd.Process.Kill()
-		<-d.done
-	})
-	select {
-	case d.addr = <-addr:
-	case <-time.After(20 * time.Second):
-		t.Fatalf("daemon did not start:\n%s", d.logs())
-	}
-	return d
+	cmd := exec.Command(bins.daemon, settingsFile)
+	cmd.Env = env
+	return startDaemonCmd(t, cmd)
 }
 
 // memory reads a field of /proc/PID/status (VmHWM, VmRSS) in KiB.

@@ -11,21 +11,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime/debug"
 	"syscall"
-	"time"
-
-	"github.com/rs/zerolog"
 
 	"github.com/wh-gitd/wh-gitd/cmd/internal/cli"
 	"github.com/wh-gitd/wh-gitd/gitsync"
-	"github.com/wh-gitd/wh-gitd/receiver"
 	"github.com/wh-gitd/wh-gitd/runner"
+	"github.com/wh-gitd/wh-gitd/settings"
 )
 
 var _ runner.Syncer = (*gitsync.Syncer)(nil)
@@ -61,23 +56,16 @@ type flags struct {
 }
 
 // run starts the daemon and returns when ctx is cancelled (SIGTERM, SIGINT)
-// and the shutdown is done, or when the listener fails.
+// and the shutdown is done, or when a listener fails.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var f flags
-	fs := flag.NewFlagSet("wh-gitd", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
-	fs.BoolVar(&f.check, "check", false, "validate the settings file and exit")
-	fs.BoolVar(&f.version, "version", false, "print the version and exit")
-	pos, err := cli.Parse(fs, args)
-	if err != nil {
+	f, pos, err := parseFlags(args, stderr)
+	switch {
+	case err != nil:
 		return err
-	}
-	if f.version {
+	case f.version:
 		fmt.Fprintln(stdout, "wh-gitd", cli.Version())
 		return nil
-	}
-	if len(pos) != 1 {
+	case len(pos) != 1:
 		return cli.Usagef("wh-gitd settings.example.yaml", "expected one settings file, got %d arguments", len(pos))
 	}
 	set, err := cli.LoadSettings(pos[0])
@@ -88,82 +76,43 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "%s: ok, %d repositories\n", set.File, len(set.Repos))
 		return nil
 	}
+	return serveDaemon(ctx, pos[0], set, stdout)
+}
+
+func parseFlags(args []string, stderr io.Writer) (flags, []string, error) {
+	var f flags
+	fs := flag.NewFlagSet("wh-gitd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
+	fs.BoolVar(&f.check, "check", false, "validate the settings file and exit")
+	fs.BoolVar(&f.version, "version", false, "print the version and exit")
+	pos, err := cli.Parse(fs, args)
+	return f, pos, err
+}
+
+// serveDaemon serves with settings set (read from path, and again on SIGHUP),
+// logging to stdout, until ctx is done.
+func serveDaemon(ctx context.Context, path string, set *settings.Settings, stdout io.Writer) error {
 	// Catch SIGHUP before anything can announce the daemon: its default
 	// action would kill a daemon reloaded right after it said it was ready.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	log := cli.Logger(set.Log, stdout)
-	if err := os.MkdirAll(set.StateDir, 0o750); err != nil {
-		return fmt.Errorf("create state dir: %w", err)
-	}
-	cert, err := loadCertificate(set, log)
+	svc, err := open(set, log)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", set.Listen)
-	if err != nil {
-		return &cli.UsageError{Err: fmt.Errorf("listen: %w", err),
-			Hint: "another process holds the address, or set listen: in the settings"}
-	}
-	store, err := runner.OpenStore(filepath.Join(set.StateDir, "jobs.db"), time.Second)
-	if err != nil {
-		ln.Close()
-		if errors.Is(err, runner.ErrLocked) {
-			return &cli.UsageError{Err: err, Hint: "another wh-gitd runs with state_dir " + set.StateDir}
-		}
-		return err
-	}
-	defer store.Close()
-	syncer := gitsync.New(log)
-	rn := runner.New(runner.Options{Settings: set, Syncer: syncer, Store: store, Logger: log})
-	if n, _ := rn.Recover(); n > 0 {
-		log.Info().Int("jobs", n).Msg("resuming jobs left unfinished")
-	}
-	pollCtx, stopPoll := context.WithCancel(context.Background())
-	defer stopPoll()
-	go rn.Poll(pollCtx, syncer)
-	h := receiver.New(receiver.Options{Settings: set, Jobs: rn, Logger: log})
-	srv, served := serve(set, h, ln, cert, log)
-	log.Info().Str("listen", ln.Addr().String()).Int("repos", len(set.Repos)).
-		Str("version", cli.Version()).Msg("wh-gitd started")
+	svc.start()
+	log.Info().Str("listen", svc.ln.Addr().String()).Str("control", svc.ctl.Addr().String()).
+		Int("repos", len(set.Repos)).Str("version", cli.Version()).Msg("wh-gitd started")
 	notify("READY=1")
-
-	for done := false; !done; {
-		select {
-		case <-hup:
-			notify("RELOADING=1")
-			set = reload(log, pos[0], set, reloadParts(cert, rn, h)...)
-			notify("READY=1")
-		case <-ctx.Done():
-			done = true
-		case err = <-served:
-			done = true
-		}
-	}
+	err = svc.wait(ctx, hup, path)
 	notify("STOPPING=1")
-	stopPoll()
 	log.Info().Msg("shutting down: no new deliveries")
-	shutdown(log, srv, rn, set.ShutdownGrace)
+	svc.shutdown()
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
 	return err
-}
-
-// shutdown stops intake (requests under way get a few seconds to be
-// answered), gives running jobs the grace period, then has the runner kill
-// what is left of their commands.
-func shutdown(log zerolog.Logger, srv *http.Server, rn *runner.Runner, grace time.Duration) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	if err := srv.Shutdown(ctx); err != nil {
-		log.Warn().Err(err).Msg("connections still open at shutdown were closed")
-	}
-	cancel()
-	ctx, cancel = context.WithTimeout(context.Background(), grace)
-	defer cancel()
-	if err := rn.Close(ctx); err != nil {
-		log.Warn().Dur("grace", grace).Msg("running jobs did not finish within the grace period: cancelled")
-	}
-	log.Info().Msg("wh-gitd stopped")
 }

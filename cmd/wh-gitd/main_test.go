@@ -139,7 +139,14 @@ type daemon struct {
 
 func startDaemon(t *testing.T, settingsFile string) *daemon {
 	t.Helper()
-	d := &daemon{cmd: exec.Command(bins.daemon, settingsFile), done: make(chan error, 1)}
+	return startDaemonCmd(t, exec.Command(bins.daemon, settingsFile))
+}
+
+// startDaemonCmd starts the daemon command cmd and waits until it says it
+// started.
+func startDaemonCmd(t *testing.T, cmd *exec.Cmd) *daemon {
+	t.Helper()
+	d := &daemon{cmd: cmd, done: make(chan error, 1)}
 	stdout, err := d.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -151,6 +158,7 @@ func startDaemon(t *testing.T, settingsFile string) *daemon {
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
+		sc.Buffer(nil, 1<<20)
 		for sc.Scan() {
 			d.mu.Lock()
 			d.log.Write(append(sc.Bytes(), '\n'))

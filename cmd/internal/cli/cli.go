@@ -33,6 +33,15 @@ type UsageError struct {
 func (e *UsageError) Error() string { return e.Err.Error() }
 func (e *UsageError) Unwrap() error { return e.Err }
 
+// Failure is a failure (exit 1) that comes with a hint.
+type Failure struct {
+	Err  error
+	Hint string
+}
+
+func (e *Failure) Error() string { return e.Err.Error() }
+func (e *Failure) Unwrap() error { return e.Err }
+
 // Usagef makes a UsageError.
 func Usagef(hint, format string, args ...any) error {
 	return &UsageError{Err: fmt.Errorf(format, args...), Hint: hint}
@@ -49,12 +58,20 @@ func Exit(prog string, err error, stderr io.Writer) int {
 	}
 	var ue *UsageError
 	if errors.As(err, &ue) {
-		if ue.Hint != "" {
-			fmt.Fprintf(stderr, "hint: %s\n", ue.Hint)
-		}
+		printHint(stderr, ue.Hint)
 		return ExitUsage
 	}
+	var f *Failure
+	if errors.As(err, &f) {
+		printHint(stderr, f.Hint)
+	}
 	return ExitFailure
+}
+
+func printHint(stderr io.Writer, hint string) {
+	if hint != "" {
+		fmt.Fprintf(stderr, "hint: %s\n", hint)
+	}
 }
 
 // Parse parses flags that may come before, between or after the positional
@@ -96,11 +113,22 @@ func LoadSettings(path string) (*settings.Settings, error) {
 // Logger makes the zerolog logger the settings ask for, writing to w.
 func Logger(l settings.Log, w io.Writer) zerolog.Logger {
 	if l.Format == "console" {
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000"}
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000", NoColor: !terminal(w)}
 	}
 	level, err := zerolog.ParseLevel(l.Level)
 	if err != nil || level == zerolog.NoLevel { // "" parses as NoLevel: silence
 		level = zerolog.InfoLevel
 	}
 	return zerolog.New(w).Level(level).With().Timestamp().Logger()
+}
+
+// terminal reports whether w is a terminal, the one place colour codes
+// belong: a pipe, a file or the journal gets plain text.
+func terminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

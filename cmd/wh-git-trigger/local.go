@@ -1,0 +1,160 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/wh-gitd/wh-gitd/cmd/internal/cli"
+	"github.com/wh-gitd/wh-gitd/gitsync"
+	"github.com/wh-gitd/wh-gitd/runner"
+)
+
+// mayRunHere refuses to work in this process when that would leave files
+// the daemon cannot use: when state_dir does not exist (the daemon has
+// never run with these settings), or belongs to another user than this one
+// (root's files in .git or the state dir stop the next job of the service).
+func (inv invocation) mayRunHere() error {
+	dir := inv.set.StateDir
+	fi, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &cli.UsageError{
+			Err:  fmt.Errorf("no daemon is running, and state_dir %s does not exist: the daemon has never run with these settings", dir),
+			Hint: "start wh-gitd with these settings first (it makes state_dir), or check state_dir in them"}
+	}
+	if err != nil {
+		return fmt.Errorf("check state dir: %w", err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || int(st.Uid) == os.Geteuid() {
+		return nil
+	}
+	owner, me := userName(int(st.Uid)), userName(os.Geteuid())
+	return &cli.UsageError{
+		Err: fmt.Errorf("no daemon is running, and state_dir %s belongs to %s: running the job here as %s "+
+			"would leave files that the daemon's jobs cannot write", dir, owner, me),
+		Hint: inv.rerunAs(owner)}
+}
+
+// rerunAs is the command line of this invocation run as user.
+func (inv invocation) rerunAs(user string) string {
+	return "sudo -u " + shellQuote(user) + " " + inv.command(inv.args...)
+}
+
+// command is a wh-git-trigger command line with args, quoted for a shell.
+func (inv invocation) command(args ...string) string {
+	words := []string{"wh-git-trigger"}
+	for _, a := range args {
+		words = append(words, shellQuote(a))
+	}
+	return strings.Join(words, " ")
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.,/:=@%+#") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// ownerOf is the name of the user who owns path ("" when it cannot be read).
+func ownerOf(path string) string {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return ""
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return userName(int(st.Uid))
+	}
+	return ""
+}
+
+// userName is the name of user id uid, or #uid (which sudo -u takes) when
+// it has none.
+func userName(uid int) string {
+	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+		return u.Username
+	}
+	return "#" + strconv.Itoa(uid)
+}
+
+// inProcess runs the job here, recorded in the job history.
+func (inv invocation) inProcess(ctx context.Context, job *runner.Job) error {
+	log := cli.Logger(inv.set.Log, inv.stderr)
+	store, err := inv.openStore()
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	rn := runner.New(runner.Options{Settings: inv.set, Syncer: gitsync.New(log), Store: store, Logger: log})
+	rec := rn.Run(ctx, job, inv.stdout)
+	return result(&rec)
+}
+
+func (inv invocation) openStore() (*runner.Store, error) {
+	store, err := runner.OpenStore(filepath.Join(inv.set.StateDir, "jobs.db"), 500*time.Millisecond)
+	if errors.Is(err, runner.ErrLocked) {
+		return nil, &cli.Failure{Err: err, Hint: "another wh-git-trigger runs a job with these settings: wait for it to end"}
+	}
+	return store, err
+}
+
+func copyFile(w io.Writer, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(w, f)
+	return err
+}
+
+// result maps a job's record to the command's outcome.
+func result(rec *runner.Record) error {
+	switch {
+	case rec.State == runner.Succeeded, rec.State == runner.Skipped:
+		return nil
+	case rec.State == runner.Superseded:
+		return fmt.Errorf("job %s was superseded by job %s before it ran", rec.ID, rec.SupersededBy)
+	case !rec.State.Final():
+		return fmt.Errorf("job %s is %s: the daemon stopped before it ended", rec.ID, rec.State)
+	}
+	return fmt.Errorf("job %s %s: %s (log: %s)", rec.ID, rec.State, rec.Error, rec.Log)
+}
+
+func printJobs(out io.Writer, recs []*runner.Record) {
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "JOB\tREPO\tTARGET\tEVENT\tSTATE\tSHA\tQUEUED")
+	for _, r := range recs {
+		target := r.Branch
+		if r.Environment != "" {
+			target = "env " + r.Environment
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.12s\t%s\n", r.ID, r.Repo, target, r.Event,
+			r.State, cmp.Or(r.Deployed, r.Sync.Commit, r.SHA), r.Queued.Local().Format(time.DateTime))
+	}
+	tw.Flush()
+}
+
+func showJob(out io.Writer, rec *runner.Record, log func(io.Writer) error) error {
+	b, _ := json.MarshalIndent(rec, "", "  ")
+	fmt.Fprintf(out, "%s\n\n", b)
+	if rec.Log == "" {
+		return nil
+	}
+	fmt.Fprintln(out, strings.Repeat("-", 72))
+	return log(out)
+}
