@@ -31,7 +31,8 @@ func siteSettings(t *testing.T, file, top, remote, branches string) {
     repository: acme/site
     remote: %s
     path: wc
-    secret: s
+    secret: s-secret-0123456789
+    shared_path: true
     branches:
       main: {commands: ['echo "deploying $WH_SHA"']}
 %s`, top, remote, branches))

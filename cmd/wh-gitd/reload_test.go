@@ -44,7 +44,7 @@ func TestReloadNamesWhatNeedsARestart(t *testing.T) {
 		line.Message != "settings reloaded; a restart is needed to apply: listen, workers, log.level" {
 		t.Errorf("reload line: %+v, want a warning naming %v\n%s", line, want, d.logs())
 	}
-	if code, ans := d.push(t, "site", "s", "acme/site", "dev", b); code != http.StatusAccepted {
+	if code, ans := d.push(t, "site", "s-secret-0123456789", "acme/site", "dev", b); code != http.StatusAccepted {
 		t.Errorf("a branch added by the reload, on the old address: %d %v", code, ans)
 	}
 	if conn, err := net.Dial("tcp", moved); err == nil {
