@@ -207,7 +207,8 @@ func fetchByHash(ctx context.Context, wc *workingCopy, t Target, rem *remote, wa
 		err = errNoHashFetch
 		jl.printf("the server does not allow fetching a commit by hash")
 	default:
-		jl.printf("fetch by hash failed: %v", err)
+		err = fmt.Errorf("fetch %s by hash from %s: %w", short(want), rem.url, err)
+		jl.printf("%v", err)
 	}
 	return err
 }
