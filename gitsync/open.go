@@ -90,26 +90,8 @@ func openOrInit(path string, rem *remote, jl *jobLog) (*git.Repository, bool, er
 		return nil, false, errors.New("exists and is not a directory")
 	}
 	repo, err := plainOpen(path)
-	created := true
-	if errors.Is(err, git.ErrRepositoryNotExists) && halfMade(path) {
-		// A first sync killed inside git init left a .git that is no
-		// repository: nothing in it can be lost, make it again.
-		jl.printf("%s/.git was left half-made by an interrupted sync; making it again", path)
-		if err := os.RemoveAll(filepath.Join(path, git.GitDirName)); err != nil {
-			return nil, false, err
-		}
-		created = false
-	}
 	if errors.Is(err, git.ErrRepositoryNotExists) {
-		empty, err := isEmptyDir(path)
-		if err != nil {
-			return nil, false, err
-		}
-		if !empty {
-			return nil, false, errors.New(notAClone)
-		}
-		repo, err := initRepo(path, rem, jl)
-		return repo, created && err == nil, err
+		return initFolder(path, rem, jl)
 	}
 	if err != nil {
 		return nil, false, err
@@ -119,6 +101,29 @@ func openOrInit(path string, rem *remote, jl *jobLog) (*git.Repository, bool, er
 		return nil, false, errors.New("is a bare repository, not a working copy")
 	}
 	return repo, false, nil
+}
+
+// initFolder makes the repository of a folder that has none: an empty one,
+// or one holding only the .git of a first sync killed inside git init
+// (nothing in it can be lost: it is made again). created is false then.
+func initFolder(path string, rem *remote, jl *jobLog) (*git.Repository, bool, error) {
+	created := true
+	if halfMade(path) {
+		jl.printf("%s/.git was left half-made by an interrupted sync; making it again", path)
+		if err := os.RemoveAll(filepath.Join(path, git.GitDirName)); err != nil {
+			return nil, false, err
+		}
+		created = false
+	}
+	empty, err := isEmptyDir(path)
+	if err != nil {
+		return nil, false, err
+	}
+	if !empty {
+		return nil, false, errors.New(notAClone)
+	}
+	repo, err := initRepo(path, rem, jl)
+	return repo, created && err == nil, err
 }
 
 // newStorage is go-git's filesystem storage with the pack files kept open

@@ -47,10 +47,11 @@ func New(logger zerolog.Logger) *Syncer {
 }
 
 // Sync brings the working copy at t.Path to t.Commit (or to the tip of
-// t.Ref), cloning it first if needed. Short human-readable lines about what
-// it does go to log (nil discards them); no secret is ever written there,
-// to the logger or into an error. On error the working copy is left
-// consistent: a later Sync carries on from where this one stopped.
+// t.Ref, saying in Result.Delivered how t.Delivered relates to it), cloning
+// it first if needed. Short human-readable lines about what it does go to
+// log (nil discards them); no secret is ever written there, to the logger
+// or into an error. On error the working copy is left consistent: a later
+// Sync carries on from where this one stopped, with nothing to repair.
 func (s *Syncer) Sync(ctx context.Context, t Target, log io.Writer) (Result, error) {
 	if err := t.validate(); err != nil {
 		return Result{}, err
