@@ -61,6 +61,7 @@ func (s *Syncer) openForSync(t Target, rem *remote, jl *jobLog) (*workingCopy, o
 		// leaves a .git that does not even open.
 		return s.repair(t, rem, jl)
 	}
+	dropOldGitDir(t.Path)
 	wc, created, err := s.open(t, rem, jl)
 	if err != nil {
 		return nil, opened{}, err
@@ -110,11 +111,22 @@ func (s *Syncer) remake(t Target, rem *remote, jl *jobLog) (*workingCopy, opened
 	_ = newWorkingCopy(t.Path, repo).close()
 	old := filepath.Join(t.Path, oldGitDir)
 	op := opened{previous: carryBaseline(old, gitDir, jl)}
-	if err := os.RemoveAll(old); err != nil {
+	// Renamed first: a kill while it is deleted must not leave half of it
+	// where the next sync would take it for a .git to remake from.
+	if err := os.Rename(old, filepath.Join(t.Path, droppedGitDir)); err != nil {
 		return nil, opened{}, fmt.Errorf("repair %s: %w", t.Path, err)
 	}
+	dropOldGitDir(t.Path)
 	wc, _, err := s.open(t, rem, jl)
 	return wc, op, err
+}
+
+// droppedGitDir is where a repair puts the old .git it is deleting.
+const droppedGitDir = ".git.wh-gitd-dropped"
+
+// dropOldGitDir deletes what a repair left to delete, if anything.
+func dropOldGitDir(path string) {
+	_ = os.RemoveAll(filepath.Join(path, droppedGitDir))
 }
 
 // repairWasInterrupted reports whether a repair left its moved-aside .git.

@@ -1,11 +1,14 @@
 package gitsync
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
 )
@@ -103,6 +106,13 @@ func TestFailedSyncLeavesNoMarker(t *testing.T) {
 		{"authentication", func(t *testing.T, f *fixture, tg *Target) {
 			tg.Remote = f.up.ServeHTTPAuth(t, "deploy", "right")
 		}},
+		{"timeout", func(t *testing.T, f *fixture, tg *Target) {
+			hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				<-r.Context().Done()
+			}))
+			t.Cleanup(hang.Close)
+			tg.Remote, tg.Timeout = hang.URL+"/repo.git", 500*time.Millisecond
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -184,7 +194,8 @@ func TestKilledSyncIsRepairedOnce(t *testing.T) {
 				t.Errorf("overwritten %v", res.Overwritten)
 			}
 			assertClean(t, f.path, sha)
-			if exists(filepath.Join(git, syncingMarker)) || exists(filepath.Join(f.path, oldGitDir)) {
+			if exists(filepath.Join(git, syncingMarker)) || exists(filepath.Join(f.path, oldGitDir)) ||
+				exists(filepath.Join(f.path, droppedGitDir)) {
 				t.Error("repair left its traces")
 			}
 		})

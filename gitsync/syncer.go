@@ -167,8 +167,8 @@ func (s *Syncer) checkout(ctx context.Context, wc *workingCopy, t Target, prev, 
 		return nil, fmt.Errorf("checkout %s: %w", short(commit), err)
 	}
 	from := "empty working copy"
-	if !prev.IsZero() {
-		from = short(prev)
+	if res.Previous != "" { // after a repair, the commit the old .git had
+		from = res.Previous[:7]
 	}
 	jl.printf("checkout %s from %s: %d written, %d removed", short(commit), from, co.written, co.removed)
 	return co.next, nil
