@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -256,6 +257,22 @@ func tidyTransportError(err error, withCredentials bool) error {
 		return &rewordedError{msg: msg, err: err}
 	}
 	return err
+}
+
+// dubiousPattern finds the path in git's refusal of a repository owned by
+// another user, which go-git passes on from git-upload-pack.
+var dubiousPattern = regexp.MustCompile(`detected dubious ownership in repository at '([^']*)'`)
+
+// dubiousOwnership words git's refusal of a local repository owned by
+// another user, with the command that lifts it; nil for any other error.
+func dubiousOwnership(err error) error {
+	m := dubiousPattern.FindStringSubmatch(err.Error())
+	if m == nil {
+		return nil
+	}
+	return &rewordedError{err: err, msg: "git-upload-pack refused it: " + m[0] + "\n" +
+		"hint: the repository at " + m[1] + " is owned by another user; run: " +
+		"git config --system --add safe.directory " + m[1]}
 }
 
 func scrub(err error, secrets []string) error {

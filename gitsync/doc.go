@@ -1,8 +1,20 @@
 // Package gitsync owns one thing: bringing one local working copy of a git
 // repository to one exact commit, with go-git. It clones on first use
-// (creating the working copy), fetches exactly one ref from the configured
-// remote (shallow by default), makes sure the wanted commit is present, and
-// writes the working tree and the index of that commit itself.
+// (creating the working copy, or adopting a clone made with git), fetches
+// one ref from the configured remote (shallow by default): a branch, a tag,
+// or a short name the remote resolves as git does. It makes sure the wanted
+// commit is present (fetched by its hash where the server allows it, else
+// found by deepening the ref or a fallback branch), and writes the working
+// tree and the index of that commit itself. Without a wanted commit (a
+// push) it checks out the ref's tip and says how the delivered commit
+// relates to it.
+//
+// A sync that fails leaves nothing to repair: what its fetch left half-done
+// is undone, and a checkout that stops part-way writes an index that
+// describes the files on disk. Only a sync that was killed (its marker left
+// in .git) is repaired by the next one, which makes .git anew and fetches
+// again, keeping the old index as the baseline of its checkout, so the tree
+// still ends as the commit plus the untracked files.
 //
 // The checkout behaves like `git reset --hard`, not like go-git's
 // Worktree.Reset(HardReset) or Checkout{Force: true}, which delete untracked
@@ -22,6 +34,10 @@
 // It also authenticates (SSH keys checked against known_hosts, HTTPS
 // tokens), removes a stale .git/index.lock, optionally updates submodules,
 // and compacts the object store now and then, because go-git never repacks.
+// A remote given as a local path is read through the git-upload-pack
+// program, which go-git runs (its in-process server cannot serve shallow
+// fetches or fetches by hash, and is reached only through a global
+// registry): git must be installed for such remotes, not for http(s) or ssh.
 //
 // It knows nothing about webhooks, jobs, locking between processes or
 // commands: the caller serialises syncs of one working copy and decides

@@ -160,7 +160,8 @@ func TestWorkingCopyPathErrors(t *testing.T) {
 		}, "parent directory " + "%PARENT%" + " does not exist"},
 		{"non-empty, not git", func(t *testing.T, path string) {
 			put(t, filepath.Join(path, "precious.txt"), "keep me")
-		}, "exists, is not empty and is not a git working copy; refusing to touch it"},
+		}, "exists, is not empty and is not a git working copy; refusing to touch it (empty it, or clone " +
+			"the repository into it with git; add files such as .env after the first deploy)"},
 		{"a file", func(t *testing.T, path string) { put(t, path, "a file") }, "exists and is not a directory"},
 	}
 	for _, tc := range tests {
@@ -199,8 +200,14 @@ func TestInvalidTarget(t *testing.T) {
 		{"option-like remote", func(tg *Target) { tg.Remote = "--upload-pack=touch /tmp/x" }, "must not start with '-'"},
 		{"relative path", func(tg *Target) { tg.Path = "www/x" }, "path: must be an absolute path"},
 		{"root path", func(tg *Target) { tg.Path = "/" }, "path: must be an absolute path"},
-		{"short ref", func(tg *Target) { tg.Ref = "main" }, `ref: must be a valid refs/heads/B or refs/tags/T (got "main")`},
+		{"option-like short ref", func(tg *Target) { tg.Ref = "-rf" }, `ref: must be a valid refs/heads/B, refs/tags/T or short name (got "-rf")`},
+		{"bad short ref", func(tg *Target) { tg.Ref = "a..b" }, "ref: must be a valid"},
+		{"other refs", func(tg *Target) { tg.Ref = "refs/pull/1/head" }, "ref: must be a valid"},
 		{"bad ref", func(tg *Target) { tg.Ref = "refs/heads/a..b" }, "ref: must be a valid"},
+		{"no ref, no commit", func(tg *Target) { tg.Ref = "" }, "ref: must not be empty without a commit"},
+		{"short fallback", func(tg *Target) { tg.Fallback = "main" }, `fallback: must be a valid refs/heads/B (got "main")`},
+		{"tag fallback", func(tg *Target) { tg.Fallback = "refs/tags/v1" }, "fallback: must be a valid refs/heads/B"},
+		{"short delivered", func(tg *Target) { tg.Delivered = "1234abc" }, "delivered: must be a full lowercase SHA-1"},
 		{"short commit", func(tg *Target) { tg.Commit = "1234abc" }, "commit: must be a full lowercase SHA-1"},
 		{"negative depth", func(tg *Target) { tg.Depth = -1 }, "depth: must not be negative (got -1)"},
 	}
@@ -212,6 +219,29 @@ func TestInvalidTarget(t *testing.T) {
 			if err == nil || !strings.HasPrefix(err.Error(), "invalid sync target: ") ||
 				!strings.Contains(err.Error(), tc.wantErr) {
 				t.Errorf("err = %v, want %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// The forms of Ref a deployment may bring pass validation.
+func TestValidTargetRefs(t *testing.T) {
+	t.Parallel()
+	const sha = "1234abc000000000000000000000000000000000"
+	tests := []struct{ name, ref, commit, fallback string }{
+		{"branch", "refs/heads/main", "", ""},
+		{"tag", "refs/tags/v1.0", "", ""},
+		{"short name", "main", sha, "refs/heads/main"},
+		{"short name with a slash", "feature/x", "", ""},
+		{"branch starting with a dash", "refs/heads/-rf", "", ""},
+		{"commit alone", "", sha, ""},
+		{"commit with a fallback", "", sha, "refs/heads/main"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tg := Target{Remote: "/srv/git/x.git", Path: "/srv/www/x", Ref: tc.ref, Commit: tc.commit, Fallback: tc.fallback}
+			if err := tg.validate(); err != nil {
+				t.Errorf("validate: %v", err)
 			}
 		})
 	}

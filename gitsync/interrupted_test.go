@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
 )
 
 // A sync killed part-way (marker left, shallow list lost: go-git writes the
@@ -54,18 +56,22 @@ func TestHalfMadeGitDirIsRemade(t *testing.T) {
 }
 
 // A repair killed after it moved the broken .git aside is finished by the
-// next sync.
+// next sync, with the old index as its baseline.
 func TestInterruptedRepairIsFinished(t *testing.T) {
 	f := newFixture(t)
-	sha := f.up.Commit(t, "main", map[string]string{"a": "1"}, "one")
+	f.up.Commit(t, "main", map[string]string{"a": "1", "gone": "x"}, "one")
 	f.sync(t, f.target())
 	put(t, filepath.Join(f.path, ".env"), "KEEP\n")
+	sha := f.up.Commit(t, "main", map[string]string{"gone": gitsynctest.Deleted}, "two")
 	if err := os.Rename(filepath.Join(f.path, ".git"), filepath.Join(f.path, oldGitDir)); err != nil {
 		t.Fatal(err)
 	}
 	res, log := f.sync(t, f.target())
 	if res.Commit != sha || !strings.Contains(log, "repair") || exists(filepath.Join(f.path, oldGitDir)) {
 		t.Fatalf("commit %s, log:\n%s", res.Commit, log)
+	}
+	if exists(filepath.Join(f.path, "gone")) || res.Cloned {
+		t.Errorf("result %+v; gone, deleted by the commit, still there: %v", res, exists(filepath.Join(f.path, "gone")))
 	}
 	assertClean(t, f.path, sha)
 	if got := readFile(t, filepath.Join(f.path, ".env")); got != "KEEP\n" {

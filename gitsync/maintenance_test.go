@@ -205,18 +205,18 @@ func TestInterruptedCheckoutResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	jl := newJobLog(nil, nil)
-	wc, err := f.s.open(tg, rem, jl)
+	wc, _, err := f.s.open(tg, rem, jl)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer wc.close()
-	commit, err := f.s.fetchCommit(context.Background(), wc, tg, rem, jl)
+	got, err := f.s.fetchCommit(context.Background(), wc, tg, rem, jl)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	co, err := newCheckout(ctx, wc, wc.headCommit(), commit, jl)
+	co, err := newCheckout(ctx, wc, wc.headCommit(), got.commit, jl)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,65 +52,78 @@ func (wc *workingCopy) packsDeleted() {
 }
 
 // open opens the working copy at t.Path, creating it (git init) when the
-// path is missing or empty, and points origin at the remote.
-func (s *Syncer) open(t Target, rem *remote, jl *jobLog) (*workingCopy, error) {
+// path is missing or empty, and points origin at the remote. created says
+// whether the folder had no .git before.
+func (s *Syncer) open(t Target, rem *remote, jl *jobLog) (wc *workingCopy, created bool, err error) {
 	parent := filepath.Dir(t.Path)
 	if fi, err := os.Stat(parent); err != nil || !fi.IsDir() {
-		return nil, fmt.Errorf("open working copy %s: parent directory %s does not exist", t.Path, parent)
+		return nil, false, fmt.Errorf("open working copy %s: parent directory %s does not exist", t.Path, parent)
 	}
-	repo, err := openOrInit(t.Path, rem, jl)
+	repo, created, err := openOrInit(t.Path, rem, jl)
 	if err != nil {
-		return nil, fmt.Errorf("open working copy %s: %w", t.Path, err)
+		return nil, false, fmt.Errorf("open working copy %s: %w", t.Path, err)
 	}
-	wc := newWorkingCopy(t.Path, repo)
+	wc = newWorkingCopy(t.Path, repo)
 	if err := ensureOrigin(repo, rem.url, jl); err != nil {
 		_ = wc.close()
-		return nil, fmt.Errorf("set origin of %s: %w", t.Path, err)
+		return nil, false, fmt.Errorf("set origin of %s: %w", t.Path, err)
 	}
-	return wc, nil
+	return wc, created, nil
 }
 
-func openOrInit(path string, rem *remote, jl *jobLog) (*git.Repository, error) {
+// notAClone is the refusal of a folder that holds files but no clone.
+const notAClone = "exists, is not empty and is not a git working copy; refusing to touch it " +
+	"(empty it, or clone the repository into it with git; add files such as .env after the first deploy)"
+
+func openOrInit(path string, rem *remote, jl *jobLog) (*git.Repository, bool, error) {
 	fi, err := os.Stat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		if err := os.Mkdir(path, 0o755); err != nil {
-			return nil, err
+			return nil, false, err
 		}
-		return initRepo(path, rem, jl)
+		repo, err := initRepo(path, rem, jl)
+		return repo, err == nil, err
 	case err != nil:
-		return nil, err
+		return nil, false, err
 	case !fi.IsDir():
-		return nil, errors.New("exists and is not a directory")
+		return nil, false, errors.New("exists and is not a directory")
 	}
 	repo, err := plainOpen(path)
-	if errors.Is(err, git.ErrRepositoryNotExists) && halfMade(path) {
-		// A first sync killed inside git init left a .git that is no
-		// repository: nothing in it can be lost, make it again.
-		jl.printf("%s/.git was left half-made by an interrupted sync; making it again", path)
-		if err := os.RemoveAll(filepath.Join(path, git.GitDirName)); err != nil {
-			return nil, err
-		}
-	}
 	if errors.Is(err, git.ErrRepositoryNotExists) {
-		empty, err := isEmptyDir(path)
-		if err != nil {
-			return nil, err
-		}
-		if !empty {
-			return nil, errors.New("exists, is not empty and is not a git working copy; " +
-				"refusing to touch it (move it away or empty it)")
-		}
-		return initRepo(path, rem, jl)
+		return initFolder(path, rem, jl)
 	}
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if cfg, err := repo.Config(); err == nil && cfg.Core.IsBare {
 		_ = repo.Storer.(*filesystem.Storage).Close()
-		return nil, errors.New("is a bare repository, not a working copy")
+		return nil, false, errors.New("is a bare repository, not a working copy")
 	}
-	return repo, nil
+	return repo, false, nil
+}
+
+// initFolder makes the repository of a folder that has none: an empty one,
+// or one holding only the .git of a first sync killed inside git init
+// (nothing in it can be lost: it is made again). created is false then.
+func initFolder(path string, rem *remote, jl *jobLog) (*git.Repository, bool, error) {
+	created := true
+	if halfMade(path) {
+		jl.printf("%s/.git was left half-made by an interrupted sync; making it again", path)
+		if err := os.RemoveAll(filepath.Join(path, git.GitDirName)); err != nil {
+			return nil, false, err
+		}
+		created = false
+	}
+	empty, err := isEmptyDir(path)
+	if err != nil {
+		return nil, false, err
+	}
+	if !empty {
+		return nil, false, errors.New(notAClone)
+	}
+	repo, err := initRepo(path, rem, jl)
+	return repo, created && err == nil, err
 }
 
 // newStorage is go-git's filesystem storage with the pack files kept open
@@ -254,7 +267,7 @@ func (s *Syncer) waitIndexLock(ctx context.Context, wc *workingCopy, jl *jobLog)
 			}
 			jl.printf("removed stale .git/index.lock (%s old, left by a git process that died)",
 				age.Round(time.Second))
-			jl.logger.Warn().Str("path", wc.path).Dur("age", age).Msg("removed stale index.lock")
+			jl.logger.Warn().Str("path", wc.path).Int64("age_ms", age.Milliseconds()).Msg("removed stale index.lock")
 			return nil
 		}
 		select {

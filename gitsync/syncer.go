@@ -29,6 +29,9 @@ type Syncer struct {
 	// sshDialTimeout bounds an SSH connection when the context has no
 	// deadline (go-git does not pass the context to the SSH dialer).
 	sshDialTimeout time.Duration
+	// historyWalk bounds the commits read to find a delivered commit in
+	// the history of the tip.
+	historyWalk int
 }
 
 // New returns a Syncer that logs one event per sync (and per notable
@@ -39,14 +42,16 @@ func New(logger zerolog.Logger) *Syncer {
 		staleLock:      10 * time.Second,
 		compactPacks:   24,
 		sshDialTimeout: 30 * time.Second,
+		historyWalk:    10000,
 	}
 }
 
 // Sync brings the working copy at t.Path to t.Commit (or to the tip of
-// t.Ref), cloning it first if needed. Short human-readable lines about what
-// it does go to log (nil discards them); no secret is ever written there,
-// to the logger or into an error. On error the working copy is left
-// consistent: a later Sync carries on from where this one stopped.
+// t.Ref, saying in Result.Delivered how t.Delivered relates to it), cloning
+// it first if needed. Short human-readable lines about what it does go to
+// log (nil discards them); no secret is ever written there, to the logger
+// or into an error. On error the working copy is left consistent: a later
+// Sync carries on from where this one stopped, with nothing to repair.
 func (s *Syncer) Sync(ctx context.Context, t Target, log io.Writer) (Result, error) {
 	if err := t.validate(); err != nil {
 		return Result{}, err
@@ -66,31 +71,19 @@ func (s *Syncer) Sync(ctx context.Context, t Target, log io.Writer) (Result, err
 	if err != nil {
 		return res, scrub(err, rem.secretList())
 	}
-	jl.logger.Info().Str("path", t.Path).Str("ref", t.Ref).Str("sha", res.Commit).
-		Str("previous", res.Previous).Bool("cloned", res.Cloned).
-		Int("written", res.Written).Int("removed", res.Removed).
+	ev := jl.logger.Info().Str("path", t.Path).Str("ref", t.Ref).Str("commit", res.Commit).
+		Str("previous", res.Previous).Bool("cloned", res.Cloned)
+	if res.Delivered != "" {
+		ev = ev.Str("tip", res.Tip).Str("delivered", res.Delivered)
+	}
+	ev.Int("written", res.Written).Int("removed", res.Removed).
 		Int("overwritten", len(res.Overwritten)).Msg("working copy synced")
 	return res, nil
 }
 
 func (s *Syncer) sync(ctx context.Context, t Target, rem *remote, jl *jobLog) (Result, error) {
-	var wc *workingCopy
-	var err error
-	switch {
-	case repairWasInterrupted(t.Path):
-		jl.printf("a repair of %s was interrupted; making its repository again", t.Path)
-		wc, err = s.remake(t, rem, jl)
-	case wasInterrupted(t.Path):
-		// Checked before opening: a kill while go-git rewrote HEAD in place
-		// leaves a .git that does not even open.
-		wc, err = s.repair(t, rem, jl)
-	default:
-		wc, err = s.open(t, rem, jl)
-	}
+	wc, op, err := s.openForSync(t, rem, jl)
 	if err != nil {
-		return Result{}, err
-	}
-	if wc, err = s.repairInterrupted(wc, t, rem, jl); err != nil {
 		return Result{}, err
 	}
 	defer wc.close() // read-only pack descriptors: nothing to lose
@@ -98,39 +91,62 @@ func (s *Syncer) sync(ctx context.Context, t Target, rem *remote, jl *jobLog) (R
 	if err != nil {
 		return Result{}, err
 	}
-	res := Result{}
+	res, settled, err := s.apply(ctx, wc, t, rem, op, jl)
+	if settled {
+		done()
+	}
+	return res, err
+}
+
+// apply fetches the commit and writes it into the working copy. settled is
+// false only when it stopped where .git may be left inconsistent, so that
+// the marker stays and the next sync repairs: a failed fetch is settled
+// (what it left half-done is undone), and so is a failed checkout (the
+// index it writes always describes the files on disk).
+func (s *Syncer) apply(ctx context.Context, wc *workingCopy, t Target, rem *remote, op opened,
+	jl *jobLog) (res Result, settled bool, err error) {
 	prev := wc.headCommit()
+	res.Previous = op.previous
 	if !prev.IsZero() {
 		res.Previous = prev.String()
 	}
-	res.Cloned = prev.IsZero()
 	if err := s.waitIndexLock(ctx, wc, jl); err != nil {
-		return res, err
+		return res, true, err
 	}
-	commit, err := s.fetchCommit(ctx, wc, t, rem, jl)
+	got, err := s.fetchCommit(ctx, wc, t, rem, jl)
 	if err != nil {
-		return res, err
+		return res, settleFetch(wc, jl), err
 	}
-	tracked, err := s.checkout(ctx, wc, t, prev, commit, &res, jl)
+	if !got.tip.IsZero() {
+		res.Tip = got.tip.String()
+	}
+	if t.Commit == "" && t.Delivered != "" {
+		res.Delivered = s.relate(wc, t, got.tip, jl)
+	}
+	tracked, err := s.checkout(ctx, wc, t, prev, got.commit, &res, jl)
 	if err != nil {
-		return res, err
+		return res, true, err
 	}
-	if err := setHead(wc, t.Ref, commit); err != nil {
-		return res, err
+	if err := setHead(wc, t.Ref, got.commit); err != nil {
+		return res, false, err
 	}
-	res.Commit = commit.String()
+	res.Commit, res.Cloned = got.commit.String(), op.created
+	return res, true, s.finish(ctx, wc, t, rem, tracked, &res, jl)
+}
+
+// finish runs what follows the checkout: the clean and the submodules.
+func (s *Syncer) finish(ctx context.Context, wc *workingCopy, t Target, rem *remote,
+	tracked map[string]*index.Entry, res *Result, jl *jobLog) error {
+	var err error
 	if t.Clean {
 		if res.Cleaned, err = clean(wc.path, tracked, jl); err != nil {
-			return res, fmt.Errorf("clean %s: %w", wc.path, err)
+			return fmt.Errorf("clean %s: %w", wc.path, err)
 		}
 	}
 	if t.Submodules {
-		if err := s.updateSubmodules(ctx, wc, rem, jl); err != nil {
-			return res, err
-		}
+		return s.updateSubmodules(ctx, wc, rem, jl)
 	}
-	done()
-	return res, nil
+	return nil
 }
 
 // checkout writes the commit's tree and index, reports what it changed,
@@ -144,15 +160,15 @@ func (s *Syncer) checkout(ctx context.Context, wc *workingCopy, t Target, prev, 
 	err = co.run()
 	res.Written, res.Removed, res.Overwritten = co.written, co.removed, co.overwritten
 	for _, p := range co.overwritten {
-		jl.logger.Warn().Str("path", t.Path).Str("file", p).Str("sha", commit.String()).
+		jl.logger.Warn().Str("path", t.Path).Str("file", p).Str("commit", commit.String()).
 			Msg("local change overwritten by checkout")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("checkout %s: %w", short(commit), err)
 	}
 	from := "empty working copy"
-	if !prev.IsZero() {
-		from = short(prev)
+	if res.Previous != "" { // after a repair, the commit the old .git had
+		from = res.Previous[:7]
 	}
 	jl.printf("checkout %s from %s: %d written, %d removed", short(commit), from, co.written, co.removed)
 	return co.next, nil
@@ -171,12 +187,11 @@ func (t Target) validate() error {
 	if !filepath.IsAbs(t.Path) || filepath.Clean(t.Path) == "/" {
 		errs = append(errs, fmt.Errorf("path: must be an absolute path below / (got %q)", t.Path))
 	}
-	name := plumbing.ReferenceName(t.Ref)
-	if (!name.IsBranch() && !name.IsTag()) || !validRefName(name) {
-		errs = append(errs, fmt.Errorf("ref: must be a valid refs/heads/B or refs/tags/T (got %q)", t.Ref))
-	}
-	if t.Commit != "" && !shaPattern.MatchString(t.Commit) {
-		errs = append(errs, fmt.Errorf("commit: must be a full lowercase SHA-1 (got %q)", t.Commit))
+	errs = append(errs, t.validateRefs()...)
+	for _, f := range []struct{ name, value string }{{"commit", t.Commit}, {"delivered", t.Delivered}} {
+		if f.value != "" && !shaPattern.MatchString(f.value) {
+			errs = append(errs, fmt.Errorf("%s: must be a full lowercase SHA-1 (got %q)", f.name, f.value))
+		}
 	}
 	if t.Depth < 0 {
 		errs = append(errs, fmt.Errorf("depth: must not be negative (got %d)", t.Depth))
@@ -185,6 +200,27 @@ func (t Target) validate() error {
 		return fmt.Errorf("invalid sync target: %w", err)
 	}
 	return nil
+}
+
+// validateRefs checks Ref (refs/heads/B, refs/tags/T, a short name, or
+// empty with a commit) and Fallback (empty or refs/heads/B).
+func (t Target) validateRefs() []error {
+	var errs []error
+	switch name := plumbing.ReferenceName(t.Ref); {
+	case t.Ref == "" && t.Commit == "":
+		errs = append(errs, errors.New("ref: must not be empty without a commit"))
+	case t.Ref == "":
+	case strings.HasPrefix(t.Ref, "refs/"):
+		if (!name.IsBranch() && !name.IsTag()) || !validRefName(name) {
+			errs = append(errs, fmt.Errorf("ref: must be a valid refs/heads/B, refs/tags/T or short name (got %q)", t.Ref))
+		}
+	case strings.HasPrefix(t.Ref, "-") || !validRefName(plumbing.NewBranchReferenceName(t.Ref)):
+		errs = append(errs, fmt.Errorf("ref: must be a valid refs/heads/B, refs/tags/T or short name (got %q)", t.Ref))
+	}
+	if name := plumbing.ReferenceName(t.Fallback); t.Fallback != "" && (!name.IsBranch() || !validRefName(name)) {
+		errs = append(errs, fmt.Errorf("fallback: must be a valid refs/heads/B (got %q)", t.Fallback))
+	}
+	return errs
 }
 
 // validRefName is go-git's check without its refusal of a branch or tag
