@@ -80,7 +80,8 @@ type entry struct {
 	commands           []any // string: shell; []string: argv
 }
 
-// daemonSettings writes a settings file for entries and returns its path.
+// daemonSettings writes a settings file for entries, makes its state dir,
+// and returns its path.
 // Every entry is a GitHub entry for bench/NAME with the given secret.
 func daemonSettings(dir, listen, secret string, workers, queue int, entries []entry) (string, error) {
 	var b strings.Builder
@@ -94,6 +95,11 @@ func daemonSettings(dir, listen, secret string, workers, queue int, entries []en
 		for _, c := range e.commands {
 			fmt.Fprintf(&b, "          - %s\n", q(c))
 		}
+	}
+	// wh-git-trigger runs in-process only in a state dir that exists (one
+	// the daemon made): the bench makes it as the daemon would.
+	if err := os.MkdirAll(filepath.Join(dir, "state"), 0o750); err != nil {
+		return "", err
 	}
 	path := filepath.Join(dir, "settings.yaml")
 	return path, os.WriteFile(path, []byte(b.String()), 0o600)

@@ -72,17 +72,7 @@ type TriggerRequest struct {
 
 // ValidCommit reports whether s names a commit as a manual run must: a full
 // lowercase SHA-1, 40 hex digits.
-func ValidCommit(s string) bool {
-	if len(s) != 40 {
-		return false
-	}
-	for _, c := range []byte(s) {
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
-}
+func ValidCommit(s string) bool { return shaRE.MatchString(s) }
 
 // apiRoute is one endpoint of the job API.
 type apiRoute struct {
@@ -203,6 +193,10 @@ func (h *Handler) trigger(w http.ResponseWriter, r *http.Request) {
 	req.Environment = cmp.Or(req.Environment, q.Get("environment"))
 	req.SHA = cmp.Or(req.SHA, q.Get("sha"))
 	req.By = cmp.Or(req.By, q.Get("by"), "api")
+	if req.Branch != "" && req.Environment != "" {
+		fail(w, http.StatusBadRequest, "name a branch or an environment, not both")
+		return
+	}
 	if req.SHA != "" && !ValidCommit(req.SHA) {
 		fail(w, http.StatusBadRequest, "sha must be a full lowercase SHA-1 (40 hex digits)")
 		return

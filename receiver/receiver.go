@@ -57,7 +57,7 @@ func New(o Options) *Handler {
 	h.mux.HandleFunc("/hooks/{name}", h.serveHook)
 	h.routeAPI()
 	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		answer(w, http.StatusOK, map[string]any{"status": "ok"})
+		answer(w, http.StatusOK, Answer{Status: StatusOK})
 	})
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		fail(w, http.StatusNotFound, "no such endpoint")
@@ -116,7 +116,7 @@ func (h *Handler) serveHook(w http.ResponseWriter, r *http.Request) {
 	job, reason := match(repo, ev)
 	if job == nil {
 		log.Info().Str("reason", reason).Msg("delivery ignored")
-		answer(w, http.StatusOK, map[string]any{"status": "ignored", "reason": reason})
+		answer(w, http.StatusOK, Answer{Status: StatusIgnored, Reason: reason})
 		return
 	}
 	if msg := tooOld(repo, ev, time.Now()); msg != "" {
@@ -180,16 +180,10 @@ func (h *Handler) enqueue(w http.ResponseWriter, log zerolog.Logger, job *runner
 		w.Header().Set("Retry-After", "30")
 		fail(w, http.StatusServiceUnavailable, "cannot queue the job")
 	case rc.Duplicate:
-		answer(w, http.StatusOK, map[string]any{"status": "duplicate", "job": rc.ID})
+		answer(w, http.StatusOK, Answer{Status: StatusDuplicate, Job: rc.ID})
 	default:
-		a := map[string]any{"status": "queued", "job": rc.ID}
-		if rc.Supersedes != "" {
-			a["supersedes"] = rc.Supersedes
-		}
-		if rc.RetryOf != "" {
-			a["retry_of"] = rc.RetryOf
-		}
-		answer(w, http.StatusAccepted, a)
+		answer(w, http.StatusAccepted, Answer{Status: StatusQueued, Job: rc.ID, Supersedes: rc.Supersedes,
+			RetryOf: rc.RetryOf})
 	}
 }
 
@@ -200,5 +194,5 @@ func answer(w http.ResponseWriter, status int, v any) {
 }
 
 func fail(w http.ResponseWriter, status int, msg string) {
-	answer(w, status, map[string]any{"status": "error", "error": msg})
+	answer(w, status, Answer{Status: StatusError, Error: msg})
 }

@@ -42,7 +42,7 @@ func ManualJob(set *settings.Settings, name, branch, env, sha, by string) (*Job,
 		}
 		if job.Branch == "" && sha == "" {
 			return nil, &SelectError{Msg: fmt.Sprintf("environment %q names no branch to fetch", env),
-				Hint: "pass a branch or a commit (--sha), or set branch: for the environment"}
+				Hint: "name a commit to deploy, or set branch: for the environment"}
 		}
 	} else if err := pickBranch(repo, job); err != nil {
 		return nil, err
