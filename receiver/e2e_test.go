@@ -218,6 +218,17 @@ func TestGitLabDeployment(t *testing.T) {
 	if a := h.send(delivery{endpoint: "gl", event: "Deployment Hook", body: bad}); a.code != http.StatusBadRequest {
 		t.Errorf("deployment without a full commit: answer %d %s, want 400", a.code, a.raw)
 	}
+	// Newer GitLab versions name the deployment's ref, which may be a tag
+	// on no branch at all: the commit is deployed from it.
+	o := h.up.Orphan(t, map[string]string{"released": "1"}, "release on no branch")
+	h.up.Tag(t, "v1", o)
+	tagged := payload(t, "gitlab/deployment-event.json", map[string]any{"status": "success", "environment": "staging",
+		"short_sha": o[:8], "commit_url": "https://gitlab.example/group/site/-/commit/" + o, "ref": "v1",
+		"project.path_with_namespace": "group/site"})
+	a = h.send(delivery{endpoint: "gl", event: "Deployment Hook", body: tagged})
+	if res := h.wait(a.str("job")); res.State != runner.Succeeded || res.Deployed != o {
+		t.Fatalf("deployment of tag v1: %s at %s: %s", res.State, res.Deployed, res.Error)
+	}
 }
 
 // Untracked and ignored files survive ten deployments, a force-push among them.

@@ -137,7 +137,7 @@ func (s *service) shutdown() {
 	ctx, cancel := context.WithTimeout(context.Background(), s.set.ShutdownGrace)
 	defer cancel()
 	if err := s.rn.Close(ctx); err != nil {
-		s.log.Warn().Dur("grace", s.set.ShutdownGrace).
+		s.log.Warn().Int64("grace_ms", s.set.ShutdownGrace.Milliseconds()).
 			Msg("running jobs did not finish within the grace period: cancelled")
 	}
 	closeServer(s.log, s.ctlSrv, time.Second)
