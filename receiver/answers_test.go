@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wh-gitd/wh-gitd/runner"
+	"github.com/wh-gitd/wh-gitd/job"
 )
 
 // Every row of the answer table that a single request can show.
@@ -210,13 +210,13 @@ func TestQueueAnswers(t *testing.T) {
 		t.Fatalf("duplicate: %d %s", dup.code, dup.raw)
 	}
 	touch(t, rec+".release")
-	if r := h.wait(a1.str("job")); r.State != runner.Succeeded {
+	if r := h.wait(a1.str("job")); r.State != job.Succeeded {
 		t.Fatalf("first job %s: %s", r.State, r.Error)
 	}
-	if r := h.wait(a2.str("job")); r.State != runner.Superseded || r.SupersededBy != a3.str("job") {
+	if r := h.wait(a2.str("job")); r.State != job.Superseded || r.SupersededBy != a3.str("job") {
 		t.Fatalf("second job %s by %q", r.State, r.SupersededBy)
 	}
-	if r := h.wait(a3.str("job")); r.State != runner.Succeeded {
+	if r := h.wait(a3.str("job")); r.State != job.Succeeded {
 		t.Fatalf("third job %s: %s", r.State, r.Error)
 	}
 	if got, want := readFile(t, rec), c1+"\n"+c3+"\n"; got != want {
@@ -249,10 +249,10 @@ func TestBurstCoalesces(t *testing.T) {
 	// the last job, which replaced every other waiting one, finds that tip
 	// deployed and runs nothing.
 	last := h.wait(ids[len(ids)-1])
-	if last.State != runner.Skipped || last.Deployed != shas[19] {
+	if last.State != job.Skipped || last.Deployed != shas[19] {
 		t.Fatalf("last job %s at %s: %s; want skipped at %s", last.State, last.Deployed, last.Error, shas[19])
 	}
-	if first := h.wait(ids[0]); first.State != runner.Succeeded || first.Deployed != shas[19] {
+	if first := h.wait(ids[0]); first.State != job.Succeeded || first.Deployed != shas[19] {
 		t.Fatalf("first job %s at %s: %s; want succeeded at the tip %s", first.State, first.Deployed, first.Error, shas[19])
 	}
 	ran := h.runs(t, ids)
@@ -285,7 +285,7 @@ func TestBranchNamesNeverReachAShell(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if r := h.wait(a.str("job")); r.State != runner.Succeeded {
+			if r := h.wait(a.str("job")); r.State != job.Succeeded {
 				t.Errorf("%q: job %s: %s", n, r.State, r.Error)
 			}
 		}()

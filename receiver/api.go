@@ -13,66 +13,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wh-gitd/wh-gitd/job"
 	"github.com/wh-gitd/wh-gitd/runner"
 )
 
 // The job API: the same routes on the HTTP listener, behind a bearer token
 // (api.token; without one they answer 404), and on the control socket,
 // where the socket file's mode decides who may connect (see Control).
-
-// Statuses of the API's answers (the status field of every answer).
-const (
-	StatusOK        = "ok"
-	StatusQueued    = "queued"
-	StatusDuplicate = "duplicate"
-	StatusIgnored   = "ignored"
-	StatusCancelled = "cancelled"
-	StatusError     = "error"
-)
-
-// Answer is the JSON of every answer that carries no record: an error
-// ({"status":"error","error":...,"hint":...}), a queued or duplicate job
-// ({"status":"queued","job":ID}, with supersedes or retry_of when it
-// replaces a waiting job or tries a failed one again), a cancelled job
-// ({"status":"cancelled","job":ID}) and an ignored delivery.
-type Answer struct {
-	Status     string `json:"status"`
-	Job        string `json:"job,omitempty"`
-	Supersedes string `json:"supersedes,omitempty"`
-	RetryOf    string `json:"retry_of,omitempty"`
-	Reason     string `json:"reason,omitempty"`
-	Error      string `json:"error,omitempty"`
-	Hint       string `json:"hint,omitempty"`
-}
-
-// JobAnswer answers GET /api/jobs/{id}: {"status":"ok","job":<record>},
-// the record with the job's fields at its top level.
-type JobAnswer struct {
-	Status string         `json:"status"`
-	Job    *runner.Record `json:"job"`
-}
-
-// JobsAnswer answers GET /api/jobs: {"status":"ok","jobs":[<record>...]},
-// newest first.
-type JobsAnswer struct {
-	Status string           `json:"status"`
-	Jobs   []*runner.Record `json:"jobs"`
-}
-
-// TriggerRequest is the optional JSON body of POST /api/repos/{name}/trigger;
-// query parameters of the same names work too.
-type TriggerRequest struct {
-	Branch      string `json:"branch,omitempty"`
-	Environment string `json:"environment,omitempty"`
-	// SHA is the exact commit to deploy: a full lowercase SHA-1.
-	SHA string `json:"sha,omitempty"`
-	// By names who asks, recorded as the job's pusher (default "api").
-	By string `json:"by,omitempty"`
-}
-
-// ValidCommit reports whether s names a commit as a manual run must: a full
-// lowercase SHA-1, 40 hex digits.
-func ValidCommit(s string) bool { return shaRE.MatchString(s) }
 
 // apiRoute is one endpoint of the job API.
 type apiRoute struct {
@@ -124,7 +71,7 @@ func (h *Handler) api(next http.HandlerFunc) http.HandlerFunc {
 
 func (h *Handler) listJobs(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := runner.Filter{Repo: q.Get("repo"), State: runner.State(q.Get("state")), Limit: 50}
+	f := job.Filter{Repo: q.Get("repo"), State: job.State(q.Get("state")), Limit: 50}
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 1000 {
@@ -139,15 +86,15 @@ func (h *Handler) listJobs(w http.ResponseWriter, r *http.Request) {
 	}
 	jobs := h.jobs.List(f)
 	if jobs == nil {
-		jobs = []*runner.Record{}
+		jobs = []*job.Record{}
 	}
-	answer(w, http.StatusOK, JobsAnswer{Status: StatusOK, Jobs: jobs})
+	answer(w, http.StatusOK, job.JobsAnswer{Status: job.StatusOK, Jobs: jobs})
 }
 
-func validState(s runner.State) bool {
+func validState(s job.State) bool {
 	switch s {
-	case runner.Queued, runner.Running, runner.Succeeded, runner.Failed, runner.TimedOut,
-		runner.Cancelled, runner.Superseded, runner.Interrupted, runner.Skipped:
+	case job.Queued, job.Running, job.Succeeded, job.Failed, job.TimedOut,
+		job.Cancelled, job.Superseded, job.Interrupted, job.Skipped:
 		return true
 	}
 	return false
@@ -159,27 +106,27 @@ func (h *Handler) getJob(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, "no such job")
 		return
 	}
-	answer(w, http.StatusOK, JobAnswer{Status: StatusOK, Job: rec})
+	answer(w, http.StatusOK, job.JobAnswer{Status: job.StatusOK, Job: rec})
 }
 
 func (h *Handler) cancelJob(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	err := h.jobs.Cancel(id)
 	switch {
-	case errors.Is(err, runner.ErrNotFound):
+	case errors.Is(err, job.ErrNotFound):
 		fail(w, http.StatusNotFound, "no such job")
-	case errors.Is(err, runner.ErrFinished):
+	case errors.Is(err, job.ErrFinished):
 		fail(w, http.StatusConflict, "job has already finished")
 	case err != nil:
 		fail(w, http.StatusConflict, err.Error())
 	default:
 		h.log.Info().Str("job", id).Msg("job cancelled through the API")
-		answer(w, http.StatusOK, Answer{Status: StatusCancelled, Job: id})
+		answer(w, http.StatusOK, job.Answer{Status: job.StatusCancelled, Job: id})
 	}
 }
 
 func (h *Handler) trigger(w http.ResponseWriter, r *http.Request) {
-	var req TriggerRequest
+	var req job.TriggerRequest
 	if r.ContentLength != 0 {
 		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
 		dec.DisallowUnknownFields()
@@ -197,22 +144,22 @@ func (h *Handler) trigger(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, "name a branch or an environment, not both")
 		return
 	}
-	if req.SHA != "" && !ValidCommit(req.SHA) {
+	if req.SHA != "" && !job.ValidSHA(req.SHA) {
 		fail(w, http.StatusBadRequest, "sha must be a full lowercase SHA-1 (40 hex digits)")
 		return
 	}
-	job, err := runner.ManualJob(h.set.Load(), r.PathValue("name"), req.Branch, req.Environment, req.SHA, req.By)
+	jb, err := runner.ManualJob(h.set.Load(), r.PathValue("name"), req.Branch, req.Environment, req.SHA, req.By)
 	if err != nil {
 		refuseTrigger(w, err)
 		return
 	}
-	h.enqueue(w, h.log.With().Str("repo", job.Repo).Logger(), job)
+	h.enqueue(w, h.log.With().Str("repo", jb.Repo).Logger(), jb)
 }
 
 // refuseTrigger answers a trigger that names no configured target: 404 for
 // an unknown entry, else 400, with what could be named instead.
 func refuseTrigger(w http.ResponseWriter, err error) {
-	var se *runner.SelectError
+	var se *job.SelectError
 	if !errors.As(err, &se) {
 		fail(w, http.StatusBadRequest, err.Error())
 		return
@@ -221,7 +168,7 @@ func refuseTrigger(w http.ResponseWriter, err error) {
 	if se.NoEntry {
 		status = http.StatusNotFound
 	}
-	answer(w, status, Answer{Status: StatusError, Error: se.Msg, Hint: se.Hint})
+	answer(w, status, job.Answer{Status: job.StatusError, Error: se.Msg, Hint: se.Hint})
 }
 
 // jobLog sends the job's log; with follow=1 it goes on sending what is

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wh-gitd/wh-gitd/runner"
+	"github.com/wh-gitd/wh-gitd/job"
 )
 
 const apiToken = "test-token-0123456789"
@@ -32,10 +32,10 @@ func (h *harness) apiCall(method, path, token, body string) answer {
 	return h.do(req)
 }
 
-func (a answer) jobField(t *testing.T) runner.Record {
+func (a answer) jobField(t *testing.T) job.Record {
 	t.Helper()
 	raw, _ := json.Marshal(a.body["job"])
-	var rec runner.Record
+	var rec job.Record
 	if err := json.Unmarshal(raw, &rec); err != nil {
 		t.Fatalf("job field of %s: %v", a.raw, err)
 	}
@@ -77,7 +77,7 @@ func TestAPI(t *testing.T) {
 		t.Fatalf("delivery: %d %s", first.code, first.raw)
 	}
 	id := first.str("job")
-	waitJobState(t, h, id, runner.Running)
+	waitJobState(t, h, id, job.Running)
 
 	t.Run("follow sees lines in order as they are written", func(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodGet, h.url+"/api/jobs/"+id+"/log?follow=1", nil)
@@ -105,12 +105,12 @@ func TestAPI(t *testing.T) {
 			t.Errorf("after release the stream said %q", rest)
 		}
 	})
-	if r := h.wait(id); r.State != runner.Succeeded {
+	if r := h.wait(id); r.State != job.Succeeded {
 		t.Fatalf("job %s: %s", r.State, r.Error)
 	}
 	t.Run("get, list, log", func(t *testing.T) {
 		a := h.apiCall(http.MethodGet, "/api/jobs/"+id, apiToken, "")
-		if rec := a.jobField(t); a.code != 200 || rec.State != runner.Succeeded || rec.Job.SHA != c1 ||
+		if rec := a.jobField(t); a.code != 200 || rec.State != job.Succeeded || rec.Job.SHA != c1 ||
 			rec.Job.Delivery == "" || len(rec.Commands) != 1 || rec.Started.IsZero() || rec.Finished.IsZero() {
 			t.Errorf("GET job: %d %s", a.code, a.raw)
 		}
@@ -157,7 +157,7 @@ func TestAPI(t *testing.T) {
 				continue
 			}
 			if a.code == http.StatusAccepted {
-				if r := h.wait(a.str("job")); r.State != runner.Succeeded || r.Job.Event != runner.EventManual {
+				if r := h.wait(a.str("job")); r.State != job.Succeeded || r.Job.Event != job.EventManual {
 					t.Errorf("triggered job: %s %s: %s", r.Job.Event, r.State, r.Error)
 				}
 			}
@@ -166,13 +166,13 @@ func TestAPI(t *testing.T) {
 	t.Run("cancel", func(t *testing.T) {
 		_ = os.Remove(release)
 		running := h.apiCall(http.MethodPost, "/api/repos/gh/trigger", apiToken, `{"branch":"main"}`)
-		waitJobState(t, h, running.str("job"), runner.Running)
+		waitJobState(t, h, running.str("job"), job.Running)
 		queued := h.apiCall(http.MethodPost, "/api/repos/gh/trigger", apiToken, `{"branch":"other"}`)
 		for _, j := range []string{queued.str("job"), running.str("job")} {
 			if a := h.apiCall(http.MethodPost, "/api/jobs/"+j+"/cancel", apiToken, ""); a.code != http.StatusOK {
 				t.Fatalf("cancel %s: %d %s", j, a.code, a.raw)
 			}
-			if r := h.wait(j); r.State != runner.Cancelled {
+			if r := h.wait(j); r.State != job.Cancelled {
 				t.Errorf("job %s ended %s, want cancelled", j, r.State)
 			}
 		}
@@ -190,7 +190,7 @@ func TestAPI(t *testing.T) {
 }
 
 // waitJobState waits until the store says job id is in state s.
-func waitJobState(t *testing.T, h *harness, id string, s runner.State) {
+func waitJobState(t *testing.T, h *harness, id string, s job.State) {
 	t.Helper()
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if rec, ok := h.rn.Get(id); ok && rec.State == s {

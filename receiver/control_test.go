@@ -12,8 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wh-gitd/wh-gitd/job"
 	"github.com/wh-gitd/wh-gitd/receiver"
-	"github.com/wh-gitd/wh-gitd/runner"
 )
 
 // controlClient is an HTTP client that reaches the server on socket path.
@@ -66,12 +66,12 @@ func TestControlServesTheAPI(t *testing.T) {
 	if fi, err := os.Stat(path); err != nil || fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o660 {
 		t.Fatalf("control socket: %v %v, want a socket of mode 0660", fi.Mode(), err)
 	}
-	var q receiver.Answer
+	var q job.Answer
 	if code := controlCall(t, c, http.MethodPost, "/api/repos/gh/trigger", `{"by":"alice"}`, &q); code != http.StatusAccepted ||
-		q.Status != receiver.StatusQueued || q.Job == "" {
+		q.Status != job.StatusQueued || q.Job == "" {
 		t.Fatalf("trigger: %d %+v", code, q)
 	}
-	if rec := h.wait(q.Job); rec.State != runner.Succeeded || rec.Pusher != "alice" {
+	if rec := h.wait(q.Job); rec.State != job.Succeeded || rec.Pusher != "alice" {
 		t.Fatalf("triggered job: %s by %q: %s", rec.State, rec.Pusher, rec.Error)
 	}
 	var one struct {
@@ -82,9 +82,9 @@ func TestControlServesTheAPI(t *testing.T) {
 	if one.Status != "ok" || one.Job["id"] != q.Job || one.Job["state"] != "succeeded" || one.Job["job"] != nil {
 		t.Errorf("one job's answer is not {status, job: <flat record>}: %+v", one)
 	}
-	var jobs receiver.JobsAnswer
+	var jobs job.JobsAnswer
 	if code := controlCall(t, c, http.MethodGet, "/api/jobs?state=succeeded", "", &jobs); code != http.StatusOK ||
-		jobs.Status != receiver.StatusOK || len(jobs.Jobs) != 1 || jobs.Jobs[0].ID != q.Job {
+		jobs.Status != job.StatusOK || len(jobs.Jobs) != 1 || jobs.Jobs[0].ID != q.Job {
 		t.Errorf("list: %d %+v", code, jobs)
 	}
 	for _, p := range []string{"/api/jobs?state=skipped", "/api/jobs?state=interrupted"} {
@@ -92,9 +92,9 @@ func TestControlServesTheAPI(t *testing.T) {
 			t.Errorf("GET %s: %d, want 200", p, code)
 		}
 	}
-	var e receiver.Answer
+	var e job.Answer
 	if code := controlCall(t, c, http.MethodPost, "/api/jobs/"+q.Job+"/cancel", "", &e); code != http.StatusConflict ||
-		e.Status != receiver.StatusError || e.Error == "" {
+		e.Status != job.StatusError || e.Error == "" {
 		t.Errorf("cancel a finished job: %d %+v", code, e)
 	}
 	if code := controlCall(t, c, http.MethodPost, "/hooks/gh", "{}", &e); code != http.StatusNotFound {
@@ -119,7 +119,7 @@ func TestTriggerSHA(t *testing.T) {
 		{strings.ToUpper(sha), http.StatusBadRequest},
 		{sha + sha[:24], http.StatusBadRequest}, // 64 digits: not a SHA-1
 	} {
-		var a receiver.Answer
+		var a job.Answer
 		if code := controlCall(t, c, http.MethodPost, "/api/repos/gh/trigger", `{"sha":"`+tc.sha+`"}`, &a); code != tc.code {
 			t.Errorf("sha %s: %d %+v, want %d", tc.sha, code, a, tc.code)
 		} else if code == http.StatusAccepted {

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
-	"github.com/wh-gitd/wh-gitd/runner"
+	"github.com/wh-gitd/wh-gitd/job"
 )
 
 // Per provider and per kind of remote: a signed push brings the working copy
@@ -28,7 +28,7 @@ func TestPushDeploys(t *testing.T) {
 					t.Fatalf("answer %d %s, want 202 queued", a.code, a.raw)
 				}
 				res := h.wait(a.str("job"))
-				if res.State != runner.Succeeded {
+				if res.State != job.Succeeded {
 					t.Fatalf("job %s: %s", res.State, res.Error)
 				}
 				if got := head(t, h.workCopy(name)); got != c2 {
@@ -105,14 +105,14 @@ func TestGitHubEvents(t *testing.T) {
 	c1 := h.up.Commit(t, "main", map[string]string{"a": "1"}, "one")
 	c2 := h.up.Commit(t, "main", map[string]string{"a": "2"}, "two")
 
-	deploy := func(t *testing.T, body []byte, event, want string) runner.Record {
+	deploy := func(t *testing.T, body []byte, event, want string) job.Record {
 		t.Helper()
 		a := h.send(delivery{endpoint: "gh", event: event, body: body})
 		if a.code != http.StatusAccepted {
 			t.Fatalf("answer %d %s, want 202", a.code, a.raw)
 		}
 		res := h.wait(a.str("job"))
-		if res.State != runner.Succeeded {
+		if res.State != job.Succeeded {
 			t.Fatalf("job %s: %s", res.State, res.Error)
 		}
 		if got := head(t, h.workCopy("gh")); got != want {
@@ -207,7 +207,7 @@ func TestGitLabDeployment(t *testing.T) {
 	if a.code != http.StatusAccepted {
 		t.Fatalf("answer %d %s, want 202", a.code, a.raw)
 	}
-	if res := h.wait(a.str("job")); res.State != runner.Succeeded {
+	if res := h.wait(a.str("job")); res.State != job.Succeeded {
 		t.Fatalf("job %s: %s", res.State, res.Error)
 	}
 	if got := head(t, h.workCopy("gl")); got != c1 {
@@ -226,7 +226,7 @@ func TestGitLabDeployment(t *testing.T) {
 		"short_sha": o[:8], "commit_url": "https://gitlab.example/group/site/-/commit/" + o, "ref": "v1",
 		"project.path_with_namespace": "group/site"})
 	a = h.send(delivery{endpoint: "gl", event: "Deployment Hook", body: tagged})
-	if res := h.wait(a.str("job")); res.State != runner.Succeeded || res.Deployed != o {
+	if res := h.wait(a.str("job")); res.State != job.Succeeded || res.Deployed != o {
 		t.Fatalf("deployment of tag v1: %s at %s: %s", res.State, res.Deployed, res.Error)
 	}
 }
@@ -241,7 +241,7 @@ func TestUntrackedFilesSurviveDeployments(t *testing.T) {
 		if a.code != http.StatusAccepted {
 			t.Fatalf("answer %d %s", a.code, a.raw)
 		}
-		if res := h.wait(a.str("job")); res.State != runner.Succeeded {
+		if res := h.wait(a.str("job")); res.State != job.Succeeded {
 			t.Fatalf("job %s: %s", res.State, res.Error)
 		}
 	}
@@ -298,7 +298,7 @@ func TestGiteaAndForgejo(t *testing.T) {
 			if a.code != http.StatusAccepted {
 				t.Fatalf("answer %d %s, want 202", a.code, a.raw)
 			}
-			if r := h.wait(a.str("job")); r.State != runner.Succeeded || r.Deployed != c1 || r.Job.Provider != endpoints[name].provider {
+			if r := h.wait(a.str("job")); r.State != job.Succeeded || r.Deployed != c1 || r.Job.Provider != endpoints[name].provider {
 				t.Fatalf("job %s at %s (provider %s): %s", r.State, r.Deployed, r.Job.Provider, r.Error)
 			}
 		})

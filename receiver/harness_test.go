@@ -19,8 +19,9 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/wh-gitd/wh-gitd/gitsync"
 	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
+	"github.com/wh-gitd/wh-gitd/internal/gitsyncer"
+	"github.com/wh-gitd/wh-gitd/job"
 	"github.com/wh-gitd/wh-gitd/receiver"
 	"github.com/wh-gitd/wh-gitd/runner"
 	"github.com/wh-gitd/wh-gitd/settings"
@@ -49,7 +50,7 @@ type harness struct {
 	logs    *bytes.Buffer
 
 	mu      sync.Mutex
-	results map[string]runner.Record
+	results map[string]job.Record
 	ran     []string // ids of jobs that ran, in the order they finished
 }
 
@@ -77,7 +78,7 @@ const recordCommands = `
 
 func newHarness(t testing.TB, o harnessOpts) *harness {
 	t.Helper()
-	h := &harness{t: t, dir: t.TempDir(), up: gitsynctest.NewUpstream(t), results: map[string]runner.Record{},
+	h := &harness{t: t, dir: t.TempDir(), up: gitsynctest.NewUpstream(t), results: map[string]job.Record{},
 		logs: &bytes.Buffer{}}
 	remote := h.up.Path()
 	if o.remote == "http" {
@@ -130,7 +131,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		t.Fatal(err)
 	}
 	h.store = store
-	h.rn = runner.New(runner.Options{Settings: set, Syncer: gitsync.New(log), Store: store, Logger: log, OnDone: h.done})
+	h.rn = runner.New(runner.Options{Settings: set, Syncer: gitsyncer.New(log), Store: store, Logger: log, OnDone: h.done})
 	h.handler = receiver.New(receiver.Options{Settings: set, Jobs: h.rn, Logger: log})
 	srv := httptest.NewServer(h.handler)
 	h.url = srv.URL
@@ -168,9 +169,9 @@ func (h *harness) runs(t testing.TB, ids []string) int {
 	ran := 0
 	for _, id := range ids {
 		switch r := h.wait(id); r.State {
-		case runner.Succeeded:
+		case job.Succeeded:
 			ran++
-		case runner.Superseded, runner.Skipped:
+		case job.Superseded, job.Skipped:
 		default:
 			t.Errorf("job %s ended %s: %s", id, r.State, r.Error)
 		}
@@ -179,23 +180,23 @@ func (h *harness) runs(t testing.TB, ids []string) int {
 }
 
 // jobCount is how many job records the store holds.
-func (h *harness) jobCount() int { return len(h.store.List(runner.Filter{Limit: 1 << 20})) }
+func (h *harness) jobCount() int { return len(h.store.List(job.Filter{Limit: 1 << 20})) }
 
 func (h *harness) record(name string) string { return filepath.Join(h.dir, "rec-"+name) }
 
 func (h *harness) workCopy(name string) string { return h.set.Repos[name].Path }
 
-func (h *harness) done(r runner.Record) {
+func (h *harness) done(r job.Record) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.results[r.Job.ID] = r
-	if r.State != runner.Superseded {
+	if r.State != job.Superseded {
 		h.ran = append(h.ran, r.Job.ID)
 	}
 }
 
 // wait returns the result of job id, failing the test after 60 s.
-func (h *harness) wait(id string) runner.Record {
+func (h *harness) wait(id string) job.Record {
 	h.t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
@@ -208,7 +209,7 @@ func (h *harness) wait(id string) runner.Record {
 		time.Sleep(10 * time.Millisecond)
 	}
 	h.t.Fatalf("job %s did not finish; daemon log:\n%s", id, h.logs.String())
-	return runner.Record{}
+	return job.Record{}
 }
 
 // delivery is one request to send.

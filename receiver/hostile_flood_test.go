@@ -17,8 +17,9 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/wh-gitd/wh-gitd/gitsync"
 	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
+	"github.com/wh-gitd/wh-gitd/internal/gitsyncer"
+	"github.com/wh-gitd/wh-gitd/job"
 	"github.com/wh-gitd/wh-gitd/receiver"
 	"github.com/wh-gitd/wh-gitd/runner"
 	"github.com/wh-gitd/wh-gitd/settings"
@@ -61,7 +62,7 @@ func TestHostileReplay(t *testing.T) {
 					t.Errorf("duplicate names job %q, want %q", a.str("job"), queued[0])
 				}
 			}
-			if r := h.wait(queued[0]); r.State != runner.Succeeded {
+			if r := h.wait(queued[0]); r.State != job.Succeeded {
 				t.Fatalf("job %s: %s", r.State, r.Error)
 			}
 			if runs := strings.Count(readIfExists(h.record(name)), "second\n"); runs != 1 {
@@ -195,9 +196,9 @@ func TestHostileFiftyRepositoriesFourWorkers(t *testing.T) {
 		`echo "start $(date +%s%N)" >> "$T/$WH_REPO"; sleep 0.3; echo "end $(date +%s%N)" >> "$T/$WH_REPO"`)
 	sha := up.Commit(t, "main", map[string]string{"a": "1"}, "one")
 	var mu sync.Mutex
-	done := map[string]runner.Record{}
-	rn := runner.New(runner.Options{Settings: set, Syncer: gitsync.New(zerolog.Nop()), Logger: zerolog.Nop(),
-		OnDone: func(r runner.Record) { mu.Lock(); done[r.Job.ID] = r; mu.Unlock() }})
+	done := map[string]job.Record{}
+	rn := runner.New(runner.Options{Settings: set, Syncer: gitsyncer.New(zerolog.Nop()), Logger: zerolog.Nop(),
+		OnDone: func(r job.Record) { mu.Lock(); done[r.Job.ID] = r; mu.Unlock() }})
 	t.Cleanup(func() {
 		ctx, cancel := contextWithTimeout(10 * time.Second)
 		defer cancel()
@@ -236,7 +237,7 @@ func TestHostileFiftyRepositoriesFourWorkers(t *testing.T) {
 	}
 	var files []string
 	for _, id := range ids {
-		if r := done[id]; r.State != runner.Succeeded {
+		if r := done[id]; r.State != job.Succeeded {
 			t.Errorf("job %s of %s: %s %s", id, r.Job.Repo, r.State, r.Error)
 		}
 	}
@@ -287,7 +288,7 @@ func TestHostileQueueFull(t *testing.T) {
 	}
 	touch(t, h.record("gh")+".release")
 	for _, id := range accepted {
-		if r := h.wait(id); r.State != runner.Succeeded {
+		if r := h.wait(id); r.State != job.Succeeded {
 			t.Errorf("job %s: %s %s", id, r.State, r.Error)
 		}
 	}

@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
-	"github.com/wh-gitd/wh-gitd/runner"
+	"github.com/wh-gitd/wh-gitd/job"
 )
 
 // hostileBranches are branch names git accepts that a shell would run
@@ -61,7 +61,7 @@ func TestHostileBranchNames(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if r := h.wait(a.str("job")); r.State != runner.Succeeded {
+				if r := h.wait(a.str("job")); r.State != job.Succeeded {
 					t.Errorf("%s %q: job %s: %s", name, n, r.State, r.Error)
 				}
 			}()
@@ -152,7 +152,7 @@ func TestHostilePayloadURLsAreNeverUsed(t *testing.T) {
 					t.Fatalf("answer %d %s", a.code, a.raw)
 				}
 				// The same commit each time: later pushes find it deployed.
-				if r := h.wait(a.str("job")); r.State != runner.Succeeded && r.State != runner.Skipped {
+				if r := h.wait(a.str("job")); r.State != job.Succeeded && r.State != job.Skipped {
 					t.Fatalf("job %s: %s", r.State, r.Error)
 				}
 				out, err := runGit(h.workCopy(e), "remote", "get-url", "origin")

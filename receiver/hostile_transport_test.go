@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wh-gitd/wh-gitd/runner"
+	"github.com/wh-gitd/wh-gitd/job"
 )
 
 // Methods other than POST get 405 with Allow: POST; bodies that are not
@@ -56,7 +56,7 @@ func TestHostileMethodsAndContentTypes(t *testing.T) {
 				t.Errorf("Allow = %q, want POST", a.header.Get("Allow"))
 			}
 			if tc.code == http.StatusAccepted {
-				if r := h.wait(a.str("job")); r.State != runner.Succeeded {
+				if r := h.wait(a.str("job")); r.State != job.Succeeded {
 					t.Errorf("job %s: %s", r.State, r.Error)
 				}
 			}
@@ -162,7 +162,7 @@ func TestHostileSlowloris(t *testing.T) {
 		longest = max(longest, d)
 	}
 	t.Logf("%d slow connections closed, the last after %s", conns, longest)
-	if r := h.wait(a.str("job")); r.State != runner.Succeeded {
+	if r := h.wait(a.str("job")); r.State != job.Succeeded {
 		t.Errorf("job %s: %s", r.State, r.Error)
 	}
 }

@@ -5,24 +5,24 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/wh-gitd/wh-gitd/runner"
+	"github.com/wh-gitd/wh-gitd/job"
 	"github.com/wh-gitd/wh-gitd/settings"
 )
 
 // match turns a delivery into a job for one configured branch or environment,
 // or says why nothing runs.
-func match(repo *settings.Repo, ev event) (*runner.Job, string) {
+func match(repo *settings.Repo, ev event) (*job.Job, string) {
 	if ev.kind == "" {
 		return nil, ev.ignore
 	}
-	job := &runner.Job{Repo: repo.Name, Provider: repo.Provider, Event: ev.kind,
+	jb := &job.Job{Repo: repo.Name, Provider: repo.Provider, Event: ev.kind,
 		Delivery: ev.delivery, Before: ev.before, SHA: ev.sha, Pusher: ev.pusher}
 	if ev.kind == "push" {
 		if _, ok := repo.Branches[ev.branch]; !ok {
 			return nil, fmt.Sprintf("branch %q is not configured", ev.branch)
 		}
-		job.Branch, job.Ref = ev.branch, ev.ref
-		return job, ""
+		jb.Branch, jb.Ref = ev.branch, ev.ref
+		return jb, ""
 	}
 	t, ok := repo.Environments[ev.environment]
 	if !ok {
@@ -36,9 +36,9 @@ func match(repo *settings.Repo, ev event) (*runner.Job, string) {
 		return nil, fmt.Sprintf("ref %q may not be deployed to environment %q (its refs: %s)",
 			ev.deployRef, ev.environment, strings.Join(t.Refs, ", "))
 	}
-	job.Environment = ev.environment
-	job.Ref, job.Branch = deploymentRef(ev)
-	return job, ""
+	jb.Environment = ev.environment
+	jb.Ref, jb.Branch = deploymentRef(ev)
+	return jb, ""
 }
 
 // refName is a deployment's ref without refs/heads/ or refs/tags/, as the

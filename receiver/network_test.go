@@ -22,8 +22,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/wh-gitd/wh-gitd/job"
 	"github.com/wh-gitd/wh-gitd/receiver"
-	"github.com/wh-gitd/wh-gitd/runner"
 	"github.com/wh-gitd/wh-gitd/settings"
 )
 
@@ -31,14 +31,14 @@ import (
 type fakeJobs struct {
 	receiver.Jobs
 	mu   sync.Mutex
-	jobs []*runner.Job
+	jobs []*job.Job
 }
 
-func (f *fakeJobs) Submit(job *runner.Job) (runner.Receipt, error) {
+func (f *fakeJobs) Submit(jb *job.Job) (job.Receipt, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.jobs = append(f.jobs, job)
-	return runner.Receipt{ID: "job-1"}, nil
+	f.jobs = append(f.jobs, jb)
+	return job.Receipt{ID: "job-1"}, nil
 }
 
 func (f *fakeJobs) count() int { f.mu.Lock(); defer f.mu.Unlock(); return len(f.jobs) }

@@ -18,7 +18,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/wh-gitd/wh-gitd/runner"
+	"github.com/wh-gitd/wh-gitd/job"
 	"github.com/wh-gitd/wh-gitd/settings"
 )
 
@@ -26,9 +26,9 @@ import (
 // real one.
 type Jobs interface {
 	// Submit queues a job without waiting for other jobs.
-	Submit(job *runner.Job) (runner.Receipt, error)
-	Get(id string) (*runner.Record, bool)
-	List(f runner.Filter) []*runner.Record
+	Submit(jb *job.Job) (job.Receipt, error)
+	Get(id string) (*job.Record, bool)
+	List(f job.Filter) []*job.Record
 	Cancel(id string) error
 	LogPath(id string) string
 }
@@ -57,7 +57,7 @@ func New(o Options) *Handler {
 	h.mux.HandleFunc("/hooks/{name}", h.serveHook)
 	h.routeAPI()
 	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		answer(w, http.StatusOK, Answer{Status: StatusOK})
+		answer(w, http.StatusOK, job.Answer{Status: job.StatusOK})
 	})
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		fail(w, http.StatusNotFound, "no such endpoint")
@@ -113,10 +113,10 @@ func (h *Handler) serveHook(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusForbidden, "delivery is for another repository than this endpoint's")
 		return
 	}
-	job, reason := match(repo, ev)
-	if job == nil {
+	jb, reason := match(repo, ev)
+	if jb == nil {
 		log.Info().Str("reason", reason).Msg("delivery ignored")
-		answer(w, http.StatusOK, Answer{Status: StatusIgnored, Reason: reason})
+		answer(w, http.StatusOK, job.Answer{Status: job.StatusIgnored, Reason: reason})
 		return
 	}
 	if msg := tooOld(repo, ev, time.Now()); msg != "" {
@@ -124,8 +124,8 @@ func (h *Handler) serveHook(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusForbidden, msg)
 		return
 	}
-	job.Payload = body
-	h.enqueue(w, log, job)
+	jb.Payload = body
+	h.enqueue(w, log, jb)
 }
 
 // tooOld says why a delivery that would run a job is refused under the
@@ -168,10 +168,10 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, int,
 	return body, 0, ""
 }
 
-func (h *Handler) enqueue(w http.ResponseWriter, log zerolog.Logger, job *runner.Job) {
-	rc, err := h.jobs.Submit(job)
+func (h *Handler) enqueue(w http.ResponseWriter, log zerolog.Logger, jb *job.Job) {
+	rc, err := h.jobs.Submit(jb)
 	switch {
-	case errors.Is(err, runner.ErrQueueFull), errors.Is(err, runner.ErrClosed):
+	case errors.Is(err, job.ErrQueueFull), errors.Is(err, job.ErrClosed):
 		log.Warn().Err(err).Msg("delivery refused: cannot queue")
 		w.Header().Set("Retry-After", "30")
 		fail(w, http.StatusServiceUnavailable, err.Error())
@@ -180,9 +180,9 @@ func (h *Handler) enqueue(w http.ResponseWriter, log zerolog.Logger, job *runner
 		w.Header().Set("Retry-After", "30")
 		fail(w, http.StatusServiceUnavailable, "cannot queue the job")
 	case rc.Duplicate:
-		answer(w, http.StatusOK, Answer{Status: StatusDuplicate, Job: rc.ID})
+		answer(w, http.StatusOK, job.Answer{Status: job.StatusDuplicate, Job: rc.ID})
 	default:
-		answer(w, http.StatusAccepted, Answer{Status: StatusQueued, Job: rc.ID, Supersedes: rc.Supersedes,
+		answer(w, http.StatusAccepted, job.Answer{Status: job.StatusQueued, Job: rc.ID, Supersedes: rc.Supersedes,
 			RetryOf: rc.RetryOf})
 	}
 }
@@ -194,5 +194,5 @@ func answer(w http.ResponseWriter, status int, v any) {
 }
 
 func fail(w http.ResponseWriter, status int, msg string) {
-	answer(w, status, Answer{Status: StatusError, Error: msg})
+	answer(w, status, job.Answer{Status: job.StatusError, Error: msg})
 }

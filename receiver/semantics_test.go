@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
-	"github.com/wh-gitd/wh-gitd/runner"
+	"github.com/wh-gitd/wh-gitd/job"
 )
 
 // deployEnv is an environment production (fetching main when a deployment's
@@ -50,11 +50,11 @@ func TestOutOfOrderPushesNeverRollBack(t *testing.T) {
 		t.Fatalf("late B: %d %s, want 202 superseding C's job %s", b.code, b.raw, c.str("job"))
 	}
 	touch(t, rec+".release")
-	if r := h.wait(a.str("job")); r.State != runner.Succeeded || r.Deployed != cA {
+	if r := h.wait(a.str("job")); r.State != job.Succeeded || r.Deployed != cA {
 		t.Fatalf("job A %s at %s: %s", r.State, r.Deployed, r.Error)
 	}
 	r := h.wait(b.str("job"))
-	if r.State != runner.Succeeded || r.Deployed != cC || r.Job.SHA != cB {
+	if r.State != job.Succeeded || r.Deployed != cC || r.Job.SHA != cB {
 		t.Fatalf("job of B %s: delivered %s, deployed %s (%s); want delivered B %s, deployed the tip C %s",
 			r.State, r.Job.SHA, r.Deployed, r.Error, cB, cC)
 	}
@@ -69,7 +69,7 @@ func TestOutOfOrderPushesNeverRollBack(t *testing.T) {
 	if late.code != http.StatusAccepted {
 		t.Fatalf("late B again: %d %s", late.code, late.raw)
 	}
-	if r := h.wait(late.str("job")); r.State != runner.Skipped || r.Deployed != cC || !strings.Contains(r.Note, "already deployed") {
+	if r := h.wait(late.str("job")); r.State != job.Skipped || r.Deployed != cC || !strings.Contains(r.Note, "already deployed") {
 		t.Fatalf("late B after C: %s at %s, note %q (%s); want skipped at C", r.State, r.Deployed, r.Note, r.Error)
 	}
 	if got := head(t, h.workCopy("gh")); got != cC {
@@ -80,7 +80,7 @@ func TestOutOfOrderPushesNeverRollBack(t *testing.T) {
 	}
 
 	d := h.send(delivery{endpoint: "gh", event: "deployment", body: githubDeployment(t, "production", "main", cB)})
-	if r := h.wait(d.str("job")); r.State != runner.Succeeded || r.Deployed != cB {
+	if r := h.wait(d.str("job")); r.State != job.Succeeded || r.Deployed != cB {
 		t.Fatalf("deployment of B: %s at %s: %s", r.State, r.Deployed, r.Error)
 	}
 	if got := head(t, h.workCopy("gh")); got != cB {
@@ -120,7 +120,7 @@ func TestDeploymentRefs(t *testing.T) {
 			if a.code != http.StatusAccepted {
 				t.Fatalf("answer %d %s, want 202", a.code, a.raw)
 			}
-			if r := h.wait(a.str("job")); r.State != runner.Succeeded || r.Deployed != tc.sha {
+			if r := h.wait(a.str("job")); r.State != job.Succeeded || r.Deployed != tc.sha {
 				t.Fatalf("job %s at %s: %s; want succeeded at %s", r.State, r.Deployed, r.Error, tc.sha)
 			}
 			if got := head(t, h.workCopy("gh")); got != tc.sha {
@@ -149,7 +149,7 @@ func TestRedeliverAfterFailure(t *testing.T) {
 	c1 := h.up.Commit(t, "main", map[string]string{"a": "1"}, "one")
 	d := delivery{endpoint: "gh", body: pushBody(t, "gh", "main", zeroSHA, c1), id: "redelivered"}
 	first := h.send(d)
-	if r := h.wait(first.str("job")); r.State != runner.Failed {
+	if r := h.wait(first.str("job")); r.State != job.Failed {
 		t.Fatalf("first attempt %s, want failed", r.State)
 	}
 	touch(t, h.record("gh")+".ok")
@@ -158,7 +158,7 @@ func TestRedeliverAfterFailure(t *testing.T) {
 		retry.str("job") == first.str("job") {
 		t.Fatalf("redelivery after a failure: %d %s, want 202 queued with retry_of %s", retry.code, retry.raw, first.str("job"))
 	}
-	if r := h.wait(retry.str("job")); r.State != runner.Succeeded || r.Job.RetryOf != first.str("job") {
+	if r := h.wait(retry.str("job")); r.State != job.Succeeded || r.Job.RetryOf != first.str("job") {
 		t.Fatalf("second attempt %s (retry_of %q): %s", r.State, r.Job.RetryOf, r.Error)
 	}
 	again := h.send(d)
@@ -190,7 +190,7 @@ func TestBranchesWithOwnPathsRunConcurrently(t *testing.T) {
 	am := h.send(delivery{endpoint: "gh", body: pushBody(t, "gh", "main", zeroSHA, m)})
 	as := h.send(delivery{endpoint: "gh", body: pushBody(t, "gh", "staging", zeroSHA, s)})
 	for _, a := range []answer{am, as} {
-		if r := h.wait(a.str("job")); r.State != runner.Succeeded {
+		if r := h.wait(a.str("job")); r.State != job.Succeeded {
 			t.Fatalf("job %s %s: %s", r.Job.Branch, r.State, r.Error)
 		}
 	}
@@ -213,7 +213,7 @@ func TestFailedSyncLeavesWorkingCopyClean(t *testing.T) {
 		t.Run("depth "+depth, func(t *testing.T) {
 			h := newHarness(t, harnessOpts{extra: "    depth: " + depth + "\n"})
 			c1 := h.up.Commit(t, "main", map[string]string{"keep.txt": "k", "gone.txt": "g"}, "adds gone.txt")
-			deploy := func(sha string, want runner.State) runner.Record {
+			deploy := func(sha string, want job.State) job.Record {
 				t.Helper()
 				a := h.send(delivery{endpoint: "gh", body: pushBody(t, "gh", "main", zeroSHA, sha)})
 				r := h.wait(a.str("job"))
@@ -222,7 +222,7 @@ func TestFailedSyncLeavesWorkingCopyClean(t *testing.T) {
 				}
 				return r
 			}
-			deploy(c1, runner.Succeeded)
+			deploy(c1, job.Succeeded)
 			wc := h.workCopy("gh")
 			if err := os.WriteFile(filepath.Join(wc, ".env"), []byte("SECRET=1"), 0o600); err != nil {
 				t.Fatal(err)
@@ -231,12 +231,12 @@ func TestFailedSyncLeavesWorkingCopyClean(t *testing.T) {
 			if err := os.Rename(h.up.Path(), away); err != nil {
 				t.Fatal(err)
 			}
-			deploy(c1, runner.Failed)
+			deploy(c1, job.Failed)
 			if err := os.Rename(away, h.up.Path()); err != nil {
 				t.Fatal(err)
 			}
 			c2 := h.up.Commit(t, "main", map[string]string{"gone.txt": gitsynctest.Deleted}, "removes gone.txt")
-			r := deploy(c2, runner.Succeeded)
+			r := deploy(c2, job.Succeeded)
 			if r.Sync.Cloned || r.Sync.Previous != c1 {
 				t.Errorf("sync after a failed one: cloned %v, previous %q; want an ordinary fetch from %s", r.Sync.Cloned, r.Sync.Previous, c1)
 			}

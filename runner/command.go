@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/wh-gitd/wh-gitd/job"
 	"github.com/wh-gitd/wh-gitd/settings"
 )
 
@@ -126,13 +127,13 @@ func (p *process) finish() (held bool) {
 // out, and leaves no process of its group behind. started, if not nil, is
 // told the command's process group once it runs.
 func runCommand(ctx context.Context, c settings.Command, dir string, env []string,
-	timeout, grace time.Duration, out io.Writer, started func(Group)) error {
+	timeout, grace time.Duration, out io.Writer, started func(job.Group)) error {
 	p, err := startProcess(c, dir, env, out, grace)
 	if err != nil {
 		return err
 	}
 	if started != nil {
-		started(Group{ID: p.pgid, Start: processStart(p.pgid)})
+		started(job.Group{ID: p.pgid, Start: processStart(p.pgid)})
 	}
 	t := time.NewTimer(timeout)
 	defer t.Stop()
@@ -181,7 +182,7 @@ func processStart(pid int) uint64 {
 // killStale kills what is left of a process group recorded by a daemon that
 // died. The group's id cannot be reused while any process of it lives; if
 // its id now names another leader (a different start time), it is left alone.
-func killStale(g Group) bool {
+func killStale(g job.Group) bool {
 	if start := processStart(g.ID); start != 0 && start != g.Start {
 		return false
 	}

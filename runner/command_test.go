@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wh-gitd/wh-gitd/job"
 	"github.com/wh-gitd/wh-gitd/settings"
 )
 
@@ -171,11 +172,11 @@ func TestRunCommandLargeOutputIsCapped(t *testing.T) {
 func TestCommandEnvIsAllowListed(t *testing.T) {
 	environ := []string{"PATH=/bin:/usr/bin", "HOME=/home/wh", "WH_GITD_REPOS__SITE__SECRET=s3cret",
 		"AWS_SECRET_ACCESS_KEY=x", "LANG=C.UTF-8"}
-	job := &Job{ID: "j1", Repo: "site", Event: EventPush, Ref: "refs/heads/main", Branch: "main",
+	jb := &job.Job{ID: "j1", Repo: "site", Event: job.EventPush, Ref: "refs/heads/main", Branch: "main",
 		Before: "b", Delivery: "d1"}
 	repo := &settings.Repo{Provider: "github", Secret: "s3cret"}
 	target := &settings.Target{Env: map[string]string{"APP_ENV": "prod"}}
-	env := commandEnv(baseEnv(environ), job, repo, target, "abc", "/p")
+	env := commandEnv(baseEnv(environ), jb, repo, target, "abc", "/p")
 	joined := strings.Join(env, "\n")
 	for _, bad := range []string{"s3cret", "AWS_SECRET", "WH_GITD_"} {
 		if strings.Contains(joined, bad) {

@@ -3,6 +3,7 @@ package runner
 import (
 	"strings"
 
+	"github.com/wh-gitd/wh-gitd/job"
 	"github.com/wh-gitd/wh-gitd/settings"
 )
 
@@ -37,22 +38,22 @@ func baseEnv(environ []string) []string {
 
 // commandEnv is a command's whole environment: the allow-list, the target's
 // env from the settings, then the WH_* variables describing the job.
-func commandEnv(base []string, job *Job, repo *settings.Repo, t *settings.Target, sha, payload string) []string {
+func commandEnv(base []string, jb *job.Job, repo *settings.Repo, t *settings.Target, sha, payload string) []string {
 	env := append([]string(nil), base...)
 	for k, v := range t.Env {
 		env = append(env, k+"="+v)
 	}
 	return append(env,
-		"WH_REPO="+job.Repo,
+		"WH_REPO="+jb.Repo,
 		"WH_PROVIDER="+repo.Provider,
-		"WH_EVENT="+job.Event,
-		"WH_REF="+job.Ref,
-		"WH_BRANCH="+job.Branch,
+		"WH_EVENT="+jb.Event,
+		"WH_REF="+jb.Ref,
+		"WH_BRANCH="+jb.Branch,
 		"WH_SHA="+sha,
-		"WH_BEFORE="+job.Before,
-		"WH_DELIVERY="+job.Delivery,
-		"WH_JOB="+job.ID,
-		"WH_ENVIRONMENT="+job.Environment,
+		"WH_BEFORE="+jb.Before,
+		"WH_DELIVERY="+jb.Delivery,
+		"WH_JOB="+jb.ID,
+		"WH_ENVIRONMENT="+jb.Environment,
 		"WH_PAYLOAD="+payload,
 	)
 }

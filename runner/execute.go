@@ -13,7 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/wh-gitd/wh-gitd/gitsync"
+	"github.com/wh-gitd/wh-gitd/job"
 	"github.com/wh-gitd/wh-gitd/settings"
 )
 
@@ -30,19 +30,19 @@ const (
 // the working copy's object store before it lets the lock go. A job that is
 // not in the store yet (a manual run) is recorded first. Output is written to
 // the job's log file and, when live is not nil, to live as well.
-func (r *Runner) Run(ctx context.Context, job *Job, live io.Writer) Record {
-	if job.ID == "" {
-		r.assign(job)
-		if err := r.store.accept(&Record{Job: job, State: Queued}, job.Payload); err != nil {
-			rec := Record{Job: job, State: Failed, Finished: time.Now(), Error: err.Error()}
+func (r *Runner) Run(ctx context.Context, jb *job.Job, live io.Writer) job.Record {
+	if jb.ID == "" {
+		r.assign(jb)
+		if err := r.store.accept(&job.Record{Job: jb, State: job.Queued}, jb.Payload); err != nil {
+			rec := job.Record{Job: jb, State: job.Failed, Finished: time.Now(), Error: err.Error()}
 			return rec
 		}
 	}
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
-	rec := r.start(job, stop)
-	log := r.jobLogger(job)
-	f, err := r.openLog(job)
+	rec := r.start(jb, stop)
+	log := r.jobLogger(jb)
+	f, err := r.openLog(jb)
 	if err != nil {
 		return r.finish(ctx, log, rec, err)
 	}
@@ -67,28 +67,28 @@ func (r *Runner) Run(ctx context.Context, job *Job, live io.Writer) Record {
 }
 
 // start records job running and makes it cancellable.
-func (r *Runner) start(job *Job, stop context.CancelCauseFunc) *Record {
-	rec := &Record{Job: job, State: Running, Started: time.Now()}
-	if old, ok := r.store.Get(job.ID); ok {
+func (r *Runner) start(jb *job.Job, stop context.CancelCauseFunc) *job.Record {
+	rec := &job.Record{Job: jb, State: job.Running, Started: time.Now()}
+	if old, ok := r.store.Get(jb.ID); ok {
 		rec.Attempts = old.Attempts
 	}
 	rec.Attempts++
 	r.mu.Lock()
-	r.running[job.ID] = runningJob{job: job, stop: stop}
+	r.running[jb.ID] = runningJob{job: jb, stop: stop}
 	r.mu.Unlock()
 	// Not waited for: if a crash loses it, the job is still queued in the
 	// store and runs again, which is what recovery does with it anyway.
-	r.store.putLater(rec.clone(), func(err error) {
+	r.store.putLater(cloneRecord(rec), func(err error) {
 		if err != nil {
-			r.jobLogger(job).Error().Err(err).Msg("job start not recorded")
+			r.jobLogger(jb).Error().Err(err).Msg("job start not recorded")
 		}
 	})
 	return rec
 }
 
-func (r *Runner) stopped(job *Job) {
+func (r *Runner) stopped(jb *job.Job) {
 	r.mu.Lock()
-	delete(r.running, job.ID)
+	delete(r.running, jb.ID)
 	r.mu.Unlock()
 }
 
@@ -97,33 +97,33 @@ func (r *Runner) stopped(job *Job) {
 // job's result is recorded) does the object store's upkeep and lets the
 // lock go: the upkeep is not what the push waits for, and a crash during it
 // must not make a job whose commands all ran run again.
-func (r *Runner) execute(ctx context.Context, rec *Record, out io.Writer) (after func(), err error) {
+func (r *Runner) execute(ctx context.Context, rec *job.Record, out io.Writer) (after func(), err error) {
 	after = func() {}
-	job := rec.Job
-	repo, target, err := r.lookup(job)
+	jb := rec.Job
+	repo, target, err := r.lookup(jb)
 	if err != nil {
 		return after, err
 	}
-	fmt.Fprintf(out, "%s job %s: %s %s at %s, event %s, delivery %q, attempt %d\n", stamp(), job.ID,
-		job.Repo, job.target(), shortSHA(job.SHA), job.Event, job.Delivery, rec.Attempts)
+	fmt.Fprintf(out, "%s job %s: %s %s at %s, event %s, delivery %q, attempt %d\n", stamp(), jb.ID,
+		jb.Repo, jb.Target(), shortSHA(jb.SHA), jb.Event, jb.Delivery, rec.Attempts)
 	path := repo.WorkingCopy(target)
 	lock, err := acquireLock(ctx, lockPath(r.stateDir, path), out)
 	if err != nil {
 		return after, err
 	}
-	log := r.jobLogger(job)
+	log := r.jobLogger(jb)
 	log.Info().Int("attempt", rec.Attempts).Msg("job started")
-	st := syncTarget(repo, target, job)
+	st := syncTarget(repo, target, jb)
 	fmt.Fprintf(out, "%s sync %s to %s\n", stamp(), path, describeTarget(st))
 	sw := newStampWriter(out)
 	rec.Sync, err = r.syncer.Sync(log.WithContext(ctx), st, sw)
 	sw.end()
 	if err != nil {
 		lock.release()
-		return after, fmt.Errorf("sync %s: %w", job.Repo, err)
+		return after, fmt.Errorf("sync %s: %w", jb.Repo, err)
 	}
 	rec.Deployed = rec.Sync.Commit
-	if rec.Note = deliveredNote(job, rec.Sync); rec.Note != "" {
+	if rec.Note = deliveredNote(jb, rec.Sync); rec.Note != "" {
 		fmt.Fprintf(out, "%s %s\n", stamp(), rec.Note)
 	}
 	after = func() {
@@ -133,11 +133,11 @@ func (r *Runner) execute(ctx context.Context, rec *Record, out io.Writer) (after
 	if reason := r.skipReason(rec, repo); reason != "" {
 		return after, &skipError{reason: reason}
 	}
-	payload, err := r.writePayload(job)
+	payload, err := r.writePayload(jb)
 	if err != nil {
 		return after, err
 	}
-	env := commandEnv(r.environ, job, repo, target, rec.Sync.Commit, payload)
+	env := commandEnv(r.environ, jb, repo, target, rec.Sync.Commit, payload)
 	dir := filepath.Join(path, target.Workdir)
 	for _, c := range target.Commands {
 		if err := r.runOne(ctx, rec, c, dir, env, target.Timeout, out); err != nil {
@@ -161,11 +161,11 @@ func (r *Runner) maintain(ctx context.Context, log *zerolog.Logger, path string,
 
 // runOne runs one command, records its process group while it runs (so that
 // a restarted daemon can kill it) and its result when it ends.
-func (r *Runner) runOne(ctx context.Context, rec *Record, c settings.Command, dir string, env []string,
+func (r *Runner) runOne(ctx context.Context, rec *job.Record, c settings.Command, dir string, env []string,
 	timeout time.Duration, out io.Writer) error {
 	fmt.Fprintf(out, "%s $ %s\n", stamp(), c)
 	begin := time.Now()
-	started := func(g Group) {
+	started := func(g job.Group) {
 		rec.Group = &g
 		if err := r.store.put(rec); err != nil {
 			r.jobLogger(rec.Job).Warn().Err(err).Msg("process group not recorded")
@@ -175,7 +175,7 @@ func (r *Runner) runOne(ctx context.Context, rec *Record, c settings.Command, di
 	err := runCommand(ctx, c, dir, env, timeout, r.set.Load().KillGrace, sw, started)
 	sw.end()
 	rec.Group = nil
-	cr := CommandResult{Command: c.String(), Duration: time.Since(begin)}
+	cr := job.CommandResult{Command: c.String(), Duration: time.Since(begin)}
 	var ce *CommandError
 	if errors.As(err, &ce) {
 		cr.ExitCode = ce.ExitCode
@@ -187,26 +187,25 @@ func (r *Runner) runOne(ctx context.Context, rec *Record, c settings.Command, di
 }
 
 // syncTarget maps a repository entry, the job's target and the job onto
-// what gitsync needs. A push (or a poll) deploys the branch's tip as
+// a sync request. A push (or a poll) deploys the branch's tip as
 // fetched now, with the delivered commit only compared with it, so that a
 // late or out-of-order delivery never moves the working copy backwards. A
 // deployment, or a manual run naming a commit, deploys exactly that commit;
 // its ref is only where to find it, and the environment's branch the
 // fallback when the ref gives nothing fetchable.
-func syncTarget(repo *settings.Repo, target *settings.Target, job *Job) gitsync.Target {
-	t := gitsync.Target{
-		Remote: repo.Remote, Path: repo.WorkingCopy(target), Ref: job.Ref,
+func syncTarget(repo *settings.Repo, target *settings.Target, jb *job.Job) SyncRequest {
+	t := SyncRequest{
+		Remote: repo.Remote, Path: repo.WorkingCopy(target), Ref: jb.Ref,
 		Depth: repo.Depth, Clean: repo.Clean, Submodules: repo.Submodules,
 		Timeout: repo.GitTimeout,
-		Auth: gitsync.Auth{SSHKeyFile: repo.Auth.SSHKeyFile, KnownHostsFile: repo.Auth.KnownHostsFile,
-			TokenFile: repo.Auth.TokenFile, Username: repo.Auth.Username},
+		Auth:    repo.Auth,
 	}
 	switch {
-	case job.followsTip():
-		t.Delivered = job.SHA
-	case job.SHA != "":
-		t.Commit = job.SHA
-		if b := cmp.Or(target.Branch, job.Branch); b != "" {
+	case jb.FollowsTip():
+		t.Delivered = jb.SHA
+	case jb.SHA != "":
+		t.Commit = jb.SHA
+		if b := cmp.Or(target.Branch, jb.Branch); b != "" {
 			t.Fallback = "refs/heads/" + b
 		}
 	}
@@ -214,7 +213,7 @@ func syncTarget(repo *settings.Repo, target *settings.Target, job *Job) gitsync.
 }
 
 // describeTarget says in the job log what a sync is asked to do.
-func describeTarget(t gitsync.Target) string {
+func describeTarget(t SyncRequest) string {
 	switch {
 	case t.Commit != "" && t.Ref != "":
 		return fmt.Sprintf("commit %s (from %s)", shortSHA(t.Commit), t.Ref)
@@ -228,19 +227,19 @@ func describeTarget(t gitsync.Target) string {
 
 // deliveredNote says, for a push whose delivered commit is not the tip
 // that was deployed, how the two relate; "" otherwise.
-func deliveredNote(job *Job, res gitsync.Result) string {
-	if !job.followsTip() || res.Delivered == "" || res.Delivered == gitsync.DeliveredTip {
+func deliveredNote(jb *job.Job, res job.SyncResult) string {
+	if !jb.FollowsTip() || res.Delivered == "" || res.Delivered == job.DeliveredTip {
 		return ""
 	}
-	d, tip := shortSHA(job.SHA), shortSHA(res.Commit)
+	d, tip := shortSHA(jb.SHA), shortSHA(res.Commit)
 	switch res.Delivered {
-	case gitsync.DeliveredAncestor:
-		return fmt.Sprintf("delivered commit %s is in the history of %s's tip %s: deployed the tip", d, job.Branch, tip)
-	case gitsync.DeliveredNotInHistory:
+	case job.DeliveredAncestor:
+		return fmt.Sprintf("delivered commit %s is in the history of %s's tip %s: deployed the tip", d, jb.Branch, tip)
+	case job.DeliveredNotInHistory:
 		return fmt.Sprintf("delivered commit %s is not in the history of %s's tip %s (the branch was force-pushed): deployed the tip",
-			d, job.Branch, tip)
+			d, jb.Branch, tip)
 	}
-	return fmt.Sprintf("delivered commit %s is not in the fetched history of %s's tip %s: deployed the tip", d, job.Branch, tip)
+	return fmt.Sprintf("delivered commit %s is not in the fetched history of %s's tip %s: deployed the tip", d, jb.Branch, tip)
 }
 
 // skipError ends a job that had nothing to do.
@@ -253,23 +252,23 @@ func (e *skipError) Error() string { return e.reason }
 // that same commit and succeeded. "" means the commands run. A deployment
 // or a manual run is an explicit request and always runs, and so does every
 // push of an entry with always_run.
-func (r *Runner) skipReason(rec *Record, repo *settings.Repo) string {
-	job := rec.Job
-	if !job.followsTip() || repo.AlwaysRun || rec.Sync.Previous != rec.Sync.Commit {
+func (r *Runner) skipReason(rec *job.Record, repo *settings.Repo) string {
+	jb := rec.Job
+	if !jb.FollowsTip() || repo.AlwaysRun || rec.Sync.Previous != rec.Sync.Commit {
 		return ""
 	}
-	for _, old := range r.store.List(Filter{Repo: job.Repo, Limit: 1000}) {
-		if old.Job.ID == job.ID || old.Job.key() != job.key() {
+	for _, old := range r.store.List(job.Filter{Repo: jb.Repo, Limit: 1000}) {
+		if old.Job.ID == jb.ID || old.Job.Key() != jb.Key() {
 			continue
 		}
 		switch old.State {
-		case Succeeded, Skipped:
+		case job.Succeeded, job.Skipped:
 			if deployedOf(old) != rec.Sync.Commit {
 				return ""
 			}
-			return fmt.Sprintf("%s's tip %s is already deployed (job %s %s)", job.Branch,
+			return fmt.Sprintf("%s's tip %s is already deployed (job %s %s)", jb.Branch,
 				shortSHA(rec.Sync.Commit), old.Job.ID, old.State)
-		case Failed, TimedOut, Cancelled, Interrupted:
+		case job.Failed, job.TimedOut, job.Cancelled, job.Interrupted:
 			return ""
 		}
 	}
@@ -278,21 +277,21 @@ func (r *Runner) skipReason(rec *Record, repo *settings.Repo) string {
 
 // deployedOf is the commit a record's job checked out, also for records
 // written before Deployed existed.
-func deployedOf(rec *Record) string { return cmp.Or(rec.Deployed, rec.Sync.Commit) }
+func deployedOf(rec *job.Record) string { return cmp.Or(rec.Deployed, rec.Sync.Commit) }
 
 // lookup finds the job's repository entry and configured target.
-func (r *Runner) lookup(job *Job) (*settings.Repo, *settings.Target, error) {
-	repo, ok := r.set.Load().Repos[job.Repo]
+func (r *Runner) lookup(jb *job.Job) (*settings.Repo, *settings.Target, error) {
+	repo, ok := r.set.Load().Repos[jb.Repo]
 	if !ok {
-		return nil, nil, fmt.Errorf("repository entry %q is not configured", job.Repo)
+		return nil, nil, fmt.Errorf("repository entry %q is not configured", jb.Repo)
 	}
-	targets, name := repo.Branches, job.Branch
-	if job.Environment != "" {
-		targets, name = repo.Environments, job.Environment
+	targets, name := repo.Branches, jb.Branch
+	if jb.Environment != "" {
+		targets, name = repo.Environments, jb.Environment
 	}
 	t, ok := targets[name]
 	if !ok {
-		return nil, nil, fmt.Errorf("%s is not configured for %s", job.target(), job.Repo)
+		return nil, nil, fmt.Errorf("%s is not configured for %s", jb.Target(), jb.Repo)
 	}
 	return repo, t, nil
 }
@@ -302,12 +301,12 @@ func (r *Runner) LogPath(id string) string {
 	return filepath.Join(r.stateDir, "jobs", id+".log")
 }
 
-func (r *Runner) openLog(job *Job) (*os.File, error) {
+func (r *Runner) openLog(jb *job.Job) (*os.File, error) {
 	if err := os.MkdirAll(filepath.Join(r.stateDir, "jobs"), 0o750); err != nil {
 		return nil, fmt.Errorf("create job log: %w", err)
 	}
 	// Appending keeps the log of an attempt that a crash interrupted.
-	f, err := os.OpenFile(r.LogPath(job.ID), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	f, err := os.OpenFile(r.LogPath(jb.ID), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("create job log: %w", err)
 	}
@@ -315,15 +314,15 @@ func (r *Runner) openLog(job *Job) (*os.File, error) {
 }
 
 // writePayload stores the raw delivery for $WH_PAYLOAD; "" when there is none.
-func (r *Runner) writePayload(job *Job) (string, error) {
-	payload := job.Payload
+func (r *Runner) writePayload(jb *job.Job) (string, error) {
+	payload := jb.Payload
 	if len(payload) == 0 {
-		payload = r.store.payload(job.ID)
+		payload = r.store.payload(jb.ID)
 	}
 	if len(payload) == 0 {
 		return "", nil
 	}
-	path := filepath.Join(r.stateDir, "jobs", job.ID+".payload.json")
+	path := filepath.Join(r.stateDir, "jobs", jb.ID+".payload.json")
 	if err := os.WriteFile(path, payload, 0o600); err != nil {
 		return "", fmt.Errorf("write payload file: %w", err)
 	}
@@ -332,12 +331,12 @@ func (r *Runner) writePayload(job *Job) (string, error) {
 
 // finish turns the outcome into the job's final state, records it, takes
 // the job out of the running ones and logs it once.
-func (r *Runner) finish(ctx context.Context, log *zerolog.Logger, rec *Record, err error) Record {
+func (r *Runner) finish(ctx context.Context, log *zerolog.Logger, rec *job.Record, err error) job.Record {
 	rec.Finished = time.Now()
 	rec.State = finalState(ctx, err)
 	ev := log.Info()
 	switch {
-	case rec.State == Skipped:
+	case rec.State == job.Skipped:
 		rec.Note = strings.TrimPrefix(rec.Note+"; "+err.Error(), "; ")
 		ev = ev.Str("reason", rec.Note)
 	case err != nil:
@@ -353,25 +352,25 @@ func (r *Runner) finish(ctx context.Context, log *zerolog.Logger, rec *Record, e
 	return *rec
 }
 
-func finalState(ctx context.Context, err error) State {
+func finalState(ctx context.Context, err error) job.State {
 	var ce *CommandError
 	var se *skipError
 	switch {
 	case err == nil:
-		return Succeeded
+		return job.Succeeded
 	case errors.As(err, &se):
-		return Skipped
+		return job.Skipped
 	case errors.Is(context.Cause(ctx), errShutdown):
-		return Interrupted
+		return job.Interrupted
 	case errors.As(err, &ce) && ce.TimedOut:
-		return TimedOut
+		return job.TimedOut
 	case errors.Is(context.Cause(ctx), errCancelled), errors.As(err, &ce) && ce.Cancelled:
-		return Cancelled
+		return job.Cancelled
 	}
-	return Failed
+	return job.Failed
 }
 
-func summary(ctx context.Context, rec *Record, err error) string {
+func summary(ctx context.Context, rec *job.Record, err error) string {
 	took := time.Since(rec.Started).Round(time.Millisecond)
 	var se *skipError
 	if errors.As(err, &se) {
@@ -393,11 +392,18 @@ func shortSHA(s string) string {
 }
 
 // jobLogger carries the fixed fields of every line about a job.
-func (r *Runner) jobLogger(job *Job) *zerolog.Logger {
-	c := r.log.With().Str("job", job.ID).Str("repo", job.Repo).Str("delivery", job.Delivery).Str("sha", job.SHA)
-	if job.Environment != "" {
-		c = c.Str("environment", job.Environment)
+func (r *Runner) jobLogger(jb *job.Job) *zerolog.Logger {
+	c := r.log.With().Str("job", jb.ID).Str("repo", jb.Repo).Str("delivery", jb.Delivery).Str("sha", jb.SHA)
+	if jb.Environment != "" {
+		c = c.Str("environment", jb.Environment)
 	}
-	l := c.Str("branch", job.Branch).Logger()
+	l := c.Str("branch", jb.Branch).Logger()
 	return &l
+}
+
+// cloneRecord copies rec for a write that happens while the job goes on.
+func cloneRecord(rec *job.Record) *job.Record {
+	c := *rec
+	c.Commands = append([]job.CommandResult(nil), rec.Commands...)
+	return &c
 }

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
-	"github.com/wh-gitd/wh-gitd/runner"
+	"github.com/wh-gitd/wh-gitd/job"
 )
 
 // Commands that misbehave end as DESIGN.md says, with no process of theirs
@@ -23,29 +23,29 @@ func TestHostileCommands(t *testing.T) {
 	cases := []struct {
 		name    string
 		command string
-		state   runner.State
+		state   job.State
 		within  time.Duration // from the start of the job
 		errHas  string
 		logHas  string
 	}{
-		{"hang", `echo $$ >> %[1]s/pids; sleep 600`, runner.TimedOut, 5 * time.Second, "timed out", ""},
+		{"hang", `echo $$ >> %[1]s/pids; sleep 600`, job.TimedOut, 5 * time.Second, "timed out", ""},
 		{"hang ignoring SIGTERM", `trap "" TERM; echo $$ >> %[1]s/pids; while :; do sleep 0.05; done`,
-			runner.TimedOut, 5 * time.Second, "timed out", ""},
-		{"hang in a grandchild", `sh -c 'echo $$ >> %[1]s/pids; sleep 600'; true`, runner.TimedOut, 5 * time.Second,
+			job.TimedOut, 5 * time.Second, "timed out", ""},
+		{"hang in a grandchild", `sh -c 'echo $$ >> %[1]s/pids; sleep 600'; true`, job.TimedOut, 5 * time.Second,
 			"timed out", ""},
 		{"background grandchild holding stdout", `sleep 600 & echo $! >> %[1]s/pids; echo started`,
-			runner.Succeeded, 5 * time.Second, "", "background processes held the output"},
+			job.Succeeded, 5 * time.Second, "", "background processes held the output"},
 		{"background grandchild with stdout closed", `sleep 600 >/dev/null 2>&1 & echo $! >> %[1]s/pids; echo started`,
-			runner.Succeeded, 5 * time.Second, "", ""},
+			job.Succeeded, 5 * time.Second, "", ""},
 		{"grandchild escaping the group, holding stdout", `setsid sleep 600 & echo $! >> %[1]s/pids; echo started`,
-			runner.Succeeded, 5 * time.Second, "", "background processes held the output"},
+			job.Succeeded, 5 * time.Second, "", "background processes held the output"},
 		{"grandchild escaping the group of a hang", `setsid sleep 600 & echo $! >> %[1]s/pids; echo $$ >> %[1]s/pids; sleep 600`,
-			runner.TimedOut, 6 * time.Second, "timed out", ""},
-		{"reading stdin", `cat; read line || echo "stdin at EOF"`, runner.Succeeded, 5 * time.Second, "", "stdin at EOF"},
-		{"reading stdin in a loop", `while read -r l; do :; done; echo done`, runner.Succeeded, 5 * time.Second, "", "done"},
+			job.TimedOut, 6 * time.Second, "timed out", ""},
+		{"reading stdin", `cat; read line || echo "stdin at EOF"`, job.Succeeded, 5 * time.Second, "", "stdin at EOF"},
+		{"reading stdin in a loop", `while read -r l; do :; done; echo done`, job.Succeeded, 5 * time.Second, "", "done"},
 		{"1 GB of output", `echo FIRST; head -c 1073741824 /dev/zero | tr '\0' x; echo; echo LAST`,
-			runner.Succeeded, 60 * time.Second, "", "bytes cut ...]"},
-		{"output without newlines and binary", `head -c 20000000 /dev/urandom`, runner.Succeeded, 30 * time.Second, "", ""},
+			job.Succeeded, 60 * time.Second, "", "bytes cut ...]"},
+		{"output without newlines and binary", `head -c 20000000 /dev/urandom`, job.Succeeded, 30 * time.Second, "", ""},
 	}
 	up := gitsynctest.NewUpstream(t)
 	sha := up.Commit(t, "main", map[string]string{"f": "1"}, "one")
@@ -58,7 +58,7 @@ func TestHostileCommands(t *testing.T) {
 			quoted := strings.ReplaceAll(tc.command, "'", "''") // a YAML single-quoted string
 			s := newSite(t, up.Path(), "{commands: ['"+quoted+"', 'touch %[1]s/second'], timeout: "+timeout+"}", "")
 			start := time.Now()
-			rec := s.rn.Run(context.Background(), job(sha), nil)
+			rec := s.rn.Run(context.Background(), manualJob(sha), nil)
 			took := time.Since(start)
 			t.Logf("%s after %s: %s", rec.State, took, rec.Error)
 			if rec.State != tc.state || !strings.Contains(rec.Error, tc.errHas) {
@@ -69,8 +69,8 @@ func TestHostileCommands(t *testing.T) {
 			}
 			noneLeft(t, pidsIn(t, filepath.Join(s.dir, "pids")))
 			_, err := os.Stat(filepath.Join(s.dir, "second"))
-			if ran := err == nil; ran != (tc.state == runner.Succeeded) {
-				t.Errorf("second command ran: %v, want %v", ran, tc.state == runner.Succeeded)
+			if ran := err == nil; ran != (tc.state == job.Succeeded) {
+				t.Errorf("second command ran: %v, want %v", ran, tc.state == job.Succeeded)
 			}
 			log := readIfExists(rec.Log)
 			if !strings.Contains(log, tc.logHas) {

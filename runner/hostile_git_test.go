@@ -15,7 +15,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
-	"github.com/wh-gitd/wh-gitd/runner"
+	"github.com/wh-gitd/wh-gitd/job"
 )
 
 // blackhole accepts TCP connections and never says a word.
@@ -97,36 +97,36 @@ func TestHostileRemotes(t *testing.T) {
 	}
 	cases := []struct {
 		name, remote, entry string
-		state               runner.State
+		state               job.State
 		errHas              string
 		within              time.Duration
 	}{
 		{"ssh: known host key", sshURL, sshAuth(keyFile, known("good", map[string]ssh.PublicKey{srv.addr: srv.hostKey})),
-			runner.Succeeded, "", 20 * time.Second},
+			job.Succeeded, "", 20 * time.Second},
 		{"ssh: unknown host key", sshURL, sshAuth(keyFile, known("unknown", map[string]ssh.PublicKey{"127.0.0.1:1": srv.hostKey})),
-			runner.Failed, "is not in known_hosts_file", 5 * time.Second},
+			job.Failed, "is not in known_hosts_file", 5 * time.Second},
 		{"ssh: changed host key", sshURL, sshAuth(keyFile, known("changed", map[string]ssh.PublicKey{srv.addr: other.PublicKey()})),
-			runner.Failed, "does not match known_hosts_file", 5 * time.Second},
-		{"ssh: empty known_hosts", sshURL, sshAuth(keyFile, known("empty", nil)), runner.Failed, "is not in known_hosts_file", 5 * time.Second},
+			job.Failed, "does not match known_hosts_file", 5 * time.Second},
+		{"ssh: empty known_hosts", sshURL, sshAuth(keyFile, known("empty", nil)), job.Failed, "is not in known_hosts_file", 5 * time.Second},
 		{"ssh: key refused by the server", sshURL,
 			sshAuth(otherKeyFile, known("refused", map[string]ssh.PublicKey{srv.addr: srv.hostKey})),
-			runner.Failed, "unable to authenticate", 5 * time.Second},
+			job.Failed, "unable to authenticate", 5 * time.Second},
 		{"ssh: server never speaks", "ssh://git@" + hole + "/x.git",
-			sshAuth(keyFile, known("hole", map[string]ssh.PublicKey{hole: srv.hostKey})), runner.Failed, "", gitTimeout + 3*time.Second},
-		{"http: closed port", "http://" + closedPort(t) + "/x.git", "", runner.Failed, "connection refused", 5 * time.Second},
-		{"http: server never answers", "http://" + hole + "/x.git", "", runner.Failed, "", gitTimeout + 3*time.Second},
-		{"http: unresolvable host", "https://wh-gitd-test.invalid/x.git", "", runner.Failed, "", gitTimeout + 3*time.Second},
-		{"http: password asked, none configured", authURL, "", runner.Failed,
+			sshAuth(keyFile, known("hole", map[string]ssh.PublicKey{hole: srv.hostKey})), job.Failed, "", gitTimeout + 3*time.Second},
+		{"http: closed port", "http://" + closedPort(t) + "/x.git", "", job.Failed, "connection refused", 5 * time.Second},
+		{"http: server never answers", "http://" + hole + "/x.git", "", job.Failed, "", gitTimeout + 3*time.Second},
+		{"http: unresolvable host", "https://wh-gitd-test.invalid/x.git", "", job.Failed, "", gitTimeout + 3*time.Second},
+		{"http: password asked, none configured", authURL, "", job.Failed,
 			"authentication required (no credentials are configured)", 5 * time.Second},
-		{"http: wrong token", authURL, tokenAuth("wrong"), runner.Failed,
+		{"http: wrong token", authURL, tokenAuth("wrong"), job.Failed,
 			"authentication required (the server rejected the credentials)", 5 * time.Second},
-		{"http: right token", authURL, tokenAuth(token), runner.Succeeded, "", 20 * time.Second},
+		{"http: right token", authURL, tokenAuth(token), job.Succeeded, "", 20 * time.Second},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newSite(t, tc.remote, "{commands: ['touch %[1]s/ran']}", "    git_timeout: 2s\n"+tc.entry)
 			start := time.Now()
-			rec := s.rn.Run(context.Background(), job(sha), nil)
+			rec := s.rn.Run(context.Background(), manualJob(sha), nil)
 			took := time.Since(start)
 			t.Logf("%s after %s: %s", rec.State, took.Round(time.Millisecond), rec.Error)
 			if rec.State != tc.state || !strings.Contains(rec.Error, tc.errHas) {
@@ -136,10 +136,10 @@ func TestHostileRemotes(t *testing.T) {
 				t.Errorf("took %s, want at most %s", took, tc.within)
 			}
 			_, err := os.Stat(filepath.Join(s.dir, "ran"))
-			if ran := err == nil; ran != (tc.state == runner.Succeeded) {
-				t.Errorf("command ran: %v, want %v", ran, tc.state == runner.Succeeded)
+			if ran := err == nil; ran != (tc.state == job.Succeeded) {
+				t.Errorf("command ran: %v, want %v", ran, tc.state == job.Succeeded)
 			}
-			if tc.state == runner.Failed && !strings.HasPrefix(rec.Error, "sync site: ") {
+			if tc.state == job.Failed && !strings.HasPrefix(rec.Error, "sync site: ") {
 				t.Errorf("error %q does not say the sync failed", rec.Error)
 			}
 			if strings.Contains(rec.Error+readIfExists(rec.Log)+s.logs.String(), token) {
@@ -174,7 +174,7 @@ func TestHostileWorkingCopy(t *testing.T) {
 		name   string
 		clean  bool
 		tamper func(t *testing.T, wc string)
-		state  runner.State
+		state  job.State
 		errHas string
 		logHas string
 		kept   []string // files that must still exist
@@ -184,40 +184,40 @@ func TestHostileWorkingCopy(t *testing.T) {
 			put(t, filepath.Join(wc, "a"), "edited on the server", 0)
 			put(t, filepath.Join(wc, "uploads/u.txt"), "user upload", 0)
 			put(t, filepath.Join(wc, ".env"), "SECRET=1", 0)
-		}, runner.Succeeded, "", "overwrote local edits: a", []string{"uploads/u.txt", ".env"}, nil},
+		}, job.Succeeded, "", "overwrote local edits: a", []string{"uploads/u.txt", ".env"}, nil},
 		{"local edits and untracked files, clean: true", true, func(t *testing.T, wc string) {
 			put(t, filepath.Join(wc, "a"), "edited on the server", 0)
 			put(t, filepath.Join(wc, "uploads/u.txt"), "user upload", 0)
 			put(t, filepath.Join(wc, ".env"), "SECRET=1", 0)
-		}, runner.Succeeded, "", "", nil, []string{"uploads/u.txt", ".env"}},
+		}, job.Succeeded, "", "", nil, []string{"uploads/u.txt", ".env"}},
 		{"stale index.lock", false, func(t *testing.T, wc string) {
 			put(t, filepath.Join(wc, ".git/index.lock"), "", time.Hour)
-		}, runner.Succeeded, "", "removed stale .git/index.lock", nil, []string{".git/index.lock"}},
+		}, job.Succeeded, "", "removed stale .git/index.lock", nil, []string{".git/index.lock"}},
 		{"index.lock held past git_timeout", false, func(t *testing.T, wc string) {
 			put(t, filepath.Join(wc, ".git/index.lock"), "", 0)
-		}, runner.Failed, "held by another git process", "", []string{".git/index.lock"}, nil},
+		}, job.Failed, "held by another git process", "", []string{".git/index.lock"}, nil},
 		{"origin pointed elsewhere", false, func(t *testing.T, wc string) {
 			cfg := filepath.Join(wc, ".git/config")
 			b, _ := os.ReadFile(cfg)
 			put(t, cfg, strings.Replace(string(b), up.Path(), "ext::sh -c touch% C", 1), 0)
-		}, runner.Succeeded, "", "set origin to " + up.Path(), nil, nil},
+		}, job.Succeeded, "", "set origin to " + up.Path(), nil, nil},
 		{"hooks in .git/hooks", false, func(t *testing.T, wc string) {
 			for _, h := range []string{"post-checkout", "post-merge", "pre-commit", "reference-transaction", "fsmonitor-watchman"} {
 				put(t, filepath.Join(wc, ".git/hooks", h), "#!/bin/sh\ntouch C\n", 0)
 				_ = os.Chmod(filepath.Join(wc, ".git/hooks", h), 0o755)
 			}
-		}, runner.Succeeded, "", "", nil, []string{"C"}},
+		}, job.Succeeded, "", "", nil, []string{"C"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newSite(t, up.Path(), "{commands: ['touch %[1]s/ran']}",
 				fmt.Sprintf("    git_timeout: 2s\n    clean: %v\n", tc.clean))
-			if rec := s.rn.Run(context.Background(), job(c1), nil); rec.State != runner.Succeeded {
+			if rec := s.rn.Run(context.Background(), manualJob(c1), nil); rec.State != job.Succeeded {
 				t.Fatalf("first deployment: %s %s", rec.State, rec.Error)
 			}
 			_ = os.Remove(filepath.Join(s.dir, "ran"))
 			tc.tamper(t, s.path())
-			rec := s.rn.Run(context.Background(), job(c2), nil)
+			rec := s.rn.Run(context.Background(), manualJob(c2), nil)
 			if rec.State != tc.state || !strings.Contains(rec.Error, tc.errHas) {
 				t.Fatalf("job %s (%q), want %s with %q", rec.State, rec.Error, tc.state, tc.errHas)
 			}
@@ -236,10 +236,10 @@ func TestHostileWorkingCopy(t *testing.T) {
 				}
 			}
 			_, err := os.Stat(filepath.Join(s.dir, "ran"))
-			if ran := err == nil; ran != (tc.state == runner.Succeeded) {
-				t.Errorf("command ran: %v, want %v", ran, tc.state == runner.Succeeded)
+			if ran := err == nil; ran != (tc.state == job.Succeeded) {
+				t.Errorf("command ran: %v, want %v", ran, tc.state == job.Succeeded)
 			}
-			if tc.state != runner.Succeeded {
+			if tc.state != job.Succeeded {
 				return
 			}
 			if b, _ := os.ReadFile(filepath.Join(s.path(), "a")); string(b) != "two" {

@@ -15,7 +15,8 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/wh-gitd/wh-gitd/gitsync"
+	"github.com/wh-gitd/wh-gitd/internal/gitsyncer"
+	"github.com/wh-gitd/wh-gitd/job"
 	"github.com/wh-gitd/wh-gitd/runner"
 	"github.com/wh-gitd/wh-gitd/settings"
 )
@@ -56,14 +57,14 @@ repos:
 	}
 	s := &site{set: set, dir: dir, logs: &bytes.Buffer{}}
 	log := zerolog.New(zerolog.SyncWriter(s.logs))
-	s.rn = runner.New(runner.Options{Settings: set, Syncer: gitsync.New(log), Logger: log})
+	s.rn = runner.New(runner.Options{Settings: set, Syncer: gitsyncer.New(log), Logger: log})
 	return s
 }
 
 func (s *site) path() string { return s.set.Repos["site"].Path }
 
-func job(sha string) *runner.Job {
-	return &runner.Job{Repo: "site", Provider: "github", Event: runner.EventManual, Ref: "refs/heads/main",
+func manualJob(sha string) *job.Job {
+	return &job.Job{Repo: "site", Provider: "github", Event: job.EventManual, Ref: "refs/heads/main",
 		Branch: "main", SHA: sha}
 }
 

@@ -4,18 +4,15 @@ import (
 	"context"
 	"time"
 
-	"github.com/wh-gitd/wh-gitd/gitsync"
+	"github.com/wh-gitd/wh-gitd/job"
 	"github.com/wh-gitd/wh-gitd/settings"
 )
 
-// Prober tells which commit a remote ref points at; gitsync.Syncer is the
-// real one.
+// Prober tells which commit a remote ref points at (the wiring adapts
+// gitsync to it).
 type Prober interface {
-	Head(ctx context.Context, t gitsync.Target) (string, error)
+	Head(ctx context.Context, req SyncRequest) (string, error)
 }
-
-// EventPoll is the event of a job started by the safety-net poll.
-const EventPoll = "poll"
 
 // Poll checks, for every entry with poll set, each configured branch's head
 // at that interval, and queues a job when it moved past the last deployed
@@ -45,20 +42,20 @@ func (r *Runner) Poll(ctx context.Context, p Prober) {
 }
 
 func (r *Runner) pollBranch(ctx context.Context, p Prober, repo *settings.Repo, branch string) {
-	job := &Job{Repo: repo.Name, Provider: repo.Provider, Event: EventPoll, Ref: "refs/heads/" + branch,
+	jb := &job.Job{Repo: repo.Name, Provider: repo.Provider, Event: job.EventPoll, Ref: "refs/heads/" + branch,
 		Branch: branch}
-	head, err := p.Head(ctx, syncTarget(repo, repo.Branches[branch], job))
+	head, err := p.Head(ctx, syncTarget(repo, repo.Branches[branch], jb))
 	if err != nil {
 		r.log.Warn().Err(err).Str("repo", repo.Name).Str("branch", branch).Msg("poll failed")
 		return
 	}
-	if head == r.lastDeployed(repo.Name, branch) || r.pending(job, head) {
+	if head == r.lastDeployed(repo.Name, branch) || r.pending(jb, head) {
 		return
 	}
 	// The delivery id makes one poll job per head: a head whose job failed
 	// is not retried at every poll.
-	job.SHA, job.Delivery = head, "poll:"+branch+":"+head
-	if rc, err := r.Submit(job); err != nil {
+	jb.SHA, jb.Delivery = head, "poll:"+branch+":"+head
+	if rc, err := r.Submit(jb); err != nil {
 		r.log.Warn().Err(err).Str("repo", repo.Name).Str("branch", branch).Msg("poll: job not queued")
 	} else if !rc.Duplicate {
 		r.log.Info().Str("repo", repo.Name).Str("branch", branch).Str("sha", head).Str("job", rc.ID).
@@ -69,7 +66,7 @@ func (r *Runner) pollBranch(ctx context.Context, p Prober, repo *settings.Repo, 
 // lastDeployed is the commit of the newest job of repo and branch that
 // succeeded, or "".
 func (r *Runner) lastDeployed(repo, branch string) string {
-	for _, rec := range r.store.List(Filter{Repo: repo, State: Succeeded, Limit: 1000}) {
+	for _, rec := range r.store.List(job.Filter{Repo: repo, State: job.Succeeded, Limit: 1000}) {
 		if rec.Job.Branch == branch && rec.Job.Environment == "" {
 			return rec.Sync.Commit
 		}
@@ -78,17 +75,17 @@ func (r *Runner) lastDeployed(repo, branch string) string {
 }
 
 // pending reports whether a job for job's target at sha waits or runs.
-func (r *Runner) pending(job *Job, sha string) bool {
-	key := job.key()
+func (r *Runner) pending(jb *job.Job, sha string) bool {
+	key := jb.Key()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if q := r.queues[r.copyKey(job)]; q != nil {
+	if q := r.queues[r.copyKey(jb)]; q != nil {
 		if i := q.find(key); i >= 0 && q.waiting[i].SHA == sha {
 			return true
 		}
 	}
 	for _, rj := range r.running {
-		if j := rj.job; j.Repo == job.Repo && j.key() == key && j.SHA == sha {
+		if j := rj.job; j.Repo == jb.Repo && j.Key() == key && j.SHA == sha {
 			return true
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/wh-gitd/wh-gitd/job"
 )
 
 // Recover puts back in line, in the order they were queued, the jobs the
@@ -14,9 +16,9 @@ import (
 // the first Submit.
 func (r *Runner) Recover() (int, error) {
 	recs := r.store.unfinished()
-	slices.SortFunc(recs, func(a, b *Record) int { return cmpString(a.Job.ID, b.Job.ID) })
+	slices.SortFunc(recs, func(a, b *job.Record) int { return cmpString(a.Job.ID, b.Job.ID) })
 	for _, rec := range recs {
-		if rec.State != Queued {
+		if rec.State != job.Queued {
 			r.interrupted(rec)
 		}
 		rec.Job.Payload = nil // read from the store when the job runs
@@ -41,13 +43,13 @@ func cmpString(a, b string) int {
 }
 
 // interrupted records a job that was running when its daemon died.
-func (r *Runner) interrupted(rec *Record) {
+func (r *Runner) interrupted(rec *job.Record) {
 	log := r.jobLogger(rec.Job)
 	if rec.Group != nil && killStale(*rec.Group) {
 		log.Warn().Int("pgid", rec.Group.ID).Msg("killed the process group of an interrupted job")
 	}
 	rec.Group = nil
-	rec.State = Interrupted
+	rec.State = job.Interrupted
 	rec.Finished = time.Now()
 	if err := r.store.put(rec); err != nil {
 		log.Error().Err(err).Msg("interrupted job not recorded")

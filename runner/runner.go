@@ -20,28 +20,39 @@ import (
 	"github.com/alitto/pond/v2"
 	"github.com/rs/zerolog"
 
-	"github.com/wh-gitd/wh-gitd/gitsync"
+	"github.com/wh-gitd/wh-gitd/job"
 	"github.com/wh-gitd/wh-gitd/settings"
 )
 
 // Syncer brings a working copy to a commit, and keeps its object store in
-// shape after the commands ran; gitsync.Syncer is the real one.
+// shape after the commands ran (the wiring adapts gitsync to it).
 type Syncer interface {
-	Sync(ctx context.Context, t gitsync.Target, log io.Writer) (gitsync.Result, error)
+	Sync(ctx context.Context, req SyncRequest, log io.Writer) (job.SyncResult, error)
 	Maintain(ctx context.Context, path string, log io.Writer) error
 }
 
-// Errors the caller must act on.
-var (
-	// ErrQueueFull means queue_size jobs are waiting: answer 503, try later.
-	ErrQueueFull = errors.New("job queue is full")
-	// ErrClosed means the runner is shutting down.
-	ErrClosed = errors.New("runner is shutting down")
-	// ErrNotFound means no job has that id.
-	ErrNotFound = errors.New("no such job")
-	// ErrFinished means the job already ended and cannot be cancelled.
-	ErrFinished = errors.New("job has already finished")
-)
+// SyncRequest says which working copy to bring to which commit.
+type SyncRequest struct {
+	// Remote is the URL or local path fetched from; Path the working copy.
+	Remote, Path string
+	// Ref is where the commit is found: refs/heads/B, refs/tags/T, a short
+	// name the remote resolves, or empty with Commit (fetched by hash).
+	Ref string
+	// Commit is the exact commit to check out; empty means Ref's tip.
+	Commit string
+	// Delivered is a push's delivered commit, compared with the tip.
+	Delivered string
+	// Fallback is the branch searched for Commit when Ref gives nothing.
+	Fallback string
+	// Depth is the fetch depth; 0 is full history.
+	Depth int
+	// Clean removes untracked files; Submodules updates submodules.
+	Clean, Submodules bool
+	// Auth is how the remote is reached.
+	Auth settings.Auth
+	// Timeout bounds the whole sync.
+	Timeout time.Duration
+}
 
 // Causes of a job's cancellation.
 var (
@@ -60,20 +71,7 @@ type Options struct {
 	// commands (default os.Environ()).
 	Environ []string
 	// OnDone, if set, is called with the record of every job that ended.
-	OnDone func(Record)
-}
-
-// Receipt answers Submit.
-type Receipt struct {
-	// ID is the job's id (for a duplicate: the original job's).
-	ID string
-	// Supersedes is the id of the waiting job this one replaced.
-	Supersedes string
-	// Duplicate is true when the delivery id was seen before.
-	Duplicate bool
-	// RetryOf is the job of the same delivery id that did not succeed,
-	// which this job tries again.
-	RetryOf string
+	OnDone func(job.Record)
 }
 
 // Runner schedules, runs and records jobs. Make it with New, call Recover
@@ -84,7 +82,7 @@ type Runner struct {
 	store    *Store
 	log      zerolog.Logger
 	environ  []string
-	onDone   func(Record)
+	onDone   func(job.Record)
 	stateDir string // fixed at New: locks and logs must not move under jobs
 	ids      ids
 
@@ -107,7 +105,7 @@ type Runner struct {
 
 // runningJob is a job that runs, and how to cancel it.
 type runningJob struct {
-	job  *Job
+	job  *job.Job
 	stop context.CancelCauseFunc
 }
 
@@ -115,7 +113,7 @@ type runningJob struct {
 // and the jobs waiting, at most one per branch or environment.
 type repoQueue struct {
 	active  bool
-	waiting []*Job
+	waiting []*job.Job
 }
 
 // New makes a Runner; it starts no goroutine until a job is submitted.
@@ -153,10 +151,10 @@ func countTargets(s *settings.Settings) int {
 // copyKey names the working copy job deploys into: jobs of one working
 // copy run one after another, jobs of different ones (two branches with
 // their own paths) side by side.
-func (r *Runner) copyKey(job *Job) string {
-	repo, target, err := r.lookup(job)
+func (r *Runner) copyKey(jb *job.Job) string {
+	repo, target, err := r.lookup(jb)
 	if err != nil {
-		return "entry\x00" + job.Repo
+		return "entry\x00" + jb.Repo
 	}
 	return filepath.Clean(repo.WorkingCopy(target))
 }
@@ -166,21 +164,21 @@ func (r *Runner) copyKey(job *Job) string {
 func (r *Runner) SetSettings(s *settings.Settings) { r.set.Store(s) }
 
 // assign gives job an id and a queue time if it has none.
-func (r *Runner) assign(job *Job) {
+func (r *Runner) assign(jb *job.Job) {
 	now := time.Now()
-	if job.ID == "" {
-		job.ID = r.ids.next(now)
+	if jb.ID == "" {
+		jb.ID = r.ids.next(now)
 	}
-	if job.Queued.IsZero() {
-		job.Queued = now
+	if jb.Queued.IsZero() {
+		jb.Queued = now
 	}
 }
 
-func deliveryID(job *Job) string {
-	if job.Delivery == "" {
+func deliveryID(jb *job.Job) string {
+	if jb.Delivery == "" {
 		return ""
 	}
-	return job.Repo + "\x00" + job.Delivery
+	return jb.Repo + "\x00" + jb.Delivery
 }
 
 // Submit queues job without blocking on other jobs, and returns once the
@@ -188,35 +186,35 @@ func deliveryID(job *Job) string {
 // environment that is still waiting is replaced by it (and recorded
 // superseded); a delivery id seen before returns the original job, unless
 // that job ended without success: then this is a new attempt (RetryOf).
-func (r *Runner) Submit(job *Job) (Receipt, error) {
-	rc, grew, done := r.reserve(job)
+func (r *Runner) Submit(jb *job.Job) (job.Receipt, error) {
+	rc, grew, done := r.reserve(jb)
 	if done != nil || rc.Duplicate {
 		return rc, done
 	}
-	err := r.store.accept(&Record{Job: job, State: Queued}, job.Payload)
+	err := r.store.accept(&job.Record{Job: jb, State: job.Queued}, jb.Payload)
 	r.mu.Lock()
-	delete(r.inflight, deliveryID(job))
+	delete(r.inflight, deliveryID(jb))
 	if grew {
 		r.reserved--
 	}
 	if err != nil {
 		r.mu.Unlock()
-		r.log.Error().Err(err).Str("repo", job.Repo).Str("delivery", job.Delivery).Msg("job not accepted")
-		return Receipt{}, err
+		r.log.Error().Err(err).Str("repo", jb.Repo).Str("delivery", jb.Delivery).Msg("job not accepted")
+		return job.Receipt{}, err
 	}
 	if r.store != nil {
-		job.Payload = nil // on disk now: a waiting job holds no body in memory
+		jb.Payload = nil // on disk now: a waiting job holds no body in memory
 	}
-	old := r.enqueue(job)
+	old := r.enqueue(jb)
 	r.mu.Unlock()
-	ev := r.jobLogger(job).Info().Str("event", job.Event)
-	if job.RetryOf != "" {
-		ev = ev.Str("retry_of", job.RetryOf)
+	ev := r.jobLogger(jb).Info().Str("event", jb.Event)
+	if jb.RetryOf != "" {
+		ev = ev.Str("retry_of", jb.RetryOf)
 	}
 	ev.Msg("job queued")
-	rc = Receipt{ID: job.ID, RetryOf: job.RetryOf}
+	rc = job.Receipt{ID: jb.ID, RetryOf: jb.RetryOf}
 	if old != nil {
-		r.supersede(old, job)
+		r.supersede(old, jb)
 		rc.Supersedes = old.ID
 	}
 	return rc, nil
@@ -224,34 +222,34 @@ func (r *Runner) Submit(job *Job) (Receipt, error) {
 
 // reserve checks a new job against duplicates and the queue's bound and
 // reserves its place; grew says whether it may add a waiting job.
-func (r *Runner) reserve(job *Job) (rc Receipt, grew bool, err error) {
+func (r *Runner) reserve(jb *job.Job) (rc job.Receipt, grew bool, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
-		return Receipt{}, false, ErrClosed
+		return job.Receipt{}, false, job.ErrClosed
 	}
-	if id, ok := r.inflight[deliveryID(job)]; ok {
-		return Receipt{ID: id, Duplicate: true}, false, nil
+	if id, ok := r.inflight[deliveryID(jb)]; ok {
+		return job.Receipt{ID: id, Duplicate: true}, false, nil
 	}
-	if id, ok := r.store.seen(job.Repo, job.Delivery); ok {
+	if id, ok := r.store.seen(jb.Repo, jb.Delivery); ok {
 		if !r.retryable(id) {
-			return Receipt{ID: id, Duplicate: true}, false, nil
+			return job.Receipt{ID: id, Duplicate: true}, false, nil
 		}
-		job.RetryOf = id
+		jb.RetryOf = id
 	}
-	q := r.queue(r.copyKey(job))
-	grew = q.find(job.key()) < 0
+	q := r.queue(r.copyKey(jb))
+	grew = q.find(jb.Key()) < 0
 	if grew && r.waiting+r.reserved >= r.set.Load().QueueSize {
-		return Receipt{}, false, ErrQueueFull
+		return job.Receipt{}, false, job.ErrQueueFull
 	}
-	r.assign(job)
+	r.assign(jb)
 	if grew {
 		r.reserved++
 	}
-	if d := deliveryID(job); d != "" {
-		r.inflight[d] = job.ID
+	if d := deliveryID(jb); d != "" {
+		r.inflight[d] = jb.ID
 	}
-	return Receipt{ID: job.ID, RetryOf: job.RetryOf}, grew, nil
+	return job.Receipt{ID: jb.ID, RetryOf: jb.RetryOf}, grew, nil
 }
 
 // retryable reports whether the job of a delivery id seen before ended
@@ -274,7 +272,7 @@ func (r *Runner) retryable(id string) bool {
 		return false
 	}
 	switch rec.State {
-	case Failed, TimedOut, Cancelled, Interrupted:
+	case job.Failed, job.TimedOut, job.Cancelled, job.Interrupted:
 		return true
 	}
 	return false
@@ -291,7 +289,7 @@ func (r *Runner) queue(name string) *repoQueue {
 
 func (q *repoQueue) find(key string) int {
 	for i, j := range q.waiting {
-		if j.key() == key {
+		if j.Key() == key {
 			return i
 		}
 	}
@@ -300,13 +298,13 @@ func (q *repoQueue) find(key string) int {
 
 // enqueue puts job in line, in place of a waiting job of the same target,
 // which it returns. Called with r.mu held.
-func (r *Runner) enqueue(job *Job) (old *Job) {
-	key := r.copyKey(job)
+func (r *Runner) enqueue(jb *job.Job) (old *job.Job) {
+	key := r.copyKey(jb)
 	q := r.queue(key)
-	if i := q.find(job.key()); i >= 0 {
-		old, q.waiting[i] = q.waiting[i], job
+	if i := q.find(jb.Key()); i >= 0 {
+		old, q.waiting[i] = q.waiting[i], jb
 	} else {
-		q.waiting = append(q.waiting, job)
+		q.waiting = append(q.waiting, jb)
 		r.waiting++
 	}
 	if !r.closed {
@@ -318,8 +316,8 @@ func (r *Runner) enqueue(job *Job) (old *Job) {
 // supersede records old as replaced by job. The request that replaced it
 // does not wait for this write: if it is lost in a crash, recovery finds
 // both jobs queued and supersedes old again.
-func (r *Runner) supersede(old, job *Job) {
-	rec := &Record{Job: old, State: Superseded, Finished: time.Now(), SupersededBy: job.ID}
+func (r *Runner) supersede(old, jb *job.Job) {
+	rec := &job.Record{Job: old, State: job.Superseded, Finished: time.Now(), SupersededBy: jb.ID}
 	r.store.putLater(rec, func(err error) {
 		if err != nil {
 			r.jobLogger(old).Error().Err(err).Msg("superseded state not recorded")
@@ -328,11 +326,11 @@ func (r *Runner) supersede(old, job *Job) {
 	if r.onDone != nil {
 		r.onDone(*rec)
 	}
-	r.jobLogger(old).Info().Str("superseded_by", job.ID).Msg("job superseded")
+	r.jobLogger(old).Info().Str("superseded_by", jb.ID).Msg("job superseded")
 }
 
 // end records a job that ended and tells OnDone.
-func (r *Runner) end(rec *Record) {
+func (r *Runner) end(rec *job.Record) {
 	if err := r.store.put(rec); err != nil {
 		r.jobLogger(rec.Job).Error().Err(err).Str("state", string(rec.State)).Msg("job state not recorded")
 	}
@@ -368,12 +366,12 @@ func (r *Runner) work(name string) {
 		r.mu.Unlock()
 		return
 	}
-	job := q.waiting[0]
+	jb := q.waiting[0]
 	q.waiting = q.waiting[1:]
 	r.waiting--
 	r.mu.Unlock()
 
-	r.Run(r.ctx, job, nil)
+	r.Run(r.ctx, jb, nil)
 
 	r.mu.Lock()
 	q.active = false
@@ -398,7 +396,7 @@ func (r *Runner) Cancel(id string) error {
 				q.waiting = append(q.waiting[:i], q.waiting[i+1:]...)
 				r.waiting--
 				r.mu.Unlock()
-				r.end(&Record{Job: j, State: Cancelled, Finished: time.Now(), Error: errCancelled.Error()})
+				r.end(&job.Record{Job: j, State: job.Cancelled, Finished: time.Now(), Error: errCancelled.Error()})
 				return nil
 			}
 		}
@@ -406,18 +404,18 @@ func (r *Runner) Cancel(id string) error {
 	r.mu.Unlock()
 	if rec, ok := r.store.Get(id); ok {
 		if rec.State.Final() {
-			return ErrFinished
+			return job.ErrFinished
 		}
 		return fmt.Errorf("job %s is %s and not in this daemon's queue", id, rec.State)
 	}
-	return ErrNotFound
+	return job.ErrNotFound
 }
 
 // Get returns the record of job id from the history.
-func (r *Runner) Get(id string) (*Record, bool) { return r.store.Get(id) }
+func (r *Runner) Get(id string) (*job.Record, bool) { return r.store.Get(id) }
 
 // List returns the records that match f, newest first.
-func (r *Runner) List(f Filter) []*Record { return r.store.List(f) }
+func (r *Runner) List(f job.Filter) []*job.Record { return r.store.List(f) }
 
 // Close stops taking jobs, lets running jobs go on until ctx is done, then
 // cancels them (their commands' process groups are terminated and they are

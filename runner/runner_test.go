@@ -12,8 +12,9 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/wh-gitd/wh-gitd/gitsync"
 	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
+	"github.com/wh-gitd/wh-gitd/internal/gitsyncer"
+	"github.com/wh-gitd/wh-gitd/job"
 	"github.com/wh-gitd/wh-gitd/runner"
 	"github.com/wh-gitd/wh-gitd/settings"
 )
@@ -53,11 +54,11 @@ repos:
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	return runner.New(runner.Options{Settings: set, Syncer: gitsync.New(log), Store: store, Logger: log}), set, up
+	return runner.New(runner.Options{Settings: set, Syncer: gitsyncer.New(log), Store: store, Logger: log}), set, up
 }
 
-func mainJob(sha string) *runner.Job {
-	return &runner.Job{Repo: "site", Provider: "github", Event: runner.EventManual, Ref: "refs/heads/main",
+func mainJob(sha string) *job.Job {
+	return &job.Job{Repo: "site", Provider: "github", Event: job.EventManual, Ref: "refs/heads/main",
 		Branch: "main", SHA: sha}
 }
 
@@ -66,14 +67,14 @@ func TestJobStates(t *testing.T) {
 		name     string
 		commands string
 		timeout  string
-		state    runner.State
+		state    job.State
 		ran      int
 		errHas   string
 	}{
-		{"succeeded", `['true', 'echo ok']`, "10s", runner.Succeeded, 2, ""},
-		{"stops at the first failure", `['true', 'exit 4', 'touch never']`, "10s", runner.Failed, 2, "exit status 4"},
-		{"timed out", `['sleep 600', 'touch never']`, "300ms", runner.TimedOut, 1, "timed out"},
-		{"command not found", `[[/nonexistent/bin]]`, "10s", runner.Failed, 1, "nonexistent"},
+		{"succeeded", `['true', 'echo ok']`, "10s", job.Succeeded, 2, ""},
+		{"stops at the first failure", `['true', 'exit 4', 'touch never']`, "10s", job.Failed, 2, "exit status 4"},
+		{"timed out", `['sleep 600', 'touch never']`, "300ms", job.TimedOut, 1, "timed out"},
+		{"command not found", `[[/nonexistent/bin]]`, "10s", job.Failed, 1, "nonexistent"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -102,7 +103,7 @@ func TestSyncFailureRunsNoCommand(t *testing.T) {
 	rn, set, up := setup(t, `['touch ran']`, "10s")
 	up.Commit(t, "main", map[string]string{"f": "1"}, "one")
 	res := rn.Run(context.Background(), mainJob(strings.Repeat("ab", 20)), nil)
-	if res.State != runner.Failed || !strings.Contains(res.Error, "sync site") {
+	if res.State != job.Failed || !strings.Contains(res.Error, "sync site") {
 		t.Fatalf("state %s error %q", res.State, res.Error)
 	}
 	if _, err := os.Stat(filepath.Join(set.Repos["site"].Path, "ran")); err == nil {
@@ -136,7 +137,7 @@ func TestLargeOutputKeepsMemoryBounded(t *testing.T) {
 	res := rn.Run(context.Background(), mainJob(sha), nil)
 	close(stop)
 	<-finished
-	if res.State != runner.Succeeded {
+	if res.State != job.Succeeded {
 		t.Fatalf("state %s: %s", res.State, res.Error)
 	}
 	fi, err := os.Stat(res.Log)
@@ -159,14 +160,14 @@ func TestLargeOutputKeepsMemoryBounded(t *testing.T) {
 func TestHistoryRetention(t *testing.T) {
 	rn, set, up := setup(t, `['echo hi']`, "10s", "    history: {keep: 5}\n")
 	sha := up.Commit(t, "main", map[string]string{"f": "1"}, "one")
-	var last runner.Record
+	var last job.Record
 	for range 50 {
 		last = rn.Run(context.Background(), mainJob(sha), nil)
-		if last.State != runner.Succeeded {
+		if last.State != job.Succeeded {
 			t.Fatalf("job %s: %s", last.State, last.Error)
 		}
 	}
-	recs := rn.List(runner.Filter{Repo: "site", Limit: 1000})
+	recs := rn.List(job.Filter{Repo: "site", Limit: 1000})
 	if len(recs) != 5 || recs[0].Job.ID != last.Job.ID {
 		t.Fatalf("%d records kept (newest %v), want 5 ending with %s", len(recs), recs[0].Job.ID, last.Job.ID)
 	}
@@ -186,11 +187,11 @@ func TestPollDeploysMissedPushes(t *testing.T) {
 	rn, _, up := setup(t, `['true']`, "10s", "    poll: 1s\n")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go rn.Poll(ctx, gitsync.New(zerolog.Nop()))
+	go rn.Poll(ctx, gitsyncer.New(zerolog.Nop()))
 	deployed := func(sha string) int {
 		n := 0
-		for _, rec := range rn.List(runner.Filter{Repo: "site", Limit: 1000}) {
-			if rec.Job.Event == runner.EventPoll && rec.Job.SHA == sha && rec.State == runner.Succeeded {
+		for _, rec := range rn.List(job.Filter{Repo: "site", Limit: 1000}) {
+			if rec.Job.Event == job.EventPoll && rec.Job.SHA == sha && rec.State == job.Succeeded {
 				n++
 			}
 		}
@@ -222,8 +223,8 @@ func TestMaintenanceAfterCommands(t *testing.T) {
 	}
 	t.Cleanup(func() { store.Close() })
 	var atDone []string // each job's log as it was when its result was recorded
-	rn := runner.New(runner.Options{Settings: set, Syncer: gitsync.New(zerolog.Nop()), Store: store,
-		Logger: zerolog.Nop(), OnDone: func(r runner.Record) {
+	rn := runner.New(runner.Options{Settings: set, Syncer: gitsyncer.New(zerolog.Nop()), Store: store,
+		Logger: zerolog.Nop(), OnDone: func(r job.Record) {
 			b, _ := os.ReadFile(r.Log)
 			atDone = append(atDone, string(b))
 		}})
@@ -231,7 +232,7 @@ func TestMaintenanceAfterCommands(t *testing.T) {
 	for i := range 6 {
 		sha := up.Commit(t, "main", map[string]string{"f": fmt.Sprint(i)}, "next")
 		res := rn.Run(context.Background(), mainJob(sha), nil)
-		if res.State != runner.Succeeded {
+		if res.State != job.Succeeded {
 			t.Fatalf("job %d: %s %s", i, res.State, res.Error)
 		}
 		b, err := os.ReadFile(res.Log)
@@ -260,8 +261,8 @@ func TestMaintenanceAfterCommands(t *testing.T) {
 	}
 }
 
-func pushJob(sha string) *runner.Job {
-	return &runner.Job{Repo: "site", Provider: "github", Event: runner.EventPush, Ref: "refs/heads/main",
+func pushJob(sha string) *job.Job {
+	return &job.Job{Repo: "site", Provider: "github", Event: job.EventPush, Ref: "refs/heads/main",
 		Branch: "main", SHA: sha}
 }
 
@@ -272,15 +273,15 @@ func TestSkipWhenTipDeployed(t *testing.T) {
 	cases := []struct {
 		name   string
 		extra  string
-		second *runner.Job // nil: a push of the same commit
-		fail   bool        // the first run fails
-		want   runner.State
+		second *job.Job // nil: a push of the same commit
+		fail   bool     // the first run fails
+		want   job.State
 		runs   int // times the last command ran, both jobs together
 	}{
-		{"same tip again", "", nil, false, runner.Skipped, 1},
-		{"always_run", "    always_run: true\n", nil, false, runner.Succeeded, 2},
-		{"after a failed run", "", nil, true, runner.Succeeded, 1},
-		{"manual run", "", mainJob(""), false, runner.Succeeded, 2},
+		{"same tip again", "", nil, false, job.Skipped, 1},
+		{"always_run", "    always_run: true\n", nil, false, job.Succeeded, 2},
+		{"after a failed run", "", nil, true, job.Succeeded, 1},
+		{"manual run", "", mainJob(""), false, job.Succeeded, 2},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/wh-gitd/wh-gitd/job"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -137,7 +138,7 @@ type delivery struct {
 
 func deliveryKey(repo, id string) []byte { return []byte(repo + "\x00" + id) }
 
-func putRecord(tx *bolt.Tx, rec *Record) error {
+func putRecord(tx *bolt.Tx, rec *job.Record) error {
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return err
@@ -146,7 +147,7 @@ func putRecord(tx *bolt.Tx, rec *Record) error {
 }
 
 // accept records a new queued job, its payload and its delivery id.
-func (s *Store) accept(rec *Record, payload []byte) error {
+func (s *Store) accept(rec *job.Record, payload []byte) error {
 	return s.write(func(tx *bolt.Tx) error {
 		if err := putRecord(tx, rec); err != nil {
 			return err
@@ -165,7 +166,7 @@ func (s *Store) accept(rec *Record, payload []byte) error {
 }
 
 // put records rec (a state change).
-func (s *Store) put(rec *Record) error {
+func (s *Store) put(rec *job.Record) error {
 	return s.write(func(tx *bolt.Tx) error { return putRecord(tx, rec) })
 }
 
@@ -173,7 +174,7 @@ func (s *Store) put(rec *Record) error {
 // nil, is called with the outcome. For records whose loss in a crash costs
 // nothing (recovery derives them again), so that the request path does not
 // wait for a second sync.
-func (s *Store) putLater(rec *Record, done func(error)) {
+func (s *Store) putLater(rec *job.Record, done func(error)) {
 	if s == nil {
 		return
 	}
@@ -185,11 +186,11 @@ func (s *Store) putLater(rec *Record, done func(error)) {
 }
 
 // Get returns the record of job id.
-func (s *Store) Get(id string) (*Record, bool) {
+func (s *Store) Get(id string) (*job.Record, bool) {
 	if s == nil {
 		return nil, false
 	}
-	var rec *Record
+	var rec *job.Record
 	_ = s.db.View(func(tx *bolt.Tx) error {
 		rec = decodeRecord(tx.Bucket(bucketJobs).Get([]byte(id)))
 		return nil
@@ -197,11 +198,11 @@ func (s *Store) Get(id string) (*Record, bool) {
 	return rec, rec != nil
 }
 
-func decodeRecord(b []byte) *Record {
+func decodeRecord(b []byte) *job.Record {
 	if b == nil {
 		return nil
 	}
-	var rec Record
+	var rec job.Record
 	if json.Unmarshal(b, &rec) != nil {
 		return nil
 	}
@@ -237,23 +238,15 @@ func (s *Store) seen(repo, id string) (string, bool) {
 	return d.Job, found
 }
 
-// Filter selects records for List.
-type Filter struct {
-	Repo  string
-	State State
-	// Limit caps the count (default 50).
-	Limit int
-}
-
 // List returns the records that match f, newest first.
-func (s *Store) List(f Filter) []*Record {
+func (s *Store) List(f job.Filter) []*job.Record {
 	if s == nil {
 		return nil
 	}
 	if f.Limit <= 0 {
 		f.Limit = 50
 	}
-	var out []*Record
+	var out []*job.Record
 	_ = s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketJobs).Cursor()
 		for k, v := c.Last(); k != nil && len(out) < f.Limit; k, v = c.Prev() {
@@ -270,11 +263,11 @@ func (s *Store) List(f Filter) []*Record {
 
 // unfinished returns the jobs that were queued, running or interrupted, in
 // the order they were queued.
-func (s *Store) unfinished() []*Record {
+func (s *Store) unfinished() []*job.Record {
 	if s == nil {
 		return nil
 	}
-	var out []*Record
+	var out []*job.Record
 	_ = s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketJobs).ForEach(func(_, v []byte) error {
 			if rec := decodeRecord(v); rec != nil && !rec.State.Final() {

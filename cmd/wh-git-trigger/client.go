@@ -17,8 +17,8 @@ import (
 	"syscall"
 
 	"github.com/wh-gitd/wh-gitd/cmd/internal/cli"
+	"github.com/wh-gitd/wh-gitd/job"
 	"github.com/wh-gitd/wh-gitd/receiver"
-	"github.com/wh-gitd/wh-gitd/runner"
 )
 
 // errNoDaemon means no daemon answers on the control socket of the
@@ -58,7 +58,7 @@ func dial(inv invocation) (*client, error) {
 // apiError is an answer of the daemon other than a success.
 type apiError struct {
 	code   int
-	answer receiver.Answer
+	answer job.Answer
 }
 
 func (e *apiError) Error() string {
@@ -125,14 +125,14 @@ func (c *client) call(ctx context.Context, method, u string, body, out any) erro
 	return nil
 }
 
-func (c *client) trigger(ctx context.Context, name string, req receiver.TriggerRequest) (receiver.Answer, error) {
-	var a receiver.Answer
+func (c *client) trigger(ctx context.Context, name string, req job.TriggerRequest) (job.Answer, error) {
+	var a job.Answer
 	err := c.call(ctx, http.MethodPost, endpoint(nil, "api", "repos", name, "trigger"), req, &a)
 	return a, err
 }
 
-func (c *client) record(ctx context.Context, id string) (*runner.Record, error) {
-	var a receiver.JobAnswer
+func (c *client) record(ctx context.Context, id string) (*job.Record, error) {
+	var a job.JobAnswer
 	if err := c.call(ctx, http.MethodGet, endpoint(nil, "api", "jobs", id), nil, &a); err != nil {
 		return nil, err
 	}
@@ -142,12 +142,12 @@ func (c *client) record(ctx context.Context, id string) (*runner.Record, error) 
 	return a.Job, nil
 }
 
-func (c *client) list(ctx context.Context, repo string) ([]*runner.Record, error) {
+func (c *client) list(ctx context.Context, repo string) ([]*job.Record, error) {
 	q := url.Values{"limit": {"50"}}
 	if repo != "" {
 		q.Set("repo", repo)
 	}
-	var a receiver.JobsAnswer
+	var a job.JobsAnswer
 	err := c.call(ctx, http.MethodGet, endpoint(q, "api", "jobs"), nil, &a)
 	return a.Jobs, err
 }
@@ -169,7 +169,7 @@ func (c *client) log(ctx context.Context, id string, follow bool, out io.Writer)
 }
 
 func (c *client) cancel(ctx context.Context, id string) error {
-	var a receiver.Answer
+	var a job.Answer
 	err := c.call(ctx, http.MethodPost, endpoint(nil, "api", "jobs", id, "cancel"), nil, &a)
 	var ae *apiError
 	if errors.As(err, &ae) {

@@ -8,13 +8,12 @@ import (
 	"net/http"
 
 	"github.com/wh-gitd/wh-gitd/cmd/internal/cli"
-	"github.com/wh-gitd/wh-gitd/receiver"
-	"github.com/wh-gitd/wh-gitd/runner"
+	"github.com/wh-gitd/wh-gitd/job"
 )
 
 // run submits a job of entry name to the daemon, follows its log until the
 // job ends and returns its outcome.
-func (c *client) run(ctx context.Context, inv invocation, name string, req receiver.TriggerRequest) error {
+func (c *client) run(ctx context.Context, inv invocation, name string, req job.TriggerRequest) error {
 	a, err := c.trigger(ctx, name, req)
 	var ae *apiError
 	if errors.As(err, &ae) {
@@ -90,7 +89,7 @@ func (inv invocation) history(ctx context.Context, f flags) error {
 	}
 	defer store.Close()
 	if f.show == "" {
-		printJobs(inv.stdout, store.List(runner.Filter{Repo: f.repo, Limit: 50}))
+		printJobs(inv.stdout, store.List(job.Filter{Repo: f.repo, Limit: 50}))
 		return nil
 	}
 	rec, ok := store.Get(f.show)

@@ -18,7 +18,8 @@ import (
 	"time"
 
 	"github.com/wh-gitd/wh-gitd/cmd/internal/cli"
-	"github.com/wh-gitd/wh-gitd/gitsync"
+	"github.com/wh-gitd/wh-gitd/internal/gitsyncer"
+	"github.com/wh-gitd/wh-gitd/job"
 	"github.com/wh-gitd/wh-gitd/runner"
 )
 
@@ -92,15 +93,15 @@ func userName(uid int) string {
 }
 
 // inProcess runs the job here, recorded in the job history.
-func (inv invocation) inProcess(ctx context.Context, job *runner.Job) error {
+func (inv invocation) inProcess(ctx context.Context, jb *job.Job) error {
 	log := cli.Logger(inv.set.Log, inv.stderr)
 	store, err := inv.openStore()
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	rn := runner.New(runner.Options{Settings: inv.set, Syncer: gitsync.New(log), Store: store, Logger: log})
-	rec := rn.Run(ctx, job, inv.stdout)
+	rn := runner.New(runner.Options{Settings: inv.set, Syncer: gitsyncer.New(log), Store: store, Logger: log})
+	rec := rn.Run(ctx, jb, inv.stdout)
 	return result(&rec)
 }
 
@@ -123,11 +124,11 @@ func copyFile(w io.Writer, path string) error {
 }
 
 // result maps a job's record to the command's outcome.
-func result(rec *runner.Record) error {
+func result(rec *job.Record) error {
 	switch {
-	case rec.State == runner.Succeeded, rec.State == runner.Skipped:
+	case rec.State == job.Succeeded, rec.State == job.Skipped:
 		return nil
-	case rec.State == runner.Superseded:
+	case rec.State == job.Superseded:
 		return fmt.Errorf("job %s was superseded by job %s before it ran", rec.ID, rec.SupersededBy)
 	case !rec.State.Final():
 		return fmt.Errorf("job %s is %s: the daemon stopped before it ended", rec.ID, rec.State)
@@ -135,7 +136,7 @@ func result(rec *runner.Record) error {
 	return fmt.Errorf("job %s %s: %s (log: %s)", rec.ID, rec.State, rec.Error, rec.Log)
 }
 
-func printJobs(out io.Writer, recs []*runner.Record) {
+func printJobs(out io.Writer, recs []*job.Record) {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "JOB\tREPO\tTARGET\tEVENT\tSTATE\tSHA\tQUEUED")
 	for _, r := range recs {
@@ -149,7 +150,7 @@ func printJobs(out io.Writer, recs []*runner.Record) {
 	tw.Flush()
 }
 
-func showJob(out io.Writer, rec *runner.Record, log func(io.Writer) error) error {
+func showJob(out io.Writer, rec *job.Record, log func(io.Writer) error) error {
 	b, _ := json.MarshalIndent(rec, "", "  ")
 	fmt.Fprintf(out, "%s\n\n", b)
 	if rec.Log == "" {

@@ -25,6 +25,7 @@ import (
 	"syscall"
 
 	"github.com/wh-gitd/wh-gitd/cmd/internal/cli"
+	"github.com/wh-gitd/wh-gitd/job"
 	"github.com/wh-gitd/wh-gitd/receiver"
 	"github.com/wh-gitd/wh-gitd/runner"
 	"github.com/wh-gitd/wh-gitd/settings"
@@ -119,7 +120,7 @@ func (f flags) check(npos int) error {
 	case f.branch != "" && f.environment != "":
 		return cli.Usagef("an environment deploys from the branch its settings name: drop --branch",
 			"--branch and --environment both name what to deploy: give one")
-	case f.sha != "" && !receiver.ValidCommit(f.sha):
+	case f.sha != "" && !job.ValidSHA(f.sha):
 		return cli.Usagef("git rev-parse COMMIT prints the full SHA-1",
 			"--sha must be a full lowercase SHA-1 of 40 hex digits (got %q)", f.sha)
 	}
@@ -138,14 +139,14 @@ type invocation struct {
 // its control socket, else here.
 func (inv invocation) trigger(ctx context.Context, name string, f flags) error {
 	by := cmp.Or(os.Getenv("USER"), "manual")
-	job, err := runner.ManualJob(inv.set, name, f.branch, f.environment, f.sha, by)
-	var se *runner.SelectError
+	jb, err := runner.ManualJob(inv.set, name, f.branch, f.environment, f.sha, by)
+	var se *job.SelectError
 	if errors.As(err, &se) {
 		return &cli.UsageError{Err: se, Hint: se.Hint}
 	}
 	c, err := dial(inv)
 	if err == nil {
-		req := receiver.TriggerRequest{Branch: f.branch, Environment: f.environment, SHA: f.sha, By: by}
+		req := job.TriggerRequest{Branch: f.branch, Environment: f.environment, SHA: f.sha, By: by}
 		return c.run(ctx, inv, name, req)
 	}
 	if !errors.Is(err, errNoDaemon) {
@@ -154,7 +155,7 @@ func (inv invocation) trigger(ctx context.Context, name string, f flags) error {
 	if err := inv.mayRunHere(); err != nil {
 		return err
 	}
-	return inv.inProcess(ctx, job)
+	return inv.inProcess(ctx, jb)
 }
 
 // cancel cancels job id in the daemon.

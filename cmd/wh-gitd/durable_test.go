@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
-	"github.com/wh-gitd/wh-gitd/runner"
+	"github.com/wh-gitd/wh-gitd/job"
 )
 
 const token = "durable-test-token-0123"
@@ -40,14 +40,14 @@ func (d *daemon) api(t *testing.T, method, path string) (int, map[string]any) {
 	return resp.StatusCode, a
 }
 
-func (d *daemon) record(t *testing.T, id string) runner.Record {
+func (d *daemon) record(t *testing.T, id string) job.Record {
 	t.Helper()
 	code, a := d.api(t, http.MethodGet, "/api/jobs/"+id)
 	if code != http.StatusOK {
 		t.Fatalf("job %s: %d %v", id, code, a)
 	}
 	raw, _ := json.Marshal(a["job"])
-	var rec runner.Record
+	var rec job.Record
 	if err := json.Unmarshal(raw, &rec); err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func (d *daemon) record(t *testing.T, id string) runner.Record {
 func (d *daemon) unfinished(t *testing.T) int {
 	t.Helper()
 	n := 0
-	for _, s := range []runner.State{runner.Queued, runner.Running, runner.Interrupted} {
+	for _, s := range []job.State{job.Queued, job.Running, job.Interrupted} {
 		_, a := d.api(t, http.MethodGet, "/api/jobs?limit=1000&state="+string(s))
 		jobs, _ := a["jobs"].([]any)
 		n += len(jobs)
@@ -139,9 +139,9 @@ func crashRound(t *testing.T, seed uint64) {
 				code, a, err := sendPush(current().addr, fmt.Sprintf("r%d", dl.repo), fmt.Sprintf("s%d-secret-0123456789", dl.repo),
 					fmt.Sprintf("acme/r%d", dl.repo), fmt.Sprintf("b%d", dl.repo), dl.sha, dl.id)
 				if err == nil && code/100 == 2 {
-					job, _ := a["job"].(string)
+					jb, _ := a["job"].(string)
 					mu.Lock()
-					answers[dl.id] = append(answers[dl.id], job)
+					answers[dl.id] = append(answers[dl.id], jb)
 					mu.Unlock()
 					// A forge that lost the answer retries; so do we, sometimes.
 					if retryRNG.IntN(10) != 0 {
@@ -191,8 +191,8 @@ func checkCrashRound(t *testing.T, d *daemon, deliveries []crashDelivery, answer
 		}
 		rec := d.record(t, ids[0])
 		switch rec.State {
-		case runner.Succeeded, runner.Skipped: // skipped: an earlier job deployed the tip
-		case runner.Superseded:
+		case job.Succeeded, job.Skipped: // skipped: an earlier job deployed the tip
+		case job.Superseded:
 			if by := d.record(t, rec.SupersededBy); by.Job.Repo != rec.Job.Repo || by.Job.Branch != rec.Job.Branch {
 				t.Errorf("job %s superseded by %s of another branch", rec.Job.ID, by.Job.ID)
 			}
@@ -228,18 +228,18 @@ func TestReplayAfterRestart(t *testing.T) {
 	if err != nil || code != http.StatusAccepted {
 		t.Fatalf("first: %d %v %v", code, a, err)
 	}
-	job := a["job"]
+	jb := a["job"]
 	// Wait for the record, not only the command's output: a kill between
 	// the two leaves the job unfinished, and it rightly runs again.
-	waitFor(t, "the job", 30*time.Second, func() bool { return d.record(t, job.(string)).State == runner.Succeeded })
+	waitFor(t, "the job", 30*time.Second, func() bool { return d.record(t, jb.(string)).State == job.Succeeded })
 	for _, when := range []string{"before", "after"} {
 		if when == "after" {
 			d.kill(t)
 			d = startDaemon(t, file)
 		}
 		code, a, err := sendPush(d.addr, "r0", "s0-secret-0123456789", "acme/r0", "b0", sha, "same-id")
-		if err != nil || code != http.StatusOK || a["status"] != "duplicate" || a["job"] != job {
-			t.Fatalf("replay %s the restart: %d %v %v, want 200 duplicate of %v", when, code, a, err, job)
+		if err != nil || code != http.StatusOK || a["status"] != "duplicate" || a["job"] != jb {
+			t.Fatalf("replay %s the restart: %d %v %v, want 200 duplicate of %v", when, code, a, err, jb)
 		}
 	}
 	time.Sleep(300 * time.Millisecond)
@@ -286,7 +286,7 @@ repos:
 	}
 	d = startDaemon(t, file)
 	waitFor(t, "the job to run again", 30*time.Second, func() bool { return d.record(t, id).State.Final() })
-	if rec := d.record(t, id); rec.State != runner.Succeeded || rec.Attempts != 2 {
+	if rec := d.record(t, id); rec.State != job.Succeeded || rec.Attempts != 2 {
 		t.Errorf("job %s after restart: %s, attempt %d, want succeeded at attempt 2", id, rec.State, rec.Attempts)
 	}
 }
@@ -351,12 +351,12 @@ func TestStoreFullAnswers503(t *testing.T) {
 	if err != nil || code != http.StatusAccepted {
 		t.Fatalf("the refused delivery, retried with room: %d %v %v, want 202", code, a, err)
 	}
-	if rec := waitRecord(t, d, a["job"].(string)); rec.State != runner.Succeeded {
+	if rec := waitRecord(t, d, a["job"].(string)); rec.State != job.Succeeded {
 		t.Errorf("job %s: %s", rec.State, rec.Error)
 	}
 }
 
-func waitRecord(t *testing.T, d *daemon, id string) runner.Record {
+func waitRecord(t *testing.T, d *daemon, id string) job.Record {
 	t.Helper()
 	waitFor(t, "job "+id, 30*time.Second, func() bool { return d.record(t, id).State.Final() })
 	return d.record(t, id)
@@ -376,7 +376,7 @@ func TestTriggerThroughTheDaemon(t *testing.T) {
 		t.Fatalf("through the daemon: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
 	viaDaemon := strings.Fields(stderr[strings.Index(stderr, "as job ")+7:])[0]
-	if rec := d.record(t, viaDaemon); rec.State != runner.Succeeded || rec.Job.Event != runner.EventManual || rec.Sync.Commit != sha {
+	if rec := d.record(t, viaDaemon); rec.State != job.Succeeded || rec.Job.Event != job.EventManual || rec.Sync.Commit != sha {
 		t.Errorf("the daemon's record: %+v", rec)
 	}
 	code, list, _ := exitCode(t, bins.trigger, file, "--list")

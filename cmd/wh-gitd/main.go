@@ -18,12 +18,8 @@ import (
 	"syscall"
 
 	"github.com/wh-gitd/wh-gitd/cmd/internal/cli"
-	"github.com/wh-gitd/wh-gitd/gitsync"
-	"github.com/wh-gitd/wh-gitd/runner"
 	"github.com/wh-gitd/wh-gitd/settings"
 )
-
-var _ runner.Syncer = (*gitsync.Syncer)(nil)
 
 func main() {
 	// The live heap is about 1 MB, so the default GOGC=100 collects a few

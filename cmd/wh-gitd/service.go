@@ -13,7 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/wh-gitd/wh-gitd/cmd/internal/cli"
-	"github.com/wh-gitd/wh-gitd/gitsync"
+	"github.com/wh-gitd/wh-gitd/internal/gitsyncer"
 	"github.com/wh-gitd/wh-gitd/receiver"
 	"github.com/wh-gitd/wh-gitd/runner"
 	"github.com/wh-gitd/wh-gitd/settings"
@@ -28,7 +28,7 @@ type service struct {
 	ln     net.Listener
 	ctl    *net.UnixListener
 	store  *runner.Store
-	syncer *gitsync.Syncer
+	syncer gitsyncer.Syncer
 	rn     *runner.Runner
 	h      *receiver.Handler
 	srv    *http.Server // webhooks and the job API with its token
@@ -66,7 +66,7 @@ func open(set *settings.Settings, log zerolog.Logger) (*service, error) {
 		}
 		return nil, err
 	}
-	s.syncer = gitsync.New(log)
+	s.syncer = gitsyncer.New(log)
 	s.rn = runner.New(runner.Options{Settings: set, Syncer: s.syncer, Store: s.store, Logger: log})
 	s.h = receiver.New(receiver.Options{Settings: set, Jobs: s.rn, Logger: log})
 	return s, nil

@@ -1,0 +1,22 @@
+package job
+
+// Filter selects records of the job history.
+type Filter struct {
+	Repo  string
+	State State
+	// Limit caps the count (default 50).
+	Limit int
+}
+
+// Receipt answers the submission of a job.
+type Receipt struct {
+	// ID is the job's id (for a duplicate: the original job's).
+	ID string
+	// Supersedes is the id of the waiting job this one replaced.
+	Supersedes string
+	// Duplicate is true when the delivery id was seen before.
+	Duplicate bool
+	// RetryOf is the job of the same delivery id that did not succeed,
+	// which this job tries again.
+	RetryOf string
+}
