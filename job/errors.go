@@ -12,6 +12,8 @@ var (
 	ErrNotFound = errors.New("no such job")
 	// ErrFinished means the job already ended and cannot be cancelled.
 	ErrFinished = errors.New("job has already finished")
+	// ErrNoLog means a job has no log, and will write none.
+	ErrNoLog = errors.New("the job has no log")
 )
 
 // SelectError says why a manual run names no configured target, and what

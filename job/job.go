@@ -123,6 +123,15 @@ func (c *CommandResult) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// Known reports whether s is one of the states above.
+func (s State) Known() bool {
+	switch s {
+	case Queued, Running, Succeeded, Failed, TimedOut, Cancelled, Superseded, Interrupted, Skipped:
+		return true
+	}
+	return false
+}
+
 // Final reports whether a job in state s will never run again.
 func (s State) Final() bool {
 	switch s {

@@ -8,13 +8,11 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/wh-gitd/wh-gitd/job"
-	"github.com/wh-gitd/wh-gitd/runner"
 )
 
 // The job API: the same routes on the HTTP listener, behind a bearer token
@@ -47,9 +45,6 @@ func (h *Handler) routeAPI() {
 	}
 }
 
-// followPoll is how often a followed log is read for new output.
-const followPoll = 100 * time.Millisecond
-
 // api wraps an API handler with the token check.
 func (h *Handler) api(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -80,30 +75,24 @@ func (h *Handler) listJobs(w http.ResponseWriter, r *http.Request) {
 		}
 		f.Limit = n
 	}
-	if f.State != "" && !validState(f.State) {
+	if f.State != "" && !f.State.Known() {
 		fail(w, http.StatusBadRequest, "unknown state "+strconv.Quote(string(f.State)))
 		return
 	}
-	jobs := h.jobs.List(f)
+	jobs, err := h.jobs.List(f)
+	if err != nil {
+		h.log.Error().Err(err).Msg("job history partly unreadable")
+	}
 	if jobs == nil {
 		jobs = []*job.Record{}
 	}
 	answer(w, http.StatusOK, job.JobsAnswer{Status: job.StatusOK, Jobs: jobs})
 }
 
-func validState(s job.State) bool {
-	switch s {
-	case job.Queued, job.Running, job.Succeeded, job.Failed, job.TimedOut,
-		job.Cancelled, job.Superseded, job.Interrupted, job.Skipped:
-		return true
-	}
-	return false
-}
-
 func (h *Handler) getJob(w http.ResponseWriter, r *http.Request) {
-	rec, ok := h.jobs.Get(r.PathValue("id"))
-	if !ok {
-		fail(w, http.StatusNotFound, "no such job")
+	rec, err := h.jobs.Get(r.PathValue("id"))
+	if err != nil {
+		h.failRead(w, err)
 		return
 	}
 	answer(w, http.StatusOK, job.JobAnswer{Status: job.StatusOK, Job: rec})
@@ -148,7 +137,7 @@ func (h *Handler) trigger(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, "sha must be a full lowercase SHA-1 (40 hex digits)")
 		return
 	}
-	jb, err := runner.ManualJob(h.set.Load(), r.PathValue("name"), req.Branch, req.Environment, req.SHA, req.By)
+	jb, err := h.jobs.Manual(r.PathValue("name"), req.Branch, req.Environment, req.SHA, req.By)
 	if err != nil {
 		refuseTrigger(w, err)
 		return
@@ -174,58 +163,27 @@ func refuseTrigger(w http.ResponseWriter, err error) {
 // jobLog sends the job's log; with follow=1 it goes on sending what is
 // written until the job has ended.
 func (h *Handler) jobLog(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	rec, ok := h.jobs.Get(id)
-	if !ok {
+	follow := r.URL.Query().Get("follow") == "1"
+	rc := http.NewResponseController(w)
+	if follow {
+		_ = rc.SetWriteDeadline(time.Time{}) // a followed log lasts as long as the job
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	err := h.jobs.Follow(r.Context(), r.PathValue("id"), w, follow, func() { _ = rc.Flush() })
+	switch {
+	case errors.Is(err, job.ErrNoLog):
+		fail(w, http.StatusNotFound, "the job has no log")
+	case err != nil:
+		h.failRead(w, err) // nothing was sent yet, or the client went away
+	}
+}
+
+// failRead answers a job that could not be read: 404 when there is none.
+func (h *Handler) failRead(w http.ResponseWriter, err error) {
+	if errors.Is(err, job.ErrNotFound) {
 		fail(w, http.StatusNotFound, "no such job")
 		return
 	}
-	follow := r.URL.Query().Get("follow") == "1"
-	f, err := os.Open(h.jobs.LogPath(id))
-	if err != nil && !(follow && !rec.State.Final()) {
-		fail(w, http.StatusNotFound, "the job has no log")
-		return
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if !follow {
-		defer f.Close()
-		_, _ = io.Copy(w, f)
-		return
-	}
-	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{}) // a followed log lasts as long as the job
-	h.follow(w, rc, r, id, f)
-}
-
-func (h *Handler) follow(w io.Writer, rc *http.ResponseController, r *http.Request, id string, f *os.File) {
-	defer func() {
-		if f != nil {
-			f.Close()
-		}
-	}()
-	t := time.NewTicker(followPoll)
-	defer t.Stop()
-	for {
-		// Read the job's state before the file, so that what a finished job
-		// wrote is all sent before the stream ends.
-		rec, ok := h.jobs.Get(id)
-		ended := !ok || rec.State.Final()
-		if f == nil {
-			f, _ = os.Open(h.jobs.LogPath(id))
-		}
-		if f != nil {
-			if _, err := io.Copy(w, f); err != nil {
-				return
-			}
-			_ = rc.Flush()
-		}
-		if ended {
-			return
-		}
-		select {
-		case <-r.Context().Done():
-			return
-		case <-t.C:
-		}
-	}
+	h.log.Error().Err(err).Msg("job history unreadable")
+	fail(w, http.StatusInternalServerError, "the job's record cannot be read")
 }

@@ -193,7 +193,7 @@ func TestAPI(t *testing.T) {
 func waitJobState(t *testing.T, h *harness, id string, s job.State) {
 	t.Helper()
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if rec, ok := h.rn.Get(id); ok && rec.State == s {
+		if rec, err := h.rn.Get(id); err == nil && rec.State == s {
 			return
 		}
 	}

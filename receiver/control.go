@@ -6,16 +6,9 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"syscall"
 	"time"
 )
-
-// ControlSocket is the file name of the control socket in the state dir.
-const ControlSocket = "control.sock"
-
-// ControlPath is the path of the control socket of state dir stateDir.
-func ControlPath(stateDir string) string { return filepath.Join(stateDir, ControlSocket) }
 
 // ErrControlInUse means a live daemon answers on the control socket.
 var ErrControlInUse = errors.New("another wh-gitd answers on the control socket")
@@ -38,14 +31,13 @@ func (h *Handler) Control() http.Handler {
 	return mux
 }
 
-// ListenControl listens on the control socket of stateDir and makes it mode
+// ListenControl listens on the control socket at path and makes it mode
 // 0660, so that the daemon's user and group may connect and nobody else. A
 // socket file that nothing answers on (left by a daemon that died) is
 // replaced; one that a live daemon answers on is ErrControlInUse; a file
 // that is not a socket is left alone and is an error. Closing the listener
 // removes the socket file.
-func ListenControl(stateDir string) (*net.UnixListener, error) {
-	path := ControlPath(stateDir)
+func ListenControl(path string) (*net.UnixListener, error) {
 	if len(path) > maxSocketPath {
 		return nil, fmt.Errorf("listen on control socket %s: the path is longer than a socket's %d bytes",
 			path, maxSocketPath)

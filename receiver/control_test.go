@@ -30,14 +30,14 @@ func controlClient(path string) *http.Client {
 func serveControl(t *testing.T, h *harness) (*http.Client, string) {
 	t.Helper()
 	dir := t.TempDir()
-	ln, err := receiver.ListenControl(dir)
+	ln, err := receiver.ListenControl(filepath.Join(dir, "control.sock"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := receiver.NewServer("", h.handler.Control())
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
-	return controlClient(receiver.ControlPath(dir)), receiver.ControlPath(dir)
+	return controlClient(filepath.Join(dir, "control.sock")), filepath.Join(dir, "control.sock")
 }
 
 // controlCall sends one request over the control socket and decodes the
@@ -147,9 +147,9 @@ func TestListenControl(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			path := receiver.ControlPath(dir)
+			path := filepath.Join(dir, "control.sock")
 			tc.prepare(t, path)
-			ln, err := receiver.ListenControl(dir)
+			ln, err := receiver.ListenControl(filepath.Join(dir, "control.sock"))
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("err %v, want %q", err, tc.err)
@@ -172,7 +172,7 @@ func TestListenControl(t *testing.T) {
 		})
 	}
 	long := filepath.Join(t.TempDir(), strings.Repeat("d", 120))
-	if _, err := receiver.ListenControl(long); err == nil || !strings.Contains(err.Error(), "longer than") {
+	if _, err := receiver.ListenControl(filepath.Join(long, "control.sock")); err == nil || !strings.Contains(err.Error(), "longer than") {
 		t.Errorf("a state dir too long for a socket path: %v", err)
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
 	"github.com/wh-gitd/wh-gitd/internal/gitsyncer"
 	"github.com/wh-gitd/wh-gitd/job"
+	"github.com/wh-gitd/wh-gitd/jobstore"
 	"github.com/wh-gitd/wh-gitd/receiver"
 	"github.com/wh-gitd/wh-gitd/runner"
 	"github.com/wh-gitd/wh-gitd/settings"
@@ -44,7 +45,7 @@ type harness struct {
 	up      *gitsynctest.Upstream
 	set     *settings.Settings
 	rn      *runner.Runner
-	store   *runner.Store
+	store   *jobstore.Store
 	handler *receiver.Handler
 	url     string
 	logs    *bytes.Buffer
@@ -126,7 +127,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	if err := os.MkdirAll(set.StateDir, 0o750); err != nil {
 		t.Fatal(err)
 	}
-	store, err := runner.OpenStore(filepath.Join(set.StateDir, "jobs.db"), time.Second)
+	store, err := jobstore.Open(set.StateDir, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +181,13 @@ func (h *harness) runs(t testing.TB, ids []string) int {
 }
 
 // jobCount is how many job records the store holds.
-func (h *harness) jobCount() int { return len(h.store.List(job.Filter{Limit: 1 << 20})) }
+func (h *harness) jobCount() int {
+	recs, err := h.store.List(job.Filter{Limit: 1 << 20})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return len(recs)
+}
 
 func (h *harness) record(name string) string { return filepath.Join(h.dir, "rec-"+name) }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
 	"github.com/wh-gitd/wh-gitd/internal/gitsyncer"
 	"github.com/wh-gitd/wh-gitd/job"
+	"github.com/wh-gitd/wh-gitd/jobstore"
 	"github.com/wh-gitd/wh-gitd/receiver"
 	"github.com/wh-gitd/wh-gitd/runner"
 	"github.com/wh-gitd/wh-gitd/settings"
@@ -197,7 +198,12 @@ func TestHostileFiftyRepositoriesFourWorkers(t *testing.T) {
 	sha := up.Commit(t, "main", map[string]string{"a": "1"}, "one")
 	var mu sync.Mutex
 	done := map[string]job.Record{}
-	rn := runner.New(runner.Options{Settings: set, Syncer: gitsyncer.New(zerolog.Nop()), Logger: zerolog.Nop(),
+	store, err := jobstore.Open(set.StateDir, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	rn := runner.New(runner.Options{Settings: set, Syncer: gitsyncer.New(zerolog.Nop()), Store: store, Logger: zerolog.Nop(),
 		OnDone: func(r job.Record) { mu.Lock(); done[r.Job.ID] = r; mu.Unlock() }})
 	t.Cleanup(func() {
 		ctx, cancel := contextWithTimeout(10 * time.Second)

@@ -6,9 +6,11 @@
 package receiver
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"os"
@@ -22,15 +24,22 @@ import (
 	"github.com/wh-gitd/wh-gitd/settings"
 )
 
-// Jobs is what the receiver needs of the runner; *runner.Runner is the
-// real one.
+// Jobs is the receiver's job source: where jobs are submitted and read
+// back; *runner.Runner is the real one.
 type Jobs interface {
 	// Submit queues a job without waiting for other jobs.
 	Submit(jb *job.Job) (job.Receipt, error)
-	Get(id string) (*job.Record, bool)
-	List(f job.Filter) []*job.Record
+	// Manual makes the job of a forced run of entry name (job.SelectError
+	// when it names nothing configured).
+	Manual(name, branch, environment, sha, by string) (*job.Job, error)
+	// Get returns a record, job.ErrNotFound when there is none.
+	Get(id string) (*job.Record, error)
+	// List returns the records f selects, newest first; an error reports
+	// records that could not be read, next to those that could.
+	List(f job.Filter) ([]*job.Record, error)
 	Cancel(id string) error
-	LogPath(id string) string
+	// Follow copies a job's log to w (see jobstore.Store.Follow).
+	Follow(ctx context.Context, id string, w io.Writer, follow bool, flush func()) error
 }
 
 // Options configure a Handler.

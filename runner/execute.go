@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -33,7 +32,7 @@ const (
 func (r *Runner) Run(ctx context.Context, jb *job.Job, live io.Writer) job.Record {
 	if jb.ID == "" {
 		r.assign(jb)
-		if err := r.store.accept(&job.Record{Job: jb, State: job.Queued}, jb.Payload); err != nil {
+		if err := r.store.Accept(&job.Record{Job: jb, State: job.Queued}, jb.Payload); err != nil {
 			rec := job.Record{Job: jb, State: job.Failed, Finished: time.Now(), Error: err.Error()}
 			return rec
 		}
@@ -42,7 +41,7 @@ func (r *Runner) Run(ctx context.Context, jb *job.Job, live io.Writer) job.Recor
 	defer stop(nil)
 	rec := r.start(jb, stop)
 	log := r.jobLogger(jb)
-	f, err := r.openLog(jb)
+	f, err := r.store.OpenLog(jb.ID)
 	if err != nil {
 		return r.finish(ctx, log, rec, err)
 	}
@@ -69,7 +68,7 @@ func (r *Runner) Run(ctx context.Context, jb *job.Job, live io.Writer) job.Recor
 // start records job running and makes it cancellable.
 func (r *Runner) start(jb *job.Job, stop context.CancelCauseFunc) *job.Record {
 	rec := &job.Record{Job: jb, State: job.Running, Started: time.Now()}
-	if old, ok := r.store.Get(jb.ID); ok {
+	if old, err := r.store.Get(jb.ID); err == nil {
 		rec.Attempts = old.Attempts
 	}
 	rec.Attempts++
@@ -78,7 +77,7 @@ func (r *Runner) start(jb *job.Job, stop context.CancelCauseFunc) *job.Record {
 	r.mu.Unlock()
 	// Not waited for: if a crash loses it, the job is still queued in the
 	// store and runs again, which is what recovery does with it anyway.
-	r.store.putLater(cloneRecord(rec), func(err error) {
+	r.store.PutLater(cloneRecord(rec), func(err error) {
 		if err != nil {
 			r.jobLogger(jb).Error().Err(err).Msg("job start not recorded")
 		}
@@ -107,7 +106,7 @@ func (r *Runner) execute(ctx context.Context, rec *job.Record, out io.Writer) (a
 	fmt.Fprintf(out, "%s job %s: %s %s at %s, event %s, delivery %q, attempt %d\n", stamp(), jb.ID,
 		jb.Repo, jb.Target(), shortSHA(jb.SHA), jb.Event, jb.Delivery, rec.Attempts)
 	path := repo.WorkingCopy(target)
-	lock, err := acquireLock(ctx, lockPath(r.stateDir, path), out)
+	lock, err := acquireLock(ctx, r.store.LockPath(path), out)
 	if err != nil {
 		return after, err
 	}
@@ -167,7 +166,7 @@ func (r *Runner) runOne(ctx context.Context, rec *job.Record, c settings.Command
 	begin := time.Now()
 	started := func(g job.Group) {
 		rec.Group = &g
-		if err := r.store.put(rec); err != nil {
+		if err := r.store.Put(rec); err != nil {
 			r.jobLogger(rec.Job).Warn().Err(err).Msg("process group not recorded")
 		}
 	}
@@ -257,7 +256,11 @@ func (r *Runner) skipReason(rec *job.Record, repo *settings.Repo) string {
 	if !jb.FollowsTip() || repo.AlwaysRun || rec.Sync.Previous != rec.Sync.Commit {
 		return ""
 	}
-	for _, old := range r.store.List(job.Filter{Repo: jb.Repo, Limit: 1000}) {
+	recs, err := r.store.List(job.Filter{Repo: jb.Repo, Limit: 1000})
+	if err != nil {
+		r.jobLogger(jb).Warn().Err(err).Msg("job history partly unreadable")
+	}
+	for _, old := range recs {
 		if old.Job.ID == jb.ID || old.Job.Key() != jb.Key() {
 			continue
 		}
@@ -285,48 +288,26 @@ func (r *Runner) lookup(jb *job.Job) (*settings.Repo, *settings.Target, error) {
 	if !ok {
 		return nil, nil, fmt.Errorf("repository entry %q is not configured", jb.Repo)
 	}
-	targets, name := repo.Branches, jb.Branch
-	if jb.Environment != "" {
-		targets, name = repo.Environments, jb.Environment
-	}
-	t, ok := targets[name]
+	t, ok := repo.Target(jb.Branch, jb.Environment)
 	if !ok {
 		return nil, nil, fmt.Errorf("%s is not configured for %s", jb.Target(), jb.Repo)
 	}
 	return repo, t, nil
 }
 
-// LogPath is where the log of job id is written.
-func (r *Runner) LogPath(id string) string {
-	return filepath.Join(r.stateDir, "jobs", id+".log")
-}
-
-func (r *Runner) openLog(jb *job.Job) (*os.File, error) {
-	if err := os.MkdirAll(filepath.Join(r.stateDir, "jobs"), 0o750); err != nil {
-		return nil, fmt.Errorf("create job log: %w", err)
-	}
-	// Appending keeps the log of an attempt that a crash interrupted.
-	f, err := os.OpenFile(r.LogPath(jb.ID), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
-	if err != nil {
-		return nil, fmt.Errorf("create job log: %w", err)
-	}
-	return f, nil
-}
-
 // writePayload stores the raw delivery for $WH_PAYLOAD; "" when there is none.
 func (r *Runner) writePayload(jb *job.Job) (string, error) {
 	payload := jb.Payload
 	if len(payload) == 0 {
-		payload = r.store.payload(jb.ID)
+		var err error
+		if payload, err = r.store.Payload(jb.ID); err != nil {
+			return "", fmt.Errorf("read payload: %w", err)
+		}
 	}
 	if len(payload) == 0 {
 		return "", nil
 	}
-	path := filepath.Join(r.stateDir, "jobs", jb.ID+".payload.json")
-	if err := os.WriteFile(path, payload, 0o600); err != nil {
-		return "", fmt.Errorf("write payload file: %w", err)
-	}
-	return path, nil
+	return r.store.WritePayloadFile(jb.ID, payload)
 }
 
 // finish turns the outcome into the job's final state, records it, takes

@@ -17,6 +17,7 @@ import (
 
 	"github.com/wh-gitd/wh-gitd/internal/gitsyncer"
 	"github.com/wh-gitd/wh-gitd/job"
+	"github.com/wh-gitd/wh-gitd/jobstore"
 	"github.com/wh-gitd/wh-gitd/runner"
 	"github.com/wh-gitd/wh-gitd/settings"
 )
@@ -57,7 +58,12 @@ repos:
 	}
 	s := &site{set: set, dir: dir, logs: &bytes.Buffer{}}
 	log := zerolog.New(zerolog.SyncWriter(s.logs))
-	s.rn = runner.New(runner.Options{Settings: set, Syncer: gitsyncer.New(log), Logger: log})
+	store, err := jobstore.Open(set.StateDir, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	s.rn = runner.New(runner.Options{Settings: set, Syncer: gitsyncer.New(log), Store: store, Logger: log})
 	return s
 }
 

@@ -2,8 +2,6 @@ package runner
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -16,12 +14,6 @@ import (
 // working copy, so that a daemon and a wh-git-trigger process never run two
 // jobs on one working copy. The kernel drops it when the process dies.
 type workLock struct{ f *os.File }
-
-// lockPath names the lock file of a working copy path.
-func lockPath(stateDir, workPath string) string {
-	sum := sha256.Sum256([]byte(filepath.Clean(workPath)))
-	return filepath.Join(stateDir, "locks", hex.EncodeToString(sum[:8])+".lock")
-}
 
 // acquireLock waits for the lock until ctx is done, polling with a short
 // back-off (flock has no timeout of its own). When it has to wait it says so

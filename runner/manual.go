@@ -73,3 +73,9 @@ func keys[V any](m map[string]V) []string {
 }
 
 func joinKeys[V any](m map[string]V) string { return strings.Join(keys(m), ", ") }
+
+// Manual makes the job of a forced run of entry name under the settings in
+// force (see ManualJob).
+func (r *Runner) Manual(name, branch, environment, sha, by string) (*job.Job, error) {
+	return ManualJob(r.set.Load(), name, branch, environment, sha, by)
+}

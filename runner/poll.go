@@ -14,11 +14,11 @@ type Prober interface {
 	Head(ctx context.Context, req SyncRequest) (string, error)
 }
 
-// Poll checks, for every entry with poll set, each configured branch's head
+// poll checks, for every entry with poll set, each configured branch's head
 // at that interval, and queues a job when it moved past the last deployed
 // commit and no job for it is waiting or running: a safety net for
 // deliveries that never arrived. It returns when ctx is done.
-func (r *Runner) Poll(ctx context.Context, p Prober) {
+func (r *Runner) poll(ctx context.Context, p Prober) {
 	due := map[string]time.Time{}
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
@@ -66,7 +66,11 @@ func (r *Runner) pollBranch(ctx context.Context, p Prober, repo *settings.Repo, 
 // lastDeployed is the commit of the newest job of repo and branch that
 // succeeded, or "".
 func (r *Runner) lastDeployed(repo, branch string) string {
-	for _, rec := range r.store.List(job.Filter{Repo: repo, State: job.Succeeded, Limit: 1000}) {
+	recs, err := r.store.List(job.Filter{Repo: repo, State: job.Succeeded, Limit: 1000})
+	if err != nil {
+		r.log.Warn().Err(err).Str("repo", repo).Msg("job history partly unreadable")
+	}
+	for _, rec := range recs {
 		if rec.Job.Branch == branch && rec.Job.Environment == "" {
 			return rec.Sync.Commit
 		}

@@ -1,21 +1,20 @@
 package runner
 
 import (
-	"os"
-	"path/filepath"
 	"slices"
 	"time"
 
 	"github.com/wh-gitd/wh-gitd/job"
 )
 
-// Recover puts back in line, in the order they were queued, the jobs the
+// recover puts back in line, in the order they were queued, the jobs the
 // store holds unfinished: queued ones, and running ones whose daemon died
 // (recorded interrupted, their process groups killed first). Jobs of one
-// branch or environment coalesce as they would have. Call it once, before
-// the first Submit.
-func (r *Runner) Recover() (int, error) {
-	recs := r.store.unfinished()
+// branch or environment coalesce as they would have. The error reports
+// records that could not be read (those jobs are not resumed); the others
+// are.
+func (r *Runner) recover() (int, error) {
+	recs, err := r.store.Unfinished()
 	slices.SortFunc(recs, func(a, b *job.Record) int { return cmpString(a.Job.ID, b.Job.ID) })
 	for _, rec := range recs {
 		if rec.State != job.Queued {
@@ -29,7 +28,7 @@ func (r *Runner) Recover() (int, error) {
 			r.supersede(old, rec.Job)
 		}
 	}
-	return len(recs), nil
+	return len(recs), err
 }
 
 func cmpString(a, b string) int {
@@ -51,36 +50,20 @@ func (r *Runner) interrupted(rec *job.Record) {
 	rec.Group = nil
 	rec.State = job.Interrupted
 	rec.Finished = time.Now()
-	if err := r.store.put(rec); err != nil {
+	if err := r.store.Put(rec); err != nil {
 		log.Error().Err(err).Msg("interrupted job not recorded")
 	}
 	log.Warn().Int("attempt", rec.Attempts).Msg("job was interrupted: running it again")
 }
 
-// prune removes the finished jobs of repo beyond its history bounds: their
-// records, payloads, logs and payload files. Delivery ids older than
-// deliveryTTL are forgotten at the same time, once an hour.
+// prune removes the finished jobs of repo beyond its history bounds, with
+// their files (the store also forgets old delivery ids, at most hourly).
 func (r *Runner) prune(repo string) {
 	entry, ok := r.set.Load().Repos[repo]
 	if !ok {
 		return
 	}
-	// Forgetting delivery ids walks all of them: do it at most hourly.
-	forget := time.Time{}
-	r.mu.Lock()
-	if time.Since(r.forgotten) > time.Hour {
-		r.forgotten, forget = time.Now(), time.Now().Add(-deliveryTTL)
-	}
-	r.mu.Unlock()
-	ids, err := r.store.prune(repo, entry.History.Keep, time.Now().Add(-entry.History.MaxAge), forget)
-	if err != nil {
-		r.log.Warn().Err(err).Str("repo", repo).Msg("job history not pruned")
-	}
-	for _, id := range ids {
-		for _, p := range []string{r.LogPath(id), filepath.Join(r.stateDir, "jobs", id+".payload.json")} {
-			if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
-				r.log.Warn().Err(err).Str("file", p).Msg("job file not removed")
-			}
-		}
+	if err := r.store.Prune(repo, entry.History.Keep, time.Now().Add(-entry.History.MaxAge)); err != nil {
+		r.log.Warn().Err(err).Str("repo", repo).Msg("job history not all pruned")
 	}
 }

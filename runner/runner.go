@@ -60,31 +60,55 @@ var (
 	errCancelled = errors.New("job cancelled")
 )
 
+// History is the job history and the state dir's files, as the runner
+// uses them; *jobstore.Store is the real one.
+type History interface {
+	Accept(rec *job.Record, payload []byte) error
+	Put(rec *job.Record) error
+	PutLater(rec *job.Record, done func(error))
+	Get(id string) (*job.Record, error)
+	List(f job.Filter) ([]*job.Record, error)
+	Seen(repo, delivery string) (id string, found bool, err error)
+	Payload(id string) ([]byte, error)
+	Unfinished() ([]*job.Record, error)
+	Prune(repo string, keep int, cutoff time.Time) error
+	OpenLog(id string) (*os.File, error)
+	WritePayloadFile(id string, body []byte) (string, error)
+	LockPath(work string) string
+	Follow(ctx context.Context, id string, w io.Writer, follow bool, flush func()) error
+}
+
 // Options configure a Runner.
 type Options struct {
 	Settings *settings.Settings
 	Syncer   Syncer
-	// Store is the job history; nil records nothing beyond the job logs.
-	Store  *Store
+	// Store is the job history and the state dir.
+	Store  History
 	Logger zerolog.Logger
 	// Environ is the daemon's environment, filtered by the allow-list for
 	// commands (default os.Environ()).
 	Environ []string
 	// OnDone, if set, is called with the record of every job that ended.
 	OnDone func(job.Record)
+	// Prober, if set, answers the safety-net poll of entries with poll:.
+	Prober Prober
 }
 
-// Runner schedules, runs and records jobs. Make it with New, call Recover
+// Runner schedules, runs and records jobs. Make it with New, call Start
 // once, then Submit; Run runs a job at once; Close stops.
 type Runner struct {
-	set      atomic.Pointer[settings.Settings]
-	syncer   Syncer
-	store    *Store
-	log      zerolog.Logger
-	environ  []string
-	onDone   func(job.Record)
-	stateDir string // fixed at New: locks and logs must not move under jobs
-	ids      ids
+	set     atomic.Pointer[settings.Settings]
+	syncer  Syncer
+	store   History
+	log     zerolog.Logger
+	environ []string
+	onDone  func(job.Record)
+	prober  Prober
+	ids     ids
+	// pollCtx ends the poll at Close; wg waits for it.
+	pollCtx  context.Context
+	stopPoll context.CancelFunc
+	wg       sync.WaitGroup
 
 	pool pond.Pool
 	// ctx is cancelled with errShutdown when the shutdown grace is over.
@@ -99,8 +123,6 @@ type Runner struct {
 	inflight map[string]string     // delivery key → job id, while being written
 	running  map[string]runningJob // by job id
 	closed   bool
-	// forgotten is when delivery ids were last pruned.
-	forgotten time.Time
 }
 
 // runningJob is a job that runs, and how to cancel it.
@@ -124,10 +146,11 @@ func New(o Options) *Runner {
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	r := &Runner{syncer: o.Syncer, store: o.Store, log: o.Logger, environ: baseEnv(env),
-		onDone: o.OnDone, stateDir: o.Settings.StateDir, ctx: ctx, cancel: cancel,
+		onDone: o.OnDone, prober: o.Prober, ctx: ctx, cancel: cancel,
 		queues: map[string]*repoQueue{}, inflight: map[string]string{},
 		running: map[string]runningJob{}}
 	r.set.Store(o.Settings)
+	r.pollCtx, r.stopPoll = context.WithCancel(context.Background())
 	var seed [1]byte
 	_, _ = rand.Read(seed[:])
 	r.ids.process = seed[0]
@@ -191,7 +214,7 @@ func (r *Runner) Submit(jb *job.Job) (job.Receipt, error) {
 	if done != nil || rc.Duplicate {
 		return rc, done
 	}
-	err := r.store.accept(&job.Record{Job: jb, State: job.Queued}, jb.Payload)
+	err := r.store.Accept(&job.Record{Job: jb, State: job.Queued}, jb.Payload)
 	r.mu.Lock()
 	delete(r.inflight, deliveryID(jb))
 	if grew {
@@ -202,9 +225,7 @@ func (r *Runner) Submit(jb *job.Job) (job.Receipt, error) {
 		r.log.Error().Err(err).Str("repo", jb.Repo).Str("delivery", jb.Delivery).Msg("job not accepted")
 		return job.Receipt{}, err
 	}
-	if r.store != nil {
-		jb.Payload = nil // on disk now: a waiting job holds no body in memory
-	}
+	jb.Payload = nil // on disk now: a waiting job holds no body in memory
 	old := r.enqueue(jb)
 	r.mu.Unlock()
 	ev := r.jobLogger(jb).Info().Str("event", jb.Event)
@@ -231,7 +252,11 @@ func (r *Runner) reserve(jb *job.Job) (rc job.Receipt, grew bool, err error) {
 	if id, ok := r.inflight[deliveryID(jb)]; ok {
 		return job.Receipt{ID: id, Duplicate: true}, false, nil
 	}
-	if id, ok := r.store.seen(jb.Repo, jb.Delivery); ok {
+	id, seen, err := r.store.Seen(jb.Repo, jb.Delivery)
+	if err != nil {
+		return job.Receipt{}, false, err
+	}
+	if seen {
 		if !r.retryable(id) {
 			return job.Receipt{ID: id, Duplicate: true}, false, nil
 		}
@@ -267,9 +292,9 @@ func (r *Runner) retryable(id string) bool {
 			}
 		}
 	}
-	rec, ok := r.store.Get(id)
-	if !ok {
-		return false
+	rec, err := r.store.Get(id)
+	if err != nil {
+		return false // no record left (pruned) or unreadable: a duplicate
 	}
 	switch rec.State {
 	case job.Failed, job.TimedOut, job.Cancelled, job.Interrupted:
@@ -318,7 +343,7 @@ func (r *Runner) enqueue(jb *job.Job) (old *job.Job) {
 // both jobs queued and supersedes old again.
 func (r *Runner) supersede(old, jb *job.Job) {
 	rec := &job.Record{Job: old, State: job.Superseded, Finished: time.Now(), SupersededBy: jb.ID}
-	r.store.putLater(rec, func(err error) {
+	r.store.PutLater(rec, func(err error) {
 		if err != nil {
 			r.jobLogger(old).Error().Err(err).Msg("superseded state not recorded")
 		}
@@ -331,7 +356,7 @@ func (r *Runner) supersede(old, jb *job.Job) {
 
 // end records a job that ended and tells OnDone.
 func (r *Runner) end(rec *job.Record) {
-	if err := r.store.put(rec); err != nil {
+	if err := r.store.Put(rec); err != nil {
 		r.jobLogger(rec.Job).Error().Err(err).Str("state", string(rec.State)).Msg("job state not recorded")
 	}
 	if r.onDone != nil {
@@ -402,7 +427,7 @@ func (r *Runner) Cancel(id string) error {
 		}
 	}
 	r.mu.Unlock()
-	if rec, ok := r.store.Get(id); ok {
+	if rec, err := r.store.Get(id); err == nil {
 		if rec.State.Final() {
 			return job.ErrFinished
 		}
@@ -412,16 +437,40 @@ func (r *Runner) Cancel(id string) error {
 }
 
 // Get returns the record of job id from the history.
-func (r *Runner) Get(id string) (*job.Record, bool) { return r.store.Get(id) }
+func (r *Runner) Get(id string) (*job.Record, error) { return r.store.Get(id) }
 
 // List returns the records that match f, newest first.
-func (r *Runner) List(f job.Filter) []*job.Record { return r.store.List(f) }
+func (r *Runner) List(f job.Filter) ([]*job.Record, error) { return r.store.List(f) }
+
+// Follow copies the log of job id to w until the job ends (see
+// jobstore.Store.Follow).
+func (r *Runner) Follow(ctx context.Context, id string, w io.Writer, follow bool, flush func()) error {
+	return r.store.Follow(ctx, id, w, follow, flush)
+}
+
+// Start resumes the jobs the store holds unfinished and starts the
+// safety-net poll (with Options.Prober), which runs until Close. It returns
+// how many jobs it resumed; an error reports records it could not read,
+// whose jobs are not resumed. Call it once, before the first Submit.
+func (r *Runner) Start() (resumed int, err error) {
+	resumed, err = r.recover()
+	if r.prober != nil {
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			r.poll(r.pollCtx, r.prober)
+		}()
+	}
+	return resumed, err
+}
 
 // Close stops taking jobs, lets running jobs go on until ctx is done, then
 // cancels them (their commands' process groups are terminated and they are
 // recorded interrupted, to run again at the next start) and waits for the
 // workers. Jobs still waiting stay queued in the store for the next start.
 func (r *Runner) Close(ctx context.Context) error {
+	r.stopPoll()
+	defer r.wg.Wait()
 	r.mu.Lock()
 	r.closed = true
 	for _, q := range r.queues {

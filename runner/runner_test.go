@@ -15,6 +15,7 @@ import (
 	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
 	"github.com/wh-gitd/wh-gitd/internal/gitsyncer"
 	"github.com/wh-gitd/wh-gitd/job"
+	"github.com/wh-gitd/wh-gitd/jobstore"
 	"github.com/wh-gitd/wh-gitd/runner"
 	"github.com/wh-gitd/wh-gitd/settings"
 )
@@ -49,12 +50,12 @@ repos:
 	if err := os.MkdirAll(set.StateDir, 0o750); err != nil {
 		t.Fatal(err)
 	}
-	store, err := runner.OpenStore(filepath.Join(set.StateDir, "jobs.db"), time.Second)
+	store, err := jobstore.Open(set.StateDir, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	return runner.New(runner.Options{Settings: set, Syncer: gitsyncer.New(log), Store: store, Logger: log}), set, up
+	return runner.New(runner.Options{Settings: set, Syncer: gitsyncer.New(log), Prober: gitsyncer.New(log), Store: store, Logger: log}), set, up
 }
 
 func mainJob(sha string) *job.Job {
@@ -167,7 +168,10 @@ func TestHistoryRetention(t *testing.T) {
 			t.Fatalf("job %s: %s", last.State, last.Error)
 		}
 	}
-	recs := rn.List(job.Filter{Repo: "site", Limit: 1000})
+	recs, err := rn.List(job.Filter{Repo: "site", Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(recs) != 5 || recs[0].Job.ID != last.Job.ID {
 		t.Fatalf("%d records kept (newest %v), want 5 ending with %s", len(recs), recs[0].Job.ID, last.Job.ID)
 	}
@@ -185,12 +189,17 @@ func TestHistoryRetention(t *testing.T) {
 // The poll deploys a branch that moved without a delivery, once per head.
 func TestPollDeploysMissedPushes(t *testing.T) {
 	rn, _, up := setup(t, `['true']`, "10s", "    poll: 1s\n")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go rn.Poll(ctx, gitsyncer.New(zerolog.Nop()))
+	if _, err := rn.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rn.Close(context.Background()) })
 	deployed := func(sha string) int {
 		n := 0
-		for _, rec := range rn.List(job.Filter{Repo: "site", Limit: 1000}) {
+		recs, err := rn.List(job.Filter{Repo: "site", Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rec := range recs {
 			if rec.Job.Event == job.EventPoll && rec.Job.SHA == sha && rec.State == job.Succeeded {
 				n++
 			}
@@ -217,7 +226,7 @@ func TestPollDeploysMissedPushes(t *testing.T) {
 // and keeps the packs few.
 func TestMaintenanceAfterCommands(t *testing.T) {
 	_, set, up := setup(t, `['echo COMMAND-RAN']`, "10s")
-	store, err := runner.OpenStore(filepath.Join(t.TempDir(), "jobs.db"), time.Second)
+	store, err := jobstore.Open(t.TempDir(), time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

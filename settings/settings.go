@@ -220,6 +220,17 @@ func (r *Repo) Dialect() string {
 	return r.Provider
 }
 
+// Target returns the configured target of a branch, or of an environment
+// when environment is set: the one mapping of a job onto its settings.
+func (r *Repo) Target(branch, environment string) (*Target, bool) {
+	targets, name := r.Branches, branch
+	if environment != "" {
+		targets, name = r.Environments, environment
+	}
+	t, ok := targets[name]
+	return t, ok && t != nil
+}
+
 // WorkingCopy is the folder target t of r deploys into.
 func (r *Repo) WorkingCopy(t *Target) string {
 	if t != nil && t.Path != "" {

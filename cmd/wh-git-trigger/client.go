@@ -18,7 +18,7 @@ import (
 
 	"github.com/wh-gitd/wh-gitd/cmd/internal/cli"
 	"github.com/wh-gitd/wh-gitd/job"
-	"github.com/wh-gitd/wh-gitd/receiver"
+	"github.com/wh-gitd/wh-gitd/jobstore"
 )
 
 // errNoDaemon means no daemon answers on the control socket of the
@@ -33,7 +33,7 @@ type client struct {
 // dial connects to the daemon of inv's settings; errNoDaemon when no socket
 // is there or nothing answers on it.
 func dial(inv invocation) (*client, error) {
-	path := receiver.ControlPath(inv.set.StateDir)
+	path := jobstore.ControlPath(inv.set.StateDir)
 	conn, err := net.Dial("unix", path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ECONNREFUSED):

@@ -89,12 +89,15 @@ func (inv invocation) history(ctx context.Context, f flags) error {
 	}
 	defer store.Close()
 	if f.show == "" {
-		printJobs(inv.stdout, store.List(job.Filter{Repo: f.repo, Limit: 50}))
-		return nil
+		recs, err := store.List(job.Filter{Repo: f.repo, Limit: 50})
+		printJobs(inv.stdout, recs)
+		return err
 	}
-	rec, ok := store.Get(f.show)
-	if !ok {
+	rec, err := store.Get(f.show)
+	if errors.Is(err, job.ErrNotFound) {
 		return fmt.Errorf("no job %s in %s", f.show, inv.set.StateDir)
+	} else if err != nil {
+		return err
 	}
 	return showJob(inv.stdout, rec, func(w io.Writer) error { return copyFile(w, rec.Log) })
 }

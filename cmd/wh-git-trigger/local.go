@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"os"
 	"os/user"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -20,6 +19,7 @@ import (
 	"github.com/wh-gitd/wh-gitd/cmd/internal/cli"
 	"github.com/wh-gitd/wh-gitd/internal/gitsyncer"
 	"github.com/wh-gitd/wh-gitd/job"
+	"github.com/wh-gitd/wh-gitd/jobstore"
 	"github.com/wh-gitd/wh-gitd/runner"
 )
 
@@ -105,9 +105,9 @@ func (inv invocation) inProcess(ctx context.Context, jb *job.Job) error {
 	return result(&rec)
 }
 
-func (inv invocation) openStore() (*runner.Store, error) {
-	store, err := runner.OpenStore(filepath.Join(inv.set.StateDir, "jobs.db"), 500*time.Millisecond)
-	if errors.Is(err, runner.ErrLocked) {
+func (inv invocation) openStore() (*jobstore.Store, error) {
+	store, err := jobstore.Open(inv.set.StateDir, 500*time.Millisecond)
+	if errors.Is(err, jobstore.ErrLocked) {
 		return nil, &cli.Failure{Err: err, Hint: "another wh-git-trigger runs a job with these settings: wait for it to end"}
 	}
 	return store, err

@@ -26,7 +26,7 @@ import (
 
 	"github.com/wh-gitd/wh-gitd/cmd/internal/cli"
 	"github.com/wh-gitd/wh-gitd/job"
-	"github.com/wh-gitd/wh-gitd/receiver"
+	"github.com/wh-gitd/wh-gitd/jobstore"
 	"github.com/wh-gitd/wh-gitd/runner"
 	"github.com/wh-gitd/wh-gitd/settings"
 )
@@ -162,7 +162,7 @@ func (inv invocation) trigger(ctx context.Context, name string, f flags) error {
 func (inv invocation) cancel(ctx context.Context, id string) error {
 	c, err := dial(inv)
 	if errors.Is(err, errNoDaemon) {
-		return &cli.Failure{Err: fmt.Errorf("cancel job %s: no daemon answers on %s", id, receiver.ControlPath(inv.set.StateDir)),
+		return &cli.Failure{Err: fmt.Errorf("cancel job %s: no daemon answers on %s", id, jobstore.ControlPath(inv.set.StateDir)),
 			Hint: "without the daemon a job runs only in a wh-git-trigger: stop that one with Ctrl-C"}
 	}
 	if err != nil {

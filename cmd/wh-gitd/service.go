@@ -7,13 +7,13 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/wh-gitd/wh-gitd/cmd/internal/cli"
 	"github.com/wh-gitd/wh-gitd/internal/gitsyncer"
+	"github.com/wh-gitd/wh-gitd/jobstore"
 	"github.com/wh-gitd/wh-gitd/receiver"
 	"github.com/wh-gitd/wh-gitd/runner"
 	"github.com/wh-gitd/wh-gitd/settings"
@@ -27,15 +27,13 @@ type service struct {
 	cert   *receiver.Certificate
 	ln     net.Listener
 	ctl    *net.UnixListener
-	store  *runner.Store
+	store  *jobstore.Store
 	syncer gitsyncer.Syncer
 	rn     *runner.Runner
 	h      *receiver.Handler
 	srv    *http.Server // webhooks and the job API with its token
 	ctlSrv *http.Server // the job API on the control socket
 	served chan error
-	// stopPoll ends the safety-net poll.
-	stopPoll context.CancelFunc
 }
 
 // open takes the daemon's resources in order: the state dir, the TLS pair,
@@ -58,16 +56,16 @@ func open(set *settings.Settings, log zerolog.Logger) (*service, error) {
 		s.ln.Close()
 		return nil, err
 	}
-	if s.store, err = runner.OpenStore(filepath.Join(set.StateDir, "jobs.db"), time.Second); err != nil {
+	if s.store, err = jobstore.Open(set.StateDir, time.Second); err != nil {
 		s.ln.Close()
 		s.ctl.Close()
-		if errors.Is(err, runner.ErrLocked) {
+		if errors.Is(err, jobstore.ErrLocked) {
 			return nil, &cli.UsageError{Err: err, Hint: "another wh-gitd or wh-git-trigger uses state_dir " + set.StateDir}
 		}
 		return nil, err
 	}
 	s.syncer = gitsyncer.New(log)
-	s.rn = runner.New(runner.Options{Settings: set, Syncer: s.syncer, Store: s.store, Logger: log})
+	s.rn = runner.New(runner.Options{Settings: set, Syncer: s.syncer, Prober: s.syncer, Store: s.store, Logger: log})
 	s.h = receiver.New(receiver.Options{Settings: set, Jobs: s.rn, Logger: log})
 	return s, nil
 }
@@ -75,7 +73,7 @@ func open(set *settings.Settings, log zerolog.Logger) (*service, error) {
 // listenControl listens on the control socket, with a hint for each way
 // that can fail.
 func listenControl(stateDir string) (*net.UnixListener, error) {
-	ln, err := receiver.ListenControl(stateDir)
+	ln, err := receiver.ListenControl(jobstore.ControlPath(stateDir))
 	switch {
 	case errors.Is(err, receiver.ErrControlInUse):
 		return nil, &cli.UsageError{Err: err, Hint: "another wh-gitd runs with state_dir " + stateDir}
@@ -89,12 +87,13 @@ func listenControl(stateDir string) (*net.UnixListener, error) {
 // start resumes the jobs left unfinished, then starts the poll and both
 // servers.
 func (s *service) start() {
-	if n, _ := s.rn.Recover(); n > 0 {
+	n, err := s.rn.Start()
+	if err != nil {
+		s.log.Error().Err(err).Msg("job history partly unreadable: those jobs are not resumed")
+	}
+	if n > 0 {
 		s.log.Info().Int("jobs", n).Msg("resuming jobs left unfinished")
 	}
-	var pollCtx context.Context
-	pollCtx, s.stopPoll = context.WithCancel(context.Background())
-	go s.rn.Poll(pollCtx, s.syncer)
 	s.srv = receiver.NewServerFor(s.set, s.h, s.log)
 	if s.cert == nil {
 		go func() { s.served <- s.srv.Serve(s.ln) }()
@@ -132,7 +131,6 @@ func (s *service) wait(ctx context.Context, hup <-chan os.Signal, path string) e
 // what is left of their commands. The control socket answers until the jobs
 // have stopped, then goes, and the store is closed last.
 func (s *service) shutdown() {
-	s.stopPoll()
 	closeServer(s.log, s.srv, 5*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), s.set.ShutdownGrace)
 	defer cancel()

@@ -1,10 +1,20 @@
-package runner
+// Package jobstore owns wh-gitd's state dir, and is the only package that
+// knows its layout: the job store (jobs.db, bbolt: records, raw deliveries,
+// delivery ids), each job's log and payload file (jobs/<id>.log,
+// jobs/<id>.payload.json), the working copies' lock files
+// (locks/<hash>.lock) and the control socket (control.sock). It keeps the
+// job history, follows logs, applies retention, and returns every error it
+// meets: a record that does not decode is reported, never dropped.
+package jobstore
 
 import (
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/wh-gitd/wh-gitd/job"
@@ -13,7 +23,7 @@ import (
 
 // Buckets of the job store.
 var (
-	bucketJobs       = []byte("jobs")       // id → Record (JSON)
+	bucketJobs       = []byte("jobs")       // id → job.Record (JSON)
 	bucketPayloads   = []byte("payloads")   // id → raw delivery body
 	bucketDeliveries = []byte("deliveries") // repo \x00 delivery id → delivery (JSON)
 )
@@ -30,9 +40,13 @@ var ErrLocked = errors.New("job store is in use by another process")
 // deliveries arriving together cost one sync, with no added delay for one
 // arriving alone. A nil *Store records nothing.
 type Store struct {
-	db   *bolt.DB
-	ops  chan storeOp
-	done chan struct{}
+	dir string
+	mu  sync.Mutex
+	// forgotten is when delivery ids were last forgotten.
+	forgotten time.Time
+	db        *bolt.DB
+	ops       chan storeOp
+	done      chan struct{}
 }
 
 type storeOp struct {
@@ -40,9 +54,16 @@ type storeOp struct {
 	err chan error // buffered: the committer never waits for the writer
 }
 
-// OpenStore opens (or creates) the store at path, waiting at most timeout
-// for another process to let go of it.
-func OpenStore(path string, timeout time.Duration) (*Store, error) {
+// Open opens the state dir at dir, creating it and its folders when
+// needed, and the job store in it, waiting at most timeout for another
+// process to let go of the store (then ErrLocked).
+func Open(dir string, timeout time.Duration) (*Store, error) {
+	for _, d := range []string{dir, filepath.Join(dir, jobsDir), filepath.Join(dir, locksDir)} {
+		if err := os.MkdirAll(d, 0o750); err != nil {
+			return nil, fmt.Errorf("create state dir: %w", err)
+		}
+	}
+	path := filepath.Join(dir, dbFile)
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("open %s: %w", path, ErrLocked)
@@ -62,16 +83,13 @@ func OpenStore(path string, timeout time.Duration) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open job store %s: %w", path, err)
 	}
-	s := &Store{db: db, ops: make(chan storeOp, 1024), done: make(chan struct{})}
+	s := &Store{dir: dir, db: db, ops: make(chan storeOp, 1024), done: make(chan struct{})}
 	go s.commit()
 	return s, nil
 }
 
 // Close stops the committer and closes the file.
 func (s *Store) Close() error {
-	if s == nil {
-		return nil
-	}
 	close(s.ops)
 	<-s.done
 	return s.db.Close()
@@ -119,9 +137,6 @@ func (s *Store) commit() {
 // write runs fn in a write transaction, grouped with concurrent writes, and
 // returns once it is on disk.
 func (s *Store) write(fn func(*bolt.Tx) error) error {
-	if s == nil {
-		return nil
-	}
 	op := storeOp{fn: fn, err: make(chan error, 1)}
 	s.ops <- op
 	if err := <-op.err; err != nil {
@@ -146,8 +161,8 @@ func putRecord(tx *bolt.Tx, rec *job.Record) error {
 	return tx.Bucket(bucketJobs).Put([]byte(rec.Job.ID), b)
 }
 
-// accept records a new queued job, its payload and its delivery id.
-func (s *Store) accept(rec *job.Record, payload []byte) error {
+// Accept records a new queued job, its payload and its delivery id.
+func (s *Store) Accept(rec *job.Record, payload []byte) error {
 	return s.write(func(tx *bolt.Tx) error {
 		if err := putRecord(tx, rec); err != nil {
 			return err
@@ -165,19 +180,16 @@ func (s *Store) accept(rec *job.Record, payload []byte) error {
 	})
 }
 
-// put records rec (a state change).
-func (s *Store) put(rec *job.Record) error {
+// Put records rec (a state change).
+func (s *Store) Put(rec *job.Record) error {
 	return s.write(func(tx *bolt.Tx) error { return putRecord(tx, rec) })
 }
 
-// putLater queues rec for the next commit and returns at once; done, if not
+// PutLater queues rec for the next commit and returns at once; done, if not
 // nil, is called with the outcome. For records whose loss in a crash costs
 // nothing (recovery derives them again), so that the request path does not
 // wait for a second sync.
-func (s *Store) putLater(rec *job.Record, done func(error)) {
-	if s == nil {
-		return
-	}
+func (s *Store) PutLater(rec *job.Record, done func(error)) {
 	op := storeOp{fn: func(tx *bolt.Tx) error { return putRecord(tx, rec) }, err: make(chan error, 1)}
 	s.ops <- op
 	if done != nil {
@@ -185,119 +197,143 @@ func (s *Store) putLater(rec *job.Record, done func(error)) {
 	}
 }
 
-// Get returns the record of job id.
-func (s *Store) Get(id string) (*job.Record, bool) {
-	if s == nil {
-		return nil, false
-	}
+// Get returns the record of job id; job.ErrNotFound when there is none.
+func (s *Store) Get(id string) (*job.Record, error) {
 	var rec *job.Record
-	_ = s.db.View(func(tx *bolt.Tx) error {
-		rec = decodeRecord(tx.Bucket(bucketJobs).Get([]byte(id)))
-		return nil
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketJobs).Get([]byte(id))
+		if b == nil {
+			return job.ErrNotFound
+		}
+		var err error
+		rec, err = decodeRecord(id, b)
+		return err
 	})
-	return rec, rec != nil
+	return rec, err
 }
 
-func decodeRecord(b []byte) *job.Record {
-	if b == nil {
-		return nil
-	}
+// decodeRecord reads the record of job id.
+func decodeRecord(id string, b []byte) (*job.Record, error) {
 	var rec job.Record
-	if json.Unmarshal(b, &rec) != nil {
-		return nil
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return nil, fmt.Errorf("job %s: record does not decode: %w", id, err)
 	}
-	return &rec
+	return &rec, nil
 }
 
-// payload returns the raw delivery of job id.
-func (s *Store) payload(id string) []byte {
-	if s == nil {
-		return nil
-	}
+// Payload returns the raw delivery of job id; nil when it has none.
+func (s *Store) Payload(id string) ([]byte, error) {
 	var out []byte
-	_ = s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx *bolt.Tx) error {
 		out = bytes.Clone(tx.Bucket(bucketPayloads).Get([]byte(id)))
 		return nil
 	})
-	return out
+	return out, err
 }
 
-// seen returns the job of a delivery id recorded before.
-func (s *Store) seen(repo, id string) (string, bool) {
-	if s == nil || id == "" {
-		return "", false
+// Seen returns the job of a delivery id recorded before, if any.
+func (s *Store) Seen(repo, id string) (jobID string, found bool, err error) {
+	if id == "" {
+		return "", false, nil
 	}
-	var d delivery
-	found := false
-	_ = s.db.View(func(tx *bolt.Tx) error {
-		if b := tx.Bucket(bucketDeliveries).Get(deliveryKey(repo, id)); b != nil {
-			found = json.Unmarshal(b, &d) == nil
+	err = s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketDeliveries).Get(deliveryKey(repo, id))
+		if b == nil {
+			return nil
 		}
+		var d delivery
+		if err := json.Unmarshal(b, &d); err != nil {
+			return fmt.Errorf("delivery %s of %s: record does not decode: %w", id, repo, err)
+		}
+		jobID, found = d.Job, true
 		return nil
 	})
-	return d.Job, found
+	return jobID, found, err
 }
 
-// List returns the records that match f, newest first.
-func (s *Store) List(f job.Filter) []*job.Record {
-	if s == nil {
-		return nil
-	}
+// List returns the records that match f, newest first. Records that do not
+// decode are skipped and reported in the error, with the others returned.
+func (s *Store) List(f job.Filter) ([]*job.Record, error) {
 	if f.Limit <= 0 {
 		f.Limit = 50
 	}
 	var out []*job.Record
-	_ = s.db.View(func(tx *bolt.Tx) error {
+	var bad []error
+	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketJobs).Cursor()
 		for k, v := c.Last(); k != nil && len(out) < f.Limit; k, v = c.Prev() {
-			rec := decodeRecord(v)
-			if rec == nil || (f.Repo != "" && rec.Job.Repo != f.Repo) || (f.State != "" && rec.State != f.State) {
+			rec, err := decodeRecord(string(k), v)
+			if err != nil {
+				bad = append(bad, err)
+				continue
+			}
+			if (f.Repo != "" && rec.Repo != f.Repo) || (f.State != "" && rec.State != f.State) {
 				continue
 			}
 			out = append(out, rec)
 		}
 		return nil
 	})
-	return out
+	return out, errors.Join(append(bad, err)...)
 }
 
-// unfinished returns the jobs that were queued, running or interrupted, in
-// the order they were queued.
-func (s *Store) unfinished() []*job.Record {
-	if s == nil {
-		return nil
-	}
+// Unfinished returns the jobs that were queued, running or interrupted, in
+// the order they were queued. Records that do not decode are reported in
+// the error, with the others returned.
+func (s *Store) Unfinished() ([]*job.Record, error) {
 	var out []*job.Record
-	_ = s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketJobs).ForEach(func(_, v []byte) error {
-			if rec := decodeRecord(v); rec != nil && !rec.State.Final() {
+	var bad []error
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketJobs).ForEach(func(k, v []byte) error {
+			rec, err := decodeRecord(string(k), v)
+			switch {
+			case err != nil:
+				bad = append(bad, err)
+			case !rec.State.Final():
 				out = append(out, rec)
 			}
 			return nil
 		})
 	})
-	return out
+	return out, errors.Join(append(bad, err)...)
 }
 
 // deliveryTTL is how long delivery ids are remembered at least.
 const deliveryTTL = 7 * 24 * time.Hour
 
-// prune deletes the finished jobs of repo past the newest keep or finished
-// before cutoff, and deliveries seen before forget (unless it is zero); it
-// returns the ids of the jobs deleted.
-func (s *Store) prune(repo string, keep int, cutoff, forget time.Time) ([]string, error) {
-	if s == nil {
-		return nil, nil
+// forgetBefore returns the time before which delivery ids are forgotten
+// now, or zero when they were forgotten less than an hour ago (forgetting
+// walks all of them).
+func (s *Store) forgetBefore(now time.Time) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if now.Sub(s.forgotten) < time.Hour {
+		return time.Time{}
 	}
+	s.forgotten = now
+	return now.Add(-deliveryTTL)
+}
+
+// Prune deletes the finished jobs of repo past the newest keep or finished
+// before cutoff, with their payloads, logs and payload files, and, at most
+// once an hour, the delivery ids older than deliveryTTL. A record that does
+// not decode is kept, and reported.
+func (s *Store) Prune(repo string, keep int, cutoff time.Time) error {
+	forget := s.forgetBefore(time.Now())
 	var ids []string
+	var bad []error
 	err := s.write(func(tx *bolt.Tx) error {
-		ids = ids[:0]
+		ids, bad = ids[:0], bad[:0]
 		c := tx.Bucket(bucketJobs).Cursor()
 		kept := 0
 		var del [][]byte
 		for k, v := c.Last(); k != nil; k, v = c.Prev() {
-			rec := decodeRecord(v)
-			if rec == nil || rec.Job.Repo != repo || !rec.State.Final() {
+			rec, err := decodeRecord(string(k), v)
+			if err != nil {
+				bad = append(bad, err)
+				continue
+			}
+			if rec.Repo != repo || !rec.State.Final() {
 				continue
 			}
 			if kept < keep && !rec.Finished.Before(cutoff) {
@@ -320,7 +356,13 @@ func (s *Store) prune(repo string, keep int, cutoff, forget time.Time) ([]string
 		}
 		return forgetDeliveries(tx, forget)
 	})
-	return ids, err
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		bad = append(bad, s.removeFiles(id))
+	}
+	return errors.Join(bad...)
 }
 
 func forgetDeliveries(tx *bolt.Tx, before time.Time) error {

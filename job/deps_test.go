@@ -1,0 +1,38 @@
+package job_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// The dependencies point one way: receiver speaks job and settings only
+// (no git, no store, no pool), runner reaches git only through its own
+// interfaces, and job imports nothing of wh-gitd.
+func TestDependencyDirection(t *testing.T) {
+	cases := []struct {
+		pkg       string
+		forbidden []string
+	}{
+		{"receiver", []string{"github.com/go-git/", "go.etcd.io/bbolt", "github.com/alitto/pond",
+			"wh-gitd/runner", "wh-gitd/gitsync", "wh-gitd/jobstore"}},
+		{"runner", []string{"wh-gitd/gitsync", "wh-gitd/jobstore", "wh-gitd/receiver", "github.com/go-git/"}},
+		{"job", []string{"github.com/wh-gitd/wh-gitd/settings", "github.com/rs/", "go.etcd.io/"}},
+		{"gitsync", []string{"wh-gitd/job", "wh-gitd/runner", "wh-gitd/receiver", "wh-gitd/jobstore"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.pkg, func(t *testing.T) {
+			out, err := exec.Command("go", "list", "-deps", "github.com/wh-gitd/wh-gitd/"+tc.pkg).CombinedOutput()
+			if err != nil {
+				t.Fatalf("go list: %v\n%s", err, out)
+			}
+			for _, dep := range strings.Fields(string(out)) {
+				for _, f := range tc.forbidden {
+					if strings.Contains(dep, f) {
+						t.Errorf("%s depends on %s", tc.pkg, dep)
+					}
+				}
+			}
+		})
+	}
+}
