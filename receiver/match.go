@@ -18,13 +18,13 @@ func match(repo *settings.Repo, ev event) (*job.Job, string) {
 	jb := &job.Job{Repo: repo.Name, Provider: repo.Provider, Event: ev.kind,
 		Delivery: ev.delivery, Before: ev.before, SHA: ev.sha, Pusher: ev.pusher}
 	if ev.kind == "push" {
-		if _, ok := repo.Branches[ev.branch]; !ok {
+		if _, ok := repo.Target(ev.branch, ""); !ok {
 			return nil, fmt.Sprintf("branch %q is not configured", ev.branch)
 		}
 		jb.Branch, jb.Ref = ev.branch, ev.ref
 		return jb, ""
 	}
-	t, ok := repo.Environments[ev.environment]
+	t, ok := repo.Target("", ev.environment)
 	if !ok {
 		return nil, fmt.Sprintf("environment %q is not configured", ev.environment)
 	}

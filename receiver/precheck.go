@@ -3,7 +3,6 @@ package receiver
 import (
 	"encoding/hex"
 	"net/http"
-	"strings"
 
 	"github.com/wh-gitd/wh-gitd/settings"
 )
@@ -14,28 +13,15 @@ import (
 // token. A caller without the secret then costs the daemon no body read. The
 // reason is for the log, never for the answer; verify still checks all of it
 // once the body is read.
-func precheck(provider, secret string, h http.Header) (reason string, ok bool) {
-	switch provider {
-	case settings.GitHub:
-		got := h.Get("X-Hub-Signature-256")
-		if got == "" {
-			return verify(provider, secret, h, nil)
-		}
-		hexSig, found := strings.CutPrefix(got, "sha256=")
-		if !found {
-			return "X-Hub-Signature-256 is not sha256=<hex>", false
-		}
-		return hexSHA256(hexSig)
-	case settings.Gogs:
-		got := gogsHeader(h, "Signature")
-		if got == "" {
-			return "no X-Gogs-Signature (or X-Gitea-, X-Forgejo-) header", false
-		}
-		return hexSHA256(got)
-	case settings.GitLab:
-		return verify(provider, secret, h, nil)
+func precheck(dialect, secret string, h http.Header) (reason string, ok bool) {
+	sig, reason := signature(dialect, h)
+	switch {
+	case reason != "":
+		return reason, false
+	case dialect == settings.GitLab:
+		return checkToken(secret, sig)
 	}
-	return "unknown provider " + provider, false
+	return hexSHA256(sig)
 }
 
 // hexSHA256 checks the shape of a hex signature, not its value.

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"os"
 	"strings"
@@ -154,16 +153,10 @@ func tooOld(repo *settings.Repo, ev event, now time.Time) string {
 	return ""
 }
 
-// readBody reads the body once under the cap. A non-zero status means the
-// request is refused with that status and message.
+// readBody reads the body once under the cap (admit checked its content
+// type and declared length). A non-zero status means the request is
+// refused with that status and message.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, int, string) {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/json" {
-		return nil, http.StatusUnsupportedMediaType, "content type must be application/json"
-	}
-	if r.ContentLength > limit {
-		return nil, http.StatusRequestEntityTooLarge, "body is larger than the limit"
-	}
 	body, err := readChunks(http.MaxBytesReader(w, r.Body, limit))
 	var mbe *http.MaxBytesError
 	switch {

@@ -18,43 +18,60 @@ var errUnauthorized = errors.New("missing or invalid signature")
 // verify checks a delivery's signature or token over the raw body, in
 // constant time, before anything of the body is decoded. The reason it
 // returns is for the daemon's log, never for the answer.
-func verify(provider, secret string, h http.Header, body []byte) (reason string, ok bool) {
+func verify(dialect, secret string, h http.Header, body []byte) (reason string, ok bool) {
 	if secret == "" { // settings refuse this; never let it mean "no check"
 		return "no secret configured", false
 	}
-	switch provider {
+	sig, reason := signature(dialect, h)
+	switch {
+	case reason != "":
+		return reason, false
+	case dialect == settings.GitLab:
+		return checkToken(secret, sig)
+	}
+	return checkHMAC(secret, body, sig)
+}
+
+// signature is what a delivery of dialect carries to prove its origin: the
+// hex HMAC-SHA256 of the body (GitHub, Gogs) or the token (GitLab); or why
+// it carries nothing usable.
+func signature(dialect string, h http.Header) (sig, reason string) {
+	switch dialect {
 	case settings.GitHub:
 		got := h.Get("X-Hub-Signature-256")
 		if got == "" {
 			if h.Get("X-Hub-Signature") != "" {
-				return "only a SHA-1 signature (X-Hub-Signature); SHA-256 is required", false
+				return "", "only a SHA-1 signature (X-Hub-Signature); SHA-256 is required"
 			}
-			return "no X-Hub-Signature-256 header", false
+			return "", "no X-Hub-Signature-256 header"
 		}
 		hexSig, found := strings.CutPrefix(got, "sha256=")
 		if !found {
-			return "X-Hub-Signature-256 is not sha256=<hex>", false
+			return "", "X-Hub-Signature-256 is not sha256=<hex>"
 		}
-		return checkHMAC(secret, body, hexSig)
+		return hexSig, ""
 	case settings.Gogs:
-		got := gogsHeader(h, "Signature")
-		if got == "" {
-			return "no X-Gogs-Signature (or X-Gitea-, X-Forgejo-) header", false
+		if got := gogsHeader(h, "Signature"); got != "" {
+			return got, ""
 		}
-		return checkHMAC(secret, body, got)
+		return "", "no X-Gogs-Signature (or X-Gitea-, X-Forgejo-) header"
 	case settings.GitLab:
-		got := h.Get("X-Gitlab-Token")
-		if got == "" {
-			return "no X-Gitlab-Token header", false
+		if got := h.Get("X-Gitlab-Token"); got != "" {
+			return got, ""
 		}
-		// Compare digests so that the time taken says nothing of the length.
-		a, b := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(secret))
-		if subtle.ConstantTimeCompare(a[:], b[:]) != 1 {
-			return "wrong X-Gitlab-Token", false
-		}
-		return "", true
+		return "", "no X-Gitlab-Token header"
 	}
-	return "unknown provider " + provider, false
+	return "", "unknown provider " + dialect
+}
+
+// checkToken compares a GitLab token with the secret. Digests are compared
+// so that the time taken says nothing of the length.
+func checkToken(secret, got string) (string, bool) {
+	a, b := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(secret))
+	if subtle.ConstantTimeCompare(a[:], b[:]) != 1 {
+		return "wrong X-Gitlab-Token", false
+	}
+	return "", true
 }
 
 // gogsHeader reads header X-Gogs-<name> of the Gogs dialect, or the same

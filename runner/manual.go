@@ -21,7 +21,7 @@ func ManualJob(set *settings.Settings, name, branch, env, sha, by string) (*job.
 	}
 	jb := &job.Job{Repo: name, Provider: repo.Provider, Event: job.EventManual, SHA: sha, Branch: branch, Pusher: by}
 	if env != "" {
-		t, ok := repo.Environments[env]
+		t, ok := repo.Target("", env)
 		if !ok {
 			return nil, &job.SelectError{Msg: fmt.Sprintf("no environment %q in entry %q", env, name),
 				Hint: "environments of " + name + ": " + joinKeys(repo.Environments)}
@@ -47,7 +47,7 @@ func pickBranch(repo *settings.Repo, jb *job.Job) error {
 	names := keys(repo.Branches)
 	switch {
 	case jb.Branch != "":
-		if _, ok := repo.Branches[jb.Branch]; !ok {
+		if _, ok := repo.Target(jb.Branch, ""); !ok {
 			return &job.SelectError{Msg: fmt.Sprintf("branch %q is not configured for %q", jb.Branch, repo.Name),
 				Hint: "branches of " + repo.Name + ": " + strings.Join(names, ", ")}
 		}
