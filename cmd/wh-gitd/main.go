@@ -7,11 +7,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -99,16 +97,6 @@ func serveDaemon(ctx context.Context, path string, set *settings.Settings, stdou
 	if err != nil {
 		return err
 	}
-	svc.start()
-	log.Info().Str("listen", svc.ln.Addr().String()).Str("control", svc.ctl.Addr().String()).
-		Int("repos", len(set.Repos)).Str("version", cli.Version()).Msg("wh-gitd started")
-	notify("READY=1")
-	err = svc.wait(ctx, hup, path)
-	notify("STOPPING=1")
-	log.Info().Msg("shutting down: no new deliveries")
-	svc.shutdown()
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return err
+	defer svc.Close()
+	return svc.Run(ctx, hup, path)
 }

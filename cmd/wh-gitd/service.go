@@ -84,6 +84,23 @@ func listenControl(stateDir string) (*net.UnixListener, error) {
 	return ln, nil
 }
 
+// Run resumes the jobs left unfinished, starts the poll and both servers,
+// tells systemd it is ready, then reloads the settings from path on every
+// signal from hup, until ctx is done (SIGTERM, SIGINT) or a server fails,
+// whose error it returns. Close stops what it started.
+func (s *service) Run(ctx context.Context, hup <-chan os.Signal, path string) error {
+	s.start()
+	s.log.Info().Str("listen", s.ln.Addr().String()).Str("control", s.ctl.Addr().String()).
+		Int("repos", len(s.set.Repos)).Str("version", cli.Version()).Msg("wh-gitd started")
+	notify("READY=1")
+	err := s.wait(ctx, hup, path)
+	notify("STOPPING=1")
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
 // start resumes the jobs left unfinished, then starts the poll and both
 // servers.
 func (s *service) start() {
@@ -126,11 +143,12 @@ func (s *service) wait(ctx context.Context, hup <-chan os.Signal, path string) e
 	}
 }
 
-// shutdown stops intake (requests under way get a few seconds to be
+// Close stops intake (requests under way get a few seconds to be
 // answered), gives running jobs the grace period, then has the runner kill
 // what is left of their commands. The control socket answers until the jobs
 // have stopped, then goes, and the store is closed last.
-func (s *service) shutdown() {
+func (s *service) Close() {
+	s.log.Info().Msg("shutting down: no new deliveries")
 	closeServer(s.log, s.srv, 5*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), s.set.ShutdownGrace)
 	defer cancel()
