@@ -99,5 +99,7 @@ func (inv invocation) history(ctx context.Context, f flags) error {
 	} else if err != nil {
 		return err
 	}
-	return showJob(inv.stdout, rec, func(w io.Writer) error { return copyFile(w, rec.Log) })
+	return showJob(inv.stdout, rec, func(w io.Writer) error {
+		return store.Follow(ctx, rec.Job.ID, w, false, func() {})
+	})
 }

@@ -113,16 +113,6 @@ func (inv invocation) openStore() (*jobstore.Store, error) {
 	return store, err
 }
 
-func copyFile(w io.Writer, path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	_, err = io.Copy(w, f)
-	return err
-}
-
 // result maps a job's record to the command's outcome.
 func result(rec *job.Record) error {
 	switch {
