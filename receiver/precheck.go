@@ -3,8 +3,6 @@ package receiver
 import (
 	"encoding/hex"
 	"net/http"
-
-	"github.com/wh-gitd/wh-gitd/settings"
 )
 
 // precheck refuses, before the body is read, a delivery whose headers alone
@@ -14,14 +12,7 @@ import (
 // reason is for the log, never for the answer; verify still checks all of it
 // once the body is read.
 func precheck(dialect, secret string, h http.Header) (reason string, ok bool) {
-	sig, reason := signature(dialect, h)
-	switch {
-	case reason != "":
-		return reason, false
-	case dialect == settings.GitLab:
-		return checkToken(secret, sig)
-	}
-	return hexSHA256(sig)
+	return checkSignature(dialect, secret, h, hexSHA256)
 }
 
 // hexSHA256 checks the shape of a hex signature, not its value.

@@ -22,6 +22,12 @@ func verify(dialect, secret string, h http.Header, body []byte) (reason string, 
 	if secret == "" { // settings refuse this; never let it mean "no check"
 		return "no secret configured", false
 	}
+	return checkSignature(dialect, secret, h, func(sig string) (string, bool) { return checkHMAC(secret, body, sig) })
+}
+
+// checkSignature finds the signature of a delivery of dialect in h and
+// checks it: GitLab's token against the secret, an HMAC with hmacCheck.
+func checkSignature(dialect, secret string, h http.Header, hmacCheck func(sig string) (string, bool)) (string, bool) {
 	sig, reason := signature(dialect, h)
 	switch {
 	case reason != "":
@@ -29,7 +35,7 @@ func verify(dialect, secret string, h http.Header, body []byte) (reason string, 
 	case dialect == settings.GitLab:
 		return checkToken(secret, sig)
 	}
-	return checkHMAC(secret, body, sig)
+	return hmacCheck(sig)
 }
 
 // signature is what a delivery of dialect carries to prove its origin: the

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -44,7 +45,7 @@ func ManualJob(set *settings.Settings, name, branch, env, sha, by string) (*job.
 }
 
 func pickBranch(repo *settings.Repo, jb *job.Job) error {
-	names := keys(repo.Branches)
+	names := slices.Sorted(maps.Keys(repo.Branches))
 	switch {
 	case jb.Branch != "":
 		if _, ok := repo.Target(jb.Branch, ""); !ok {
@@ -63,16 +64,7 @@ func pickBranch(repo *settings.Repo, jb *job.Job) error {
 	return nil
 }
 
-func keys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
-}
-
-func joinKeys[V any](m map[string]V) string { return strings.Join(keys(m), ", ") }
+func joinKeys[V any](m map[string]V) string { return strings.Join(slices.Sorted(maps.Keys(m)), ", ") }
 
 // Manual makes the job of a forced run of entry name under the settings in
 // force (see ManualJob).

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net"
 	"os"
 	"path"
@@ -102,7 +103,7 @@ func checkTargets(ps *problems, p string, r *Repo) {
 	if len(r.Branches)+len(r.Environments) == 0 {
 		ps.add(p, "needs at least one branch or environment")
 	}
-	for _, name := range sortedKeys(r.Branches) {
+	for _, name := range slices.Sorted(maps.Keys(r.Branches)) {
 		if msg := branchNameProblem(name); msg != "" {
 			ps.add(p+".branches", "not a valid git branch name: %s (got %q)", msg, name)
 		}
@@ -115,7 +116,7 @@ func checkTargets(ps *problems, p string, r *Repo) {
 		}
 		checkTarget(ps, tp, t)
 	}
-	for _, name := range sortedKeys(r.Environments) {
+	for _, name := range slices.Sorted(maps.Keys(r.Environments)) {
 		if name == "" || strings.IndexFunc(name, isControl) >= 0 {
 			ps.add(p+".environments", "not a valid environment name (got %q)", name)
 		}
@@ -162,7 +163,7 @@ func checkTarget(ps *problems, p string, t *Target) {
 	if msg := workdirProblem(t.Workdir); msg != "" {
 		ps.add(p+".workdir", "%s (got %q)", msg, t.Workdir)
 	}
-	for _, k := range sortedKeys(t.Env) {
+	for _, k := range slices.Sorted(maps.Keys(t.Env)) {
 		switch {
 		case !envKey.MatchString(k):
 			ps.add(p+".env", "not a valid variable name (got %q)", k)
@@ -291,13 +292,4 @@ func reason(err error) string {
 		return pathErr.Err.Error()
 	}
 	return err.Error()
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -1,7 +1,9 @@
 package settings
 
 import (
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -18,12 +20,12 @@ type namedTarget struct {
 // branches then environments, each sorted by name.
 func targetList(p string, r *Repo) []namedTarget {
 	var out []namedTarget
-	for _, name := range sortedKeys(r.Branches) {
+	for _, name := range slices.Sorted(maps.Keys(r.Branches)) {
 		if t := r.Branches[name]; t != nil {
 			out = append(out, namedTarget{t, p + ".branches." + name, name})
 		}
 	}
-	for _, name := range sortedKeys(r.Environments) {
+	for _, name := range slices.Sorted(maps.Keys(r.Environments)) {
 		if t := r.Environments[name]; t != nil {
 			out = append(out, namedTarget{t, p + ".environments." + name, t.Branch})
 		}
