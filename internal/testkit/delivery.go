@@ -40,16 +40,16 @@ func (d Delivery) Request(t testing.TB) *http.Request {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header = d.Headers(t)
+	req.Header = d.Headers()
 	return req
 }
 
 // Headers returns the headers the forge would send with d: its content
 // type, event, delivery id and signature or token. Gogs also sends its
 // event as X-Github-Event; Gitea and Forgejo here send their own prefix
-// alone.
-func (d Delivery) Headers(t testing.TB) http.Header {
-	t.Helper()
+// alone. It panics on an unknown provider, and needs no testing.TB, so it
+// may build requests off the test's goroutine.
+func (d Delivery) Headers() http.Header {
 	event := cmp.Or(d.Event, "push")
 	if d.Provider == settings.GitLab {
 		event = cmp.Or(d.Event, "Push Hook")
@@ -75,7 +75,7 @@ func (d Delivery) Headers(t testing.TB) http.Header {
 			h.Set("X-Github-Event", event)
 		}
 	default:
-		t.Fatalf("delivery: unknown provider %q", d.Provider)
+		panic(fmt.Sprintf("testkit: delivery of unknown provider %q", d.Provider))
 	}
 	for k, v := range d.Header {
 		h[http.CanonicalHeaderKey(k)] = v

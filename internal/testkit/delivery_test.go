@@ -54,7 +54,7 @@ func TestDeliveryHeaders(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.provider, func(t *testing.T) {
 			d := testkit.Delivery{Provider: tc.provider, Body: body}
-			h, again := d.Headers(t), d.Headers(t)
+			h, again := d.Headers(), d.Headers()
 			if len(h) != len(tc.want)+1 {
 				t.Errorf("%d headers, want %d: %v", len(h), len(tc.want)+1, h)
 			}
@@ -71,10 +71,16 @@ func TestDeliveryHeaders(t *testing.T) {
 		})
 	}
 	h := testkit.Delivery{Provider: settings.GitHub, ID: "d1", Event: "ping",
-		Header: http.Header{"x-hub-signature-256": {"sha256=00"}}}.Headers(t)
+		Header: http.Header{"x-hub-signature-256": {"sha256=00"}}}.Headers()
 	if h.Get("X-GitHub-Delivery") != "d1" || h.Get("X-GitHub-Event") != "ping" || h.Get("X-Hub-Signature-256") != "sha256=00" {
 		t.Errorf("given id, event and header not kept: %v", h)
 	}
+	defer func() {
+		if recover() == nil {
+			t.Error("a delivery of an unknown provider did not panic")
+		}
+	}()
+	testkit.Delivery{Provider: "bitbucket"}.Headers()
 }
 
 func TestPushBody(t *testing.T) {

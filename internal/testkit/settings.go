@@ -4,8 +4,9 @@
 // helpers. It knows the settings and the forges' wire formats, never the
 // types of the receiver, the runner or the job store.
 //
-// Every helper that takes a testing.TB fails the test on error; none
-// returns an error, except Do, which may run off the test's goroutine.
+// The helpers that take a testing.TB fail the test on error and return
+// none; Do and Delivery.Headers take none, so they may run off the test's
+// goroutine.
 package testkit
 
 import (
