@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/storer"
@@ -99,11 +101,7 @@ func (s *Syncer) maintain(wc *workingCopy, path string, jl *jobLog) {
 }
 
 func compact(wc *workingCopy, pos storer.PackedObjectStorer, packs []plumbing.Hash) (int, error) {
-	shallow, err := wc.repo.Storer.Shallow()
-	if err != nil {
-		return 0, fmt.Errorf("read shallow list: %w", err)
-	}
-	seen, err := reachable(wc.repo.Storer, shallow)
+	seen, shallow, err := reachableIn(wc)
 	if err != nil {
 		return 0, err
 	}
@@ -178,6 +176,30 @@ func deleteLoose(s storer.EncodedObjectStorer, packed map[plumbing.Hash]struct{}
 		}
 		return nil
 	})
+}
+
+// reachableIn is reachable for the working copy's repository, and its
+// shallow list.
+func reachableIn(wc *workingCopy) (seen map[plumbing.Hash]struct{}, shallow []plumbing.Hash, err error) {
+	if shallow, err = wc.repo.Storer.Shallow(); err != nil {
+		return nil, nil, fmt.Errorf("read shallow list: %w", err)
+	}
+	seen, err = reachable(wc.repo.Storer, shallow)
+	return seen, shallow, err
+}
+
+// readPackIndex reads the pack index file at path.
+func readPackIndex(path string) (*idxfile.MemoryIndex, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	idx := idxfile.NewMemoryIndex()
+	if err := idxfile.NewDecoder(f).Decode(idx); err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return idx, nil
 }
 
 // reachable lists every object reachable from the references (HEAD

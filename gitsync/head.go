@@ -19,14 +19,10 @@ func (s *Syncer) Head(ctx context.Context, t Target) (string, error) {
 	if t.Ref == "" {
 		return "", errors.New("ask for a head: no ref given")
 	}
-	if t.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, t.Timeout)
-		defer cancel()
-	}
-	rem, err := s.newRemote(ctx, t)
+	ctx, cancel, rem, err := s.begin(ctx, t)
+	defer cancel()
 	if err != nil {
-		return "", scrub(err, rem.secretList())
+		return "", err
 	}
 	r := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: originName, URLs: []string{rem.url}})
 	refs, err := r.ListContext(ctx, &git.ListOptions{Auth: rem.auth, ProxyOptions: rem.proxy,

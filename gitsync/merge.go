@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
 	"github.com/go-git/go-git/v5/plumbing/storer"
 )
 
@@ -66,14 +65,9 @@ func allButLargest(dir string, packs []plumbing.Hash) []plumbing.Hash {
 // appendPackHashes appends to hashes the objects the pack index lists that
 // are not in seen yet, and adds them to seen.
 func appendPackHashes(idxPath string, seen map[plumbing.Hash]struct{}, hashes []plumbing.Hash) ([]plumbing.Hash, error) {
-	f, err := os.Open(idxPath)
+	idx, err := readPackIndex(idxPath)
 	if err != nil {
 		return hashes, err
-	}
-	defer f.Close()
-	idx := idxfile.NewMemoryIndex()
-	if err := idxfile.NewDecoder(f).Decode(idx); err != nil {
-		return hashes, fmt.Errorf("read %s: %w", idxPath, err)
 	}
 	iter, err := idx.Entries()
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
 	"github.com/go-git/go-git/v5/plumbing/storer"
 )
 
@@ -16,11 +15,7 @@ import (
 // newer pack (or a loose object) does not also hold, and returns how many
 // it deleted. Nothing is deleted unless every reachable object is found.
 func dropRedundantPacks(wc *workingCopy, pos storer.PackedObjectStorer, packs []plumbing.Hash) (int, error) {
-	shallow, err := wc.repo.Storer.Shallow()
-	if err != nil {
-		return 0, fmt.Errorf("read shallow list: %w", err)
-	}
-	reachableSet, err := reachable(wc.repo.Storer, shallow)
+	reachableSet, shallow, err := reachableIn(wc)
 	if err != nil {
 		return 0, err
 	}
@@ -60,14 +55,9 @@ func dropRedundantPacks(wc *workingCopy, pos storer.PackedObjectStorer, packs []
 // coverFrom removes from need the objects the pack index holds and
 // reports whether it held any.
 func coverFrom(idxPath string, need map[plumbing.Hash]struct{}) (bool, error) {
-	f, err := os.Open(idxPath)
+	idx, err := readPackIndex(idxPath)
 	if err != nil {
 		return false, err
-	}
-	defer f.Close()
-	idx := idxfile.NewMemoryIndex()
-	if err := idxfile.NewDecoder(f).Decode(idx); err != nil {
-		return false, fmt.Errorf("read %s: %w", idxPath, err)
 	}
 	covers := false
 	for h := range need {

@@ -56,14 +56,10 @@ func (s *Syncer) Sync(ctx context.Context, t Target, log io.Writer) (Result, err
 	if err := t.validate(); err != nil {
 		return Result{}, err
 	}
-	if t.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, t.Timeout)
-		defer cancel()
-	}
-	rem, err := s.newRemote(ctx, t)
+	ctx, cancel, rem, err := s.begin(ctx, t)
+	defer cancel()
 	if err != nil {
-		return Result{}, scrub(err, rem.secretList())
+		return Result{}, err
 	}
 	jl := newJobLog(log, rem.secretList())
 	jl.logger = s.loggerFor(ctx)
@@ -79,6 +75,20 @@ func (s *Syncer) Sync(ctx context.Context, t Target, log io.Writer) (Result, err
 	ev.Int("written", res.Written).Int("removed", res.Removed).
 		Int("overwritten", len(res.Overwritten)).Msg("working copy synced")
 	return res, nil
+}
+
+// begin bounds ctx by t.Timeout and prepares t's remote, with the secrets
+// scrubbed from an error. cancel must be called, also after an error.
+func (s *Syncer) begin(ctx context.Context, t Target) (context.Context, context.CancelFunc, *remote, error) {
+	cancel := context.CancelFunc(func() {})
+	if t.Timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, t.Timeout)
+	}
+	rem, err := s.newRemote(ctx, t)
+	if err != nil {
+		return ctx, cancel, rem, scrub(err, rem.secretList())
+	}
+	return ctx, cancel, rem, nil
 }
 
 func (s *Syncer) sync(ctx context.Context, t Target, rem *remote, jl *jobLog) (Result, error) {
