@@ -4,6 +4,7 @@ package receiver_test
 
 import (
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
+	"github.com/wh-gitd/wh-gitd/internal/testkit"
 	"github.com/wh-gitd/wh-gitd/job"
 )
 
@@ -54,27 +56,27 @@ func TestHostileBranchNames(t *testing.T) {
 		sha := h.up.CommitTree(t, "seed", h.up.Git(t, "rev-parse", base+"^{tree}"), fmt.Sprintf("evil %d", i))
 		branchAt(t, h.up, n, sha)
 		for _, name := range []string{"gh", "gl", "gg"} {
-			a := h.send(delivery{endpoint: name, body: pushBody(t, name, n, zeroSHA, sha)})
-			if a.code != http.StatusAccepted {
-				t.Fatalf("%s %q: answer %d %s", name, n, a.code, a.raw)
+			a := h.send(name, testkit.Delivery{Body: pushBody(t, name, n, testkit.ZeroSHA, sha)})
+			if a.Code != http.StatusAccepted {
+				t.Fatalf("%s %q: answer %d %s", name, n, a.Code, a.Raw)
 			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if r := h.wait(a.str("job")); r.State != job.Succeeded {
+				if r := h.wait(a.Str("job")); r.State != job.Succeeded {
 					t.Errorf("%s %q: job %s: %s", name, n, r.State, r.Error)
 				}
 			}()
 		}
 		wg.Wait() // one branch at a time: each job must find its own commit
 		for _, name := range []string{"gh", "gl", "gg"} {
-			if got := head(t, h.workCopy(name)); got != sha {
+			if got := testkit.Head(t, h.workCopy(name)); got != sha {
 				t.Errorf("%s %q: working copy at %s, want %s", name, n, got, sha)
 			}
 		}
 	}
 	for _, name := range []string{"gh", "gl", "gg"} {
-		rec := strings.Split(readFile(t, h.record(name)), "\n")
+		rec := strings.Split(testkit.ReadFile(t, h.record(name)), "\n")
 		for _, n := range hostileBranches {
 			if !slices.Contains(rec, n) {
 				t.Errorf("%s: WH_BRANCH %q not seen as data by the commands:\n%s", name, n, rec)
@@ -110,10 +112,10 @@ func TestHostileRepositoryNames(t *testing.T) {
 	for _, tc := range cases {
 		for _, e := range []string{"gh", "gl", "gg"} {
 			t.Run(tc.name+"/"+endpoints[e].provider, func(t *testing.T) {
-				body := payload(t, file[e], map[string]any{"ref": "refs/heads/main", "after": c1, field[e]: tc.repo(e)})
-				a := h.send(delivery{endpoint: e, body: body})
-				if a.code != http.StatusForbidden {
-					t.Errorf("answer %d %s, want 403", a.code, a.raw)
+				body := testkit.Payload(t, "", file[e], map[string]any{"ref": "refs/heads/main", "after": c1, field[e]: tc.repo(e)})
+				a := h.send(e, testkit.Delivery{Body: body})
+				if a.Code != http.StatusForbidden {
+					t.Errorf("answer %d %s, want 403", a.Code, a.Raw)
 				}
 			})
 		}
@@ -142,26 +144,45 @@ func TestHostilePayloadURLsAreNeverUsed(t *testing.T) {
 	for i, url := range evil {
 		for _, e := range []string{"gh", "gl", "gg"} {
 			t.Run(fmt.Sprintf("%s/%d", endpoints[e].provider, i), func(t *testing.T) {
-				set := map[string]any{"ref": "refs/heads/main", "before": zeroSHA, "after": c1,
+				set := map[string]any{"ref": "refs/heads/main", "before": testkit.ZeroSHA, "after": c1,
 					repoField[e]: endpoints[e].repository}
 				for _, f := range fields[e] {
 					set[f] = url
 				}
-				a := h.send(delivery{endpoint: e, body: payload(t, file[e], set)})
-				if a.code != http.StatusAccepted {
-					t.Fatalf("answer %d %s", a.code, a.raw)
+				a := h.send(e, testkit.Delivery{Body: testkit.Payload(t, "", file[e], set)})
+				if a.Code != http.StatusAccepted {
+					t.Fatalf("answer %d %s", a.Code, a.Raw)
 				}
 				// The same commit each time: later pushes find it deployed.
-				if r := h.wait(a.str("job")); r.State != job.Succeeded && r.State != job.Skipped {
+				if r := h.wait(a.Str("job")); r.State != job.Succeeded && r.State != job.Skipped {
 					t.Fatalf("job %s: %s", r.State, r.Error)
 				}
-				out, err := runGit(h.workCopy(e), "remote", "get-url", "origin")
-				if got := strings.TrimSpace(string(out)); err != nil || got != h.up.Path() {
-					t.Errorf("origin = %q (%v), want the configured remote %s", got, err, h.up.Path())
+				if got := testkit.Git(t, h.workCopy(e), "remote", "get-url", "origin"); got != h.up.Path() {
+					t.Errorf("origin = %q, want the configured remote %s", got, h.up.Path())
 				}
 			})
 		}
 	}
 	cwd, _ := os.Getwd()
 	noCanary(t, h.dir, cwd, h.up.Path())
+}
+
+// Files a shell would create if payload data ever reached one.
+var canaries = []string{"C", "CANARY"}
+
+// noCanary fails the test if a canary file exists under any of dirs.
+func noCanary(t *testing.T, dirs ...string) {
+	t.Helper()
+	for _, dir := range dirs {
+		_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				for _, c := range canaries {
+					if d.Name() == c {
+						t.Errorf("canary created: %s", p)
+					}
+				}
+			}
+			return nil
+		})
+	}
 }

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/wh-gitd/wh-gitd/internal/testkit"
 )
 
 // Correctly signed payloads that are malformed, absurdly nested, of the
@@ -18,14 +20,14 @@ func TestHostilePayloads(t *testing.T) {
 	nested := strings.Repeat("[", 100_000) + strings.Repeat("]", 100_000)
 	nestedObj := strings.Repeat(`{"a":`, 20_000) + "1" + strings.Repeat("}", 20_000)
 	withRef := func(name string, set map[string]any) []byte {
-		body := map[string]any{"ref": "refs/heads/main", "after": c1, "before": zeroSHA}
+		body := map[string]any{"ref": "refs/heads/main", "after": c1, "before": testkit.ZeroSHA}
 		for k, v := range set {
 			body[k] = v
 		}
 		file := map[string]string{"gh": "github/push-branch.json", "gl": "gitlab/push-event.json", "gg": "gogs/push.json"}[name]
 		repo := map[string]string{"gh": "repository.full_name", "gl": "project.path_with_namespace", "gg": "repository.full_name"}[name]
 		body[repo] = endpoints[name].repository
-		return payload(t, file, body)
+		return testkit.Payload(t, "", file, body)
 	}
 	cases := []struct {
 		name string
@@ -68,12 +70,12 @@ func TestHostilePayloads(t *testing.T) {
 	for _, tc := range cases {
 		for _, name := range []string{"gh", "gl", "gg"} {
 			t.Run(tc.name+"/"+endpoints[name].provider, func(t *testing.T) {
-				a := h.send(delivery{endpoint: name, body: tc.body(name)})
-				if a.code != tc.code {
-					t.Fatalf("answer %d %s, want %d", a.code, a.raw, tc.code)
+				a := h.send(name, testkit.Delivery{Body: tc.body(name)})
+				if a.Code != tc.code {
+					t.Fatalf("answer %d %s, want %d", a.Code, a.Raw, tc.code)
 				}
-				if tc.code == http.StatusOK && a.str("status") != "ignored" {
-					t.Errorf("answer %s, want ignored", a.raw)
+				if tc.code == http.StatusOK && a.Str("status") != "ignored" {
+					t.Errorf("answer %s, want ignored", a.Raw)
 				}
 			})
 		}
