@@ -20,7 +20,7 @@ import (
 // right WH_* values and the raw delivery as $WH_PAYLOAD.
 func TestPushDeploys(t *testing.T) {
 	for _, remote := range []string{"path", "http"} {
-		for _, name := range []string{"gh", "gl", "gg"} {
+		for _, name := range forges {
 			t.Run(endpoints[name].provider+"/"+remote, func(t *testing.T) {
 				h := newHarness(t, harnessOpts{remote: remote})
 				c1 := h.up.Commit(t, "main", map[string]string{"index.html": "v1"}, "one")

@@ -5,12 +5,9 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"maps"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -36,6 +33,9 @@ var endpoints = map[string]struct{ provider, repository, secret string }{
 	"gt": {settings.Gitea, "example/example", "gitea-secret-0123456789"},
 	"fj": {settings.Forgejo, "example/forgejo", "forgejo-secret-0123456789"},
 }
+
+// forges are the endpoints of the three dialects: GitHub, GitLab and Gogs.
+var forges = []string{"gh", "gl", "gg"}
 
 // harness is the real handler on httptest, a real runner with real gitsync,
 // and a real upstream repository.
@@ -94,9 +94,6 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	if o.quiet {
 		log = log.Level(zerolog.WarnLevel)
 	}
-	if err := os.MkdirAll(h.set.StateDir, 0o750); err != nil {
-		t.Fatal(err)
-	}
 	store, err := jobstore.Open(h.set.StateDir, time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -132,11 +129,11 @@ func (o harnessOpts) file(record func(string) string, remote string) testkit.Fil
 	if o.maxBody > 0 {
 		top += fmt.Sprintf("max_body_bytes: %d\n", o.maxBody)
 	}
-	repos := slices.Clone(o.repos)
+	repos := append([]testkit.Repo(nil), o.repos...)
 	if repos == nil {
 		branches := cmp.Or(o.branches, "      main:"+recordCommands)
-		for _, name := range slices.Sorted(maps.Keys(endpoints)) {
-			e, rec := endpoints[name], strings.NewReplacer("%[1]s", record(name))
+		for name, e := range endpoints {
+			rec := strings.NewReplacer("%[1]s", record(name))
 			repos = append(repos, testkit.Repo{Name: name, Provider: e.provider, Repository: e.repository,
 				Secret: e.secret, Extra: "    shared_path: true\n" + rec.Replace(o.extra),
 				BranchesYAML: rec.Replace(branches)})
@@ -263,3 +260,19 @@ func pushBody(t testing.TB, name, branch, before, after string) []byte {
 	return testkit.PushBody(t, "", endpoints[name].provider, testkit.Push{Ref: "refs/heads/" + branch,
 		Before: before, After: after, Repository: endpoints[name].repository})
 }
+
+// fakeJobs records submitted jobs; the API methods are not used here.
+type fakeJobs struct {
+	receiver.Jobs
+	mu   sync.Mutex
+	jobs []*job.Job
+}
+
+func (f *fakeJobs) Submit(jb *job.Job) (job.Receipt, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.jobs = append(f.jobs, jb)
+	return job.Receipt{ID: "job-1"}, nil
+}
+
+func (f *fakeJobs) count() int { f.mu.Lock(); defer f.mu.Unlock(); return len(f.jobs) }

@@ -20,12 +20,35 @@ import (
 	"github.com/wh-gitd/wh-gitd/settings"
 )
 
+// commits makes n commits on branch in one git fast-import run (the
+// helpers' one commit per call would take minutes for a thousand) and
+// returns their SHAs, oldest first. Commit i sets file n to i.
+func commits(t *testing.T, up *gitsynctest.Upstream, branch string, n int) []string {
+	t.Helper()
+	var b strings.Builder
+	for i := range n {
+		content := fmt.Sprint(i)
+		fmt.Fprintf(&b, "commit refs/heads/%s\nmark :%d\ncommitter t <t@example.invalid> %d +0000\ndata 1\nc\n",
+			branch, i+1, 1_700_000_000+i)
+		if i > 0 {
+			fmt.Fprintf(&b, "from :%d\n", i)
+		}
+		fmt.Fprintf(&b, "M 100644 inline n\ndata %d\n%s\n\n", len(content), content)
+	}
+	up.GitInput(t, b.String(), "fast-import", "--quiet")
+	shas := strings.Fields(up.Git(t, "rev-list", "--reverse", "refs/heads/"+branch))
+	if len(shas) < n {
+		t.Fatalf("fast-import made %d commits, want %d", len(shas), n)
+	}
+	return shas[len(shas)-n:]
+}
+
 // One delivery replayed, one after the other or twenty at once, makes one
 // job and one run; every other answer is 200 duplicate naming that job.
 func TestHostileReplay(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	c1 := h.up.Commit(t, "main", map[string]string{"a": "1"}, "one")
-	for _, name := range []string{"gh", "gl", "gg"} {
+	for _, name := range forges {
 		t.Run(endpoints[name].provider, func(t *testing.T) {
 			body := pushBody(t, name, "main", testkit.ZeroSHA, c1)
 			id := rand.Text()
@@ -108,7 +131,7 @@ func TestHostilePushFlood(t *testing.T) {
 	}
 	ids := make([]string, 0, pushes)
 	for i, a := range answers {
-		if !statusOK(a.Code) || a.Str("job") == "" {
+		if a.Code/100 != 2 || a.Str("job") == "" {
 			t.Fatalf("push %d: answer %d %s", i, a.Code, a.Raw)
 		}
 		ids = append(ids, a.Str("job"))
@@ -253,29 +276,3 @@ func TestHostileQueueFull(t *testing.T) {
 		t.Errorf("runs %v, want the 3 accepted", got)
 	}
 }
-
-// commits makes n commits on branch in one git fast-import run (the
-// helpers' one commit per call would take minutes for a thousand) and
-// returns their SHAs, oldest first. Commit i sets file n to i.
-func commits(t *testing.T, up *gitsynctest.Upstream, branch string, n int) []string {
-	t.Helper()
-	var b strings.Builder
-	for i := range n {
-		content := fmt.Sprint(i)
-		fmt.Fprintf(&b, "commit refs/heads/%s\nmark :%d\ncommitter t <t@example.invalid> %d +0000\ndata 1\nc\n",
-			branch, i+1, 1_700_000_000+i)
-		if i > 0 {
-			fmt.Fprintf(&b, "from :%d\n", i)
-		}
-		fmt.Fprintf(&b, "M 100644 inline n\ndata %d\n%s\n\n", len(content), content)
-	}
-	up.GitInput(t, b.String(), "fast-import", "--quiet")
-	shas := strings.Fields(up.Git(t, "rev-list", "--reverse", "refs/heads/"+branch))
-	if len(shas) < n {
-		t.Fatalf("fast-import made %d commits, want %d", len(shas), n)
-	}
-	return shas[len(shas)-n:]
-}
-
-// statusOK is true for 2xx.
-func statusOK(code int) bool { return code >= http.StatusOK && code < http.StatusMultipleChoices }

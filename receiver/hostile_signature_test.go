@@ -17,6 +17,13 @@ import (
 	"github.com/wh-gitd/wh-gitd/internal/testkit"
 )
 
+// hmacSHA1Hex is the hex HMAC-SHA1 of body under secret: GitHub's old signature.
+func hmacSHA1Hex(secret string, body []byte) string {
+	m := hmac.New(sha1.New, []byte(secret))
+	m.Write(body)
+	return hex.EncodeToString(m.Sum(nil))
+}
+
 // Every forged or damaged signature gets the same 401, no job, and an
 // answer that names nothing the attacker could use.
 func TestHostileSignatures(t *testing.T) {
@@ -160,11 +167,4 @@ func TestHostileSignatureFloodLogsLittle(t *testing.T) {
 	if lines == 0 {
 		t.Error("no refusal was logged at all")
 	}
-}
-
-// hmacSHA1Hex is the hex HMAC-SHA1 of body under secret: GitHub's old signature.
-func hmacSHA1Hex(secret string, body []byte) string {
-	m := hmac.New(sha1.New, []byte(secret))
-	m.Write(body)
-	return hex.EncodeToString(m.Sum(nil))
 }

@@ -15,11 +15,30 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
 	"github.com/wh-gitd/wh-gitd/internal/testkit"
 	"github.com/wh-gitd/wh-gitd/job"
 	"github.com/wh-gitd/wh-gitd/receiver"
 	"github.com/wh-gitd/wh-gitd/settings"
 )
+
+// serve runs the harness's settings and runner behind the real server of
+// NewServerFor (the timeouts and header cap production uses), with the read
+// timeouts given, and returns its address.
+func (h *harness) serve(t *testing.T, readHeader, read time.Duration) string {
+	t.Helper()
+	set := *h.set
+	set.HTTP.ReadHeaderTimeout, set.HTTP.ReadTimeout = readHeader, read
+	log := zerolog.New(zerolog.SyncWriter(h.logs))
+	srv := receiver.NewServerFor(&set, receiver.New(receiver.Options{Settings: &set, Jobs: h.rn, Logger: log}), log)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return ln.Addr().String()
+}
 
 // Methods other than POST get 405 with Allow: POST; bodies that are not
 // JSON get 415; neither runs anything.
@@ -164,16 +183,11 @@ func TestHostileTrickledBody(t *testing.T) {
 	c1 := h.up.Commit(t, "main", map[string]string{"a": "1"}, "one")
 	addr := h.serve(t, timeout, timeout)
 	body := pushBody(t, "gh", "main", testkit.ZeroSHA, c1)
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+	conn := testkit.Dial(t, addr, 20*time.Second)
 	start := time.Now()
-	fmt.Fprintf(conn, "POST /hooks/gh HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"+
-		"X-GitHub-Event: push\r\nX-Hub-Signature-256: sha256=%s\r\nContent-Length: %d\r\n\r\n",
-		testkit.HMACHex("gh-secret-0123456789", body), len(body))
+	fmt.Fprintf(conn, "POST /hooks/gh HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n", len(body))
+	_ = testkit.Delivery{Provider: settings.GitHub, Secret: endpoints["gh"].secret, Body: body}.Headers().Write(conn)
+	_, _ = io.WriteString(conn, "\r\n")
 	var mu sync.Mutex
 	sent := 0
 	go func() {
@@ -208,22 +222,4 @@ func TestHostileTrickledBody(t *testing.T) {
 	if !bytes.Contains(h.logs.Bytes(), []byte("body not received within the read timeout")) {
 		t.Errorf("the log does not say why:\n%s", h.logs.String())
 	}
-}
-
-// serve runs the harness's settings and runner behind the real server of
-// NewServerFor (the timeouts and header cap production uses), with the read
-// timeouts given, and returns its address.
-func (h *harness) serve(t *testing.T, readHeader, read time.Duration) string {
-	t.Helper()
-	set := *h.set
-	set.HTTP.ReadHeaderTimeout, set.HTTP.ReadTimeout = readHeader, read
-	log := zerolog.New(zerolog.SyncWriter(h.logs))
-	srv := receiver.NewServerFor(&set, receiver.New(receiver.Options{Settings: &set, Jobs: h.rn, Logger: log}), log)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return ln.Addr().String()
 }

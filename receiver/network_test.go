@@ -9,33 +9,15 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/wh-gitd/wh-gitd/internal/testkit"
-	"github.com/wh-gitd/wh-gitd/job"
 	"github.com/wh-gitd/wh-gitd/receiver"
 	"github.com/wh-gitd/wh-gitd/settings"
 )
-
-// fakeJobs records submitted jobs; the API methods are not used here.
-type fakeJobs struct {
-	receiver.Jobs
-	mu   sync.Mutex
-	jobs []*job.Job
-}
-
-func (f *fakeJobs) Submit(jb *job.Job) (job.Receipt, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.jobs = append(f.jobs, jb)
-	return job.Receipt{ID: "job-1"}, nil
-}
-
-func (f *fakeJobs) count() int { f.mu.Lock(); defer f.mu.Unlock(); return len(f.jobs) }
 
 // oneEntry loads settings whose only entry is testkit's "site" (GitHub,
 // acme/site, testkit.Secret, branch main), with top added at the top level
@@ -241,12 +223,7 @@ func TestRefusedBeforeBodyRead(t *testing.T) {
 // rawRequest writes req on a fresh connection to addr and reads the answer.
 func rawRequest(t *testing.T, addr, req string) (*http.Response, error) {
 	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	conn := testkit.Dial(t, addr, 10*time.Second)
 	if _, err := io.WriteString(conn, req); err != nil {
 		return nil, err
 	}
