@@ -81,11 +81,7 @@ func TestAnswers(t *testing.T) {
 			if tc.d.Body == nil {
 				tc.d.Body = good
 			}
-			req := h.signed(tc.endpoint, tc.d)
-			if tc.edit != nil {
-				tc.edit(req)
-			}
-			a := h.do(req)
+			a := h.sendEdited(tc.endpoint, tc.d, tc.edit)
 			if a.Code != tc.code || a.Str("status") != tc.status {
 				t.Fatalf("answer %d %s, want %d %s", a.Code, a.Raw, tc.code, tc.status)
 			}
@@ -119,7 +115,7 @@ func TestQueueAnswers(t *testing.T) {
 	c1 := h.up.Commit(t, "main", map[string]string{"a": "1"}, "one")
 	rec := h.record("gh")
 
-	a1 := h.send("gh", testkit.Delivery{Body: pushBody(t, "gh", "main", testkit.ZeroSHA, c1)})
+	a1 := h.push("gh", "main", testkit.ZeroSHA, c1)
 	if a1.Code != http.StatusAccepted || a1.Str("supersedes") != "" {
 		t.Fatalf("first: %d %s", a1.Code, a1.Raw)
 	}
@@ -127,7 +123,7 @@ func TestQueueAnswers(t *testing.T) {
 	// Pushed while the first job runs: it deployed c1, the tip it fetched.
 	c2 := h.up.Commit(t, "main", map[string]string{"a": "2"}, "two")
 	c3 := h.up.Commit(t, "main", map[string]string{"a": "3"}, "three")
-	a2 := h.send("gh", testkit.Delivery{Body: pushBody(t, "gh", "main", c1, c2)})
+	a2 := h.push("gh", "main", c1, c2)
 	if a2.Code != http.StatusAccepted || a2.Str("status") != "queued" || a2.Str("supersedes") != "" {
 		t.Fatalf("second: %d %s", a2.Code, a2.Raw)
 	}
@@ -135,7 +131,7 @@ func TestQueueAnswers(t *testing.T) {
 	if a3.Code != http.StatusAccepted || a3.Str("supersedes") != a2.Str("job") {
 		t.Fatalf("third: %d %s, want supersedes %s", a3.Code, a3.Raw, a2.Str("job"))
 	}
-	full := h.send("gh", testkit.Delivery{Body: pushBody(t, "gh", "other", testkit.ZeroSHA, c1)})
+	full := h.push("gh", "other", testkit.ZeroSHA, c1)
 	if full.Code != http.StatusServiceUnavailable || full.Header.Get("Retry-After") == "" {
 		t.Fatalf("queue full: %d %s (Retry-After %q)", full.Code, full.Raw, full.Header.Get("Retry-After"))
 	}
@@ -171,7 +167,7 @@ func TestBurstCoalesces(t *testing.T) {
 	var ids []string
 	prev := testkit.ZeroSHA
 	for _, sha := range shas {
-		a := h.send("gh", testkit.Delivery{Body: pushBody(t, "gh", "main", prev, sha)})
+		a := h.push("gh", "main", prev, sha)
 		if a.Code != http.StatusAccepted {
 			t.Fatalf("answer %d %s", a.Code, a.Raw)
 		}
@@ -212,7 +208,7 @@ func TestBranchNamesNeverReachAShell(t *testing.T) {
 	var wg sync.WaitGroup
 	for _, n := range names {
 		sha := h.up.Commit(t, n, map[string]string{"f": n}, "evil")
-		a := h.send("gh", testkit.Delivery{Body: pushBody(t, "gh", n, testkit.ZeroSHA, sha)})
+		a := h.push("gh", n, testkit.ZeroSHA, sha)
 		if a.Code != http.StatusAccepted {
 			t.Fatalf("%q: answer %d %s", n, a.Code, a.Raw)
 		}

@@ -79,7 +79,7 @@ func TestAPI(t *testing.T) {
 		}
 	})
 	// A delivery whose job blocks until released, and a manual trigger that waits behind it.
-	first := h.send("gh", testkit.Delivery{Body: pushBody(t, "gh", "main", testkit.ZeroSHA, c1)})
+	first := h.push("gh", "main", testkit.ZeroSHA, c1)
 	if first.Code != http.StatusAccepted {
 		t.Fatalf("delivery: %d %s", first.Code, first.Raw)
 	}

@@ -235,7 +235,7 @@ func TestUntrackedFilesSurviveDeployments(t *testing.T) {
 	prev := h.up.Commit(t, "main", map[string]string{".gitignore": "node_modules/\n.env\n", "app.js": "0"}, "init")
 	deliver := func(before, after string) {
 		t.Helper()
-		a := h.send("gh", testkit.Delivery{Body: pushBody(t, "gh", "main", before, after)})
+		a := h.push("gh", "main", before, after)
 		if a.Code != http.StatusAccepted {
 			t.Fatalf("answer %d %s", a.Code, a.Raw)
 		}

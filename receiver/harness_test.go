@@ -51,8 +51,7 @@ type harness struct {
 	logs    *bytes.Buffer
 
 	mu      sync.Mutex
-	results map[string]job.Record
-	ran     []string // ids of jobs that ran, in the order they finished
+	results map[string]job.Record // by job id, once finished
 }
 
 type harnessOpts struct {
@@ -194,9 +193,6 @@ func (h *harness) done(r job.Record) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.results[r.Job.ID] = r
-	if r.State != job.Superseded {
-		h.ran = append(h.ran, r.Job.ID)
-	}
 }
 
 // finished is how many jobs have finished.
@@ -251,7 +247,25 @@ func (h *harness) do(req *http.Request) testkit.Answer {
 
 func (h *harness) send(name string, d testkit.Delivery) testkit.Answer {
 	h.t.Helper()
-	return h.do(h.signed(name, d))
+	return h.sendEdited(name, d, nil)
+}
+
+// sendEdited sends the request of d to endpoint name once edit, unless
+// nil, has changed it.
+func (h *harness) sendEdited(name string, d testkit.Delivery, edit func(*http.Request)) testkit.Answer {
+	h.t.Helper()
+	req := h.signed(name, d)
+	if edit != nil {
+		edit(req)
+	}
+	return h.do(req)
+}
+
+// push sends the push delivery of endpoint name for branch moving
+// before→after.
+func (h *harness) push(name, branch, before, after string) testkit.Answer {
+	h.t.Helper()
+	return h.send(name, testkit.Delivery{Body: pushBody(h.t, name, branch, before, after)})
 }
 
 // pushBody is a push delivery of endpoint name for branch moving before→after.

@@ -245,7 +245,7 @@ func TestHostileQueueFull(t *testing.T) {
 	var refused int
 	for _, b := range []string{"main", "b1", "b2", "b3", "b4"} {
 		sha := h.up.Commit(t, b, map[string]string{"f": b}, b)
-		a := h.send("gh", testkit.Delivery{Body: pushBody(t, "gh", b, testkit.ZeroSHA, sha)})
+		a := h.push("gh", b, testkit.ZeroSHA, sha)
 		switch a.Code {
 		case http.StatusAccepted:
 			accepted = append(accepted, a.Str("job"))

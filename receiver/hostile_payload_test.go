@@ -133,7 +133,7 @@ func TestHostileBranchNames(t *testing.T) {
 		sha := h.up.CommitTree(t, "seed", h.up.Git(t, "rev-parse", base+"^{tree}"), fmt.Sprintf("evil %d", i))
 		branchAt(t, h.up, n, sha)
 		for _, name := range forges {
-			a := h.send(name, testkit.Delivery{Body: pushBody(t, name, n, testkit.ZeroSHA, sha)})
+			a := h.push(name, n, testkit.ZeroSHA, sha)
 			if a.Code != http.StatusAccepted {
 				t.Fatalf("%s %q: answer %d %s", name, n, a.Code, a.Raw)
 			}

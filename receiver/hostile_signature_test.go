@@ -101,11 +101,7 @@ func TestHostileSignatures(t *testing.T) {
 			if body == nil {
 				body = bodies[tc.endpoint]
 			}
-			req := h.signed(tc.endpoint, testkit.Delivery{Body: body, Secret: tc.secret})
-			if tc.edit != nil {
-				tc.edit(req)
-			}
-			a := h.do(req)
+			a := h.sendEdited(tc.endpoint, testkit.Delivery{Body: body, Secret: tc.secret}, tc.edit)
 			if a.Code != http.StatusUnauthorized {
 				t.Fatalf("answer %d %s, want 401", a.Code, a.Raw)
 			}

@@ -68,10 +68,8 @@ func TestHostileMethodsAndContentTypes(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			req := h.signed("gh", testkit.Delivery{Body: body})
-			req.Method = tc.method
-			req.Header.Set("Content-Type", tc.contentType)
-			a := h.do(req)
+			a := h.sendEdited("gh", testkit.Delivery{Body: body, Header: http.Header{"Content-Type": {tc.contentType}}},
+				func(r *http.Request) { r.Method = tc.method })
 			if a.Code != tc.code {
 				t.Fatalf("answer %d %s, want %d", a.Code, a.Raw, tc.code)
 			}
@@ -85,10 +83,8 @@ func TestHostileMethodsAndContentTypes(t *testing.T) {
 			}
 		})
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if len(h.results) != 1 {
-		t.Errorf("%d jobs ran, want only the one JSON delivery's", len(h.results))
+	if n := h.finished(); n != 1 {
+		t.Errorf("%d jobs ran, want only the one JSON delivery's", n)
 	}
 }
 

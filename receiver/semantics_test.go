@@ -40,13 +40,13 @@ func TestOutOfOrderPushesNeverRollBack(t *testing.T) {
 	h := newHarness(t, harnessOpts{workers: 1, branches: gateBranches, extra: deployEnv})
 	rec := h.record("gh")
 	cA := h.up.Commit(t, "main", map[string]string{"a": "A"}, "A")
-	a := h.send("gh", testkit.Delivery{Body: pushBody(t, "gh", "main", testkit.ZeroSHA, cA)})
+	a := h.push("gh", "main", testkit.ZeroSHA, cA)
 	testkit.WaitFile(t, rec+".started")
 	cB := h.up.Commit(t, "main", map[string]string{"a": "B"}, "B")
 	cC := h.up.Commit(t, "main", map[string]string{"a": "C", "c": "only in C"}, "C")
 
-	c := h.send("gh", testkit.Delivery{Body: pushBody(t, "gh", "main", cB, cC)})
-	b := h.send("gh", testkit.Delivery{Body: pushBody(t, "gh", "main", cA, cB)})
+	c := h.push("gh", "main", cB, cC)
+	b := h.push("gh", "main", cA, cB)
 	if b.Code != http.StatusAccepted || b.Str("supersedes") != c.Str("job") {
 		t.Fatalf("late B: %d %s, want 202 superseding C's job %s", b.Code, b.Raw, c.Str("job"))
 	}
@@ -66,7 +66,7 @@ func TestOutOfOrderPushesNeverRollBack(t *testing.T) {
 		t.Fatalf("commands ran at %q, want A then C and never B %q", got, want)
 	}
 
-	late := h.send("gh", testkit.Delivery{Body: pushBody(t, "gh", "main", cA, cB)})
+	late := h.push("gh", "main", cA, cB)
 	if late.Code != http.StatusAccepted {
 		t.Fatalf("late B again: %d %s", late.Code, late.Raw)
 	}
@@ -188,8 +188,8 @@ func TestBranchesWithOwnPathsRunConcurrently(t *testing.T) {
         timeout: 20s`})
 	m := h.up.Commit(t, "main", map[string]string{"which": "main"}, "main")
 	s := h.up.Commit(t, "staging", map[string]string{"which": "staging"}, "staging")
-	am := h.send("gh", testkit.Delivery{Body: pushBody(t, "gh", "main", testkit.ZeroSHA, m)})
-	as := h.send("gh", testkit.Delivery{Body: pushBody(t, "gh", "staging", testkit.ZeroSHA, s)})
+	am := h.push("gh", "main", testkit.ZeroSHA, m)
+	as := h.push("gh", "staging", testkit.ZeroSHA, s)
 	for _, a := range []testkit.Answer{am, as} {
 		if r := h.wait(a.Str("job")); r.State != job.Succeeded {
 			t.Fatalf("job %s %s: %s", r.Job.Branch, r.State, r.Error)
@@ -216,7 +216,7 @@ func TestFailedSyncLeavesWorkingCopyClean(t *testing.T) {
 			c1 := h.up.Commit(t, "main", map[string]string{"keep.txt": "k", "gone.txt": "g"}, "adds gone.txt")
 			deploy := func(sha string, want job.State) job.Record {
 				t.Helper()
-				a := h.send("gh", testkit.Delivery{Body: pushBody(t, "gh", "main", testkit.ZeroSHA, sha)})
+				a := h.push("gh", "main", testkit.ZeroSHA, sha)
 				r := h.wait(a.Str("job"))
 				if r.State != want {
 					t.Fatalf("job at %s: %s (%s), want %s", sha, r.State, r.Error, want)
