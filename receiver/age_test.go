@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wh-gitd/wh-gitd/internal/testkit"
 	"github.com/wh-gitd/wh-gitd/settings"
 )
 
@@ -19,11 +20,11 @@ func TestMaxDeliveryAge(t *testing.T) {
 	const age = 10 * time.Minute
 	c1 := h.up.Commit(t, "main", map[string]string{"a": "1"}, "one")
 	push := func(pushedAt any) []byte {
-		return payload(t, "github/push-branch.json", map[string]any{"ref": "refs/heads/main", "before": zeroSHA,
+		return testkit.Payload(t, "", "github/push-branch.json", map[string]any{"ref": "refs/heads/main", "before": testkit.ZeroSHA,
 			"after": c1, "repository.full_name": "acme/site", "repository.pushed_at": pushedAt})
 	}
 	deployment := func(createdAt any) []byte {
-		return payload(t, "github/deployment.json", map[string]any{"deployment.sha": c1, "deployment.ref": "main",
+		return testkit.Payload(t, "", "github/deployment.json", map[string]any{"deployment.sha": c1, "deployment.ref": "main",
 			"deployment.environment": "production", "repository.full_name": "acme/site",
 			"deployment.created_at": createdAt})
 	}
@@ -32,9 +33,9 @@ func TestMaxDeliveryAge(t *testing.T) {
 	captured := push(old.Unix())
 
 	// Off (the default): the old delivery runs.
-	if a := h.send(delivery{endpoint: "gh", body: captured}); a.code != http.StatusAccepted {
-		t.Fatalf("without max_delivery_age: %d %s, want 202", a.code, a.raw)
-	} else if r := h.wait(a.str("job")); r.State != "succeeded" {
+	if a := h.send("gh", testkit.Delivery{Body: captured}); a.Code != http.StatusAccepted {
+		t.Fatalf("without max_delivery_age: %d %s, want 202", a.Code, a.Raw)
+	} else if r := h.wait(a.Str("job")); r.State != "succeeded" {
 		t.Fatalf("job %s: %s", r.State, r.Error)
 	}
 
@@ -70,13 +71,13 @@ func TestMaxDeliveryAge(t *testing.T) {
 				event = "deployment"
 			}
 			before := h.jobCount()
-			a := h.send(delivery{endpoint: "gh", event: event, body: tc.body})
-			if a.code != tc.want || !strings.Contains(a.str("error"), tc.says) {
-				t.Fatalf("answer %d %s, want %d saying %q", a.code, a.raw, tc.want, tc.says)
+			a := h.send("gh", testkit.Delivery{Event: event, Body: tc.body})
+			if a.Code != tc.want || !strings.Contains(a.Str("error"), tc.says) {
+				t.Fatalf("answer %d %s, want %d saying %q", a.Code, a.Raw, tc.want, tc.says)
 			}
 			if tc.want == http.StatusAccepted {
 				// The same commit again: a push finds it deployed (skipped).
-				if r := h.wait(a.str("job")); r.State != "succeeded" && r.State != "skipped" {
+				if r := h.wait(a.Str("job")); r.State != "succeeded" && r.State != "skipped" {
 					t.Errorf("job %s: %s", r.State, r.Error)
 				}
 			} else if n := h.jobCount(); n != before {
@@ -86,9 +87,9 @@ func TestMaxDeliveryAge(t *testing.T) {
 	}
 	// Pushes to an unconfigured branch are still answered "ignored" first:
 	// the age matters only to a delivery that would run something.
-	ignored := payload(t, "github/push-branch.json", map[string]any{"ref": "refs/heads/other", "after": c1,
+	ignored := testkit.Payload(t, "", "github/push-branch.json", map[string]any{"ref": "refs/heads/other", "after": c1,
 		"repository.full_name": "acme/site", "repository.pushed_at": old.Unix()})
-	if a := h.send(delivery{endpoint: "gh", body: ignored}); a.code != http.StatusOK || a.str("status") != "ignored" {
-		t.Errorf("old push to an unconfigured branch: %d %s, want 200 ignored", a.code, a.raw)
+	if a := h.send("gh", testkit.Delivery{Body: ignored}); a.Code != http.StatusOK || a.Str("status") != "ignored" {
+		t.Errorf("old push to an unconfigured branch: %d %s, want 200 ignored", a.Code, a.Raw)
 	}
 }

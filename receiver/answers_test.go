@@ -1,6 +1,7 @@
 package receiver_test
 
 import (
+	"bytes"
 	"fmt"
 	"io/fs"
 	"net/http"
@@ -9,8 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
+	"github.com/wh-gitd/wh-gitd/internal/testkit"
 	"github.com/wh-gitd/wh-gitd/job"
 )
 
@@ -18,139 +19,85 @@ import (
 func TestAnswers(t *testing.T) {
 	h := newHarness(t, harnessOpts{maxBody: 64 << 10})
 	c1 := h.up.Commit(t, "main", map[string]string{"a": "1"}, "one")
-	good := pushBody(t, "gh", "main", zeroSHA, c1)
-	big := make([]byte, 65<<10)
-	for i := range big {
-		big[i] = ' '
+	good := pushBody(t, "gh", "main", testkit.ZeroSHA, c1)
+	big := append(append([]byte{'{'}, bytes.Repeat([]byte{' '}, 65<<10-2)...), '}')
+	push := func(set map[string]any) []byte {
+		return testkit.Payload(t, "", "github/push-branch.json", set)
 	}
-	big[0] = '{'
-	big[len(big)-1] = '}'
-
+	del := func(header string) func(r *http.Request) { return func(r *http.Request) { r.Header.Del(header) } }
 	cases := []struct {
-		name   string
-		req    func() *http.Request
-		code   int
-		status string
+		name     string
+		endpoint string
+		d        testkit.Delivery // the body is good unless given
+		edit     func(r *http.Request)
+		code     int
+		status   string
 	}{
-		{"unknown endpoint", func() *http.Request {
-			r := h.signed(delivery{endpoint: "gh", body: good})
-			r.URL.Path = "/hooks/nope"
-			return r
-		}, http.StatusNotFound, "error"},
-		{"GET", func() *http.Request {
-			r := h.signed(delivery{endpoint: "gh", body: good})
-			r.Method = http.MethodGet
-			return r
-		}, http.StatusMethodNotAllowed, "error"},
-		{"text/plain", func() *http.Request {
-			r := h.signed(delivery{endpoint: "gh", body: good})
-			r.Header.Set("Content-Type", "text/plain")
-			return r
-		}, http.StatusUnsupportedMediaType, "error"},
-		{"form-encoded", func() *http.Request {
-			r := h.signed(delivery{endpoint: "gh", body: []byte("payload=" + string(good))})
+		{"unknown endpoint", "gh", testkit.Delivery{}, func(r *http.Request) { r.URL.Path = "/hooks/nope" },
+			http.StatusNotFound, "error"},
+		{"GET", "gh", testkit.Delivery{}, func(r *http.Request) { r.Method = http.MethodGet },
+			http.StatusMethodNotAllowed, "error"},
+		{"text/plain", "gh", testkit.Delivery{}, func(r *http.Request) { r.Header.Set("Content-Type", "text/plain") },
+			http.StatusUnsupportedMediaType, "error"},
+		{"form-encoded", "gh", testkit.Delivery{Body: []byte("payload=" + string(good))}, func(r *http.Request) {
 			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			return r
 		}, http.StatusUnsupportedMediaType, "error"},
-		{"body over the cap", func() *http.Request { return h.signed(delivery{endpoint: "gh", body: big}) },
+		{"body over the cap", "gh", testkit.Delivery{Body: big}, nil, http.StatusRequestEntityTooLarge, "error"},
+		{"body over the cap, chunked", "gh", testkit.Delivery{Body: big}, func(r *http.Request) { r.ContentLength = -1 },
 			http.StatusRequestEntityTooLarge, "error"},
-		{"body over the cap, chunked", func() *http.Request {
-			r := h.signed(delivery{endpoint: "gh", body: big})
-			r.ContentLength = -1
-			return r
-		}, http.StatusRequestEntityTooLarge, "error"},
-		{"signature with one byte flipped", func() *http.Request {
-			r := h.signed(delivery{endpoint: "gh", body: good})
+		{"signature with one byte flipped", "gh", testkit.Delivery{}, func(r *http.Request) {
 			sig := []byte(r.Header.Get("X-Hub-Signature-256"))
 			sig[len(sig)-1] ^= 1
 			r.Header.Set("X-Hub-Signature-256", string(sig))
-			return r
 		}, http.StatusUnauthorized, "error"},
-		{"no signature", func() *http.Request {
-			r := h.signed(delivery{endpoint: "gh", body: good})
-			r.Header.Del("X-Hub-Signature-256")
-			return r
-		}, http.StatusUnauthorized, "error"},
-		{"SHA-1 signature only", func() *http.Request {
-			r := h.signed(delivery{endpoint: "gh", body: good})
-			r.Header.Del("X-Hub-Signature-256")
-			r.Header.Set("X-Hub-Signature", "sha1=0123456789012345678901234567890123456789")
-			return r
-		}, http.StatusUnauthorized, "error"},
-		{"unsigned ping", func() *http.Request {
-			r := h.signed(delivery{endpoint: "gh", event: "ping", body: []byte(`{"zen":"x"}`)})
-			r.Header.Del("X-Hub-Signature-256")
-			return r
-		}, http.StatusUnauthorized, "error"},
-		{"secret of another endpoint", func() *http.Request {
-			return h.signed(delivery{endpoint: "gh", body: good, secret: endpoints["gg"].secret})
-		}, http.StatusUnauthorized, "error"},
-		{"GitLab token wrong", func() *http.Request {
-			return h.signed(delivery{endpoint: "gl", body: pushBody(t, "gl", "main", zeroSHA, c1), secret: "gl-tokex"})
-		}, http.StatusUnauthorized, "error"},
-		{"GitLab token missing", func() *http.Request {
-			r := h.signed(delivery{endpoint: "gl", body: pushBody(t, "gl", "main", zeroSHA, c1)})
-			r.Header.Del("X-Gitlab-Token")
-			return r
-		}, http.StatusUnauthorized, "error"},
-		{"Gogs signature of another body", func() *http.Request {
-			r := h.signed(delivery{endpoint: "gg", body: pushBody(t, "gg", "main", zeroSHA, c1)})
-			r.Header.Set("X-Gogs-Signature", hmacHex("gogs-secret-0123456789", good))
-			return r
-		}, http.StatusUnauthorized, "error"},
-		{"malformed JSON", func() *http.Request { return h.signed(delivery{endpoint: "gh", body: []byte(`{"ref":`)}) },
+		{"no signature", "gh", testkit.Delivery{}, del("X-Hub-Signature-256"), http.StatusUnauthorized, "error"},
+		{"SHA-1 signature only", "gh", testkit.Delivery{Header: http.Header{"X-Hub-Signature": {"sha1=0123456789012345678901234567890123456789"}}},
+			del("X-Hub-Signature-256"), http.StatusUnauthorized, "error"},
+		{"unsigned ping", "gh", testkit.Delivery{Event: "ping", Body: []byte(`{"zen":"x"}`)}, del("X-Hub-Signature-256"),
+			http.StatusUnauthorized, "error"},
+		{"secret of another endpoint", "gh", testkit.Delivery{Secret: endpoints["gg"].secret}, nil, http.StatusUnauthorized, "error"},
+		{"GitLab token wrong", "gl", testkit.Delivery{Body: pushBody(t, "gl", "main", testkit.ZeroSHA, c1), Secret: "gl-tokex"}, nil,
+			http.StatusUnauthorized, "error"},
+		{"GitLab token missing", "gl", testkit.Delivery{Body: pushBody(t, "gl", "main", testkit.ZeroSHA, c1)}, del("X-Gitlab-Token"),
+			http.StatusUnauthorized, "error"},
+		{"Gogs signature of another body", "gg", testkit.Delivery{Body: pushBody(t, "gg", "main", testkit.ZeroSHA, c1),
+			Header: http.Header{"X-Gogs-Signature": {testkit.HMACHex("gogs-secret-0123456789", good)}}}, nil,
+			http.StatusUnauthorized, "error"},
+		{"malformed JSON", "gh", testkit.Delivery{Body: []byte(`{"ref":`)}, nil, http.StatusBadRequest, "error"},
+		{"push without ref", "gh", testkit.Delivery{Body: push(map[string]any{"ref": nil, "repository.full_name": "acme/site"})}, nil,
 			http.StatusBadRequest, "error"},
-		{"push without ref", func() *http.Request {
-			return h.signed(delivery{endpoint: "gh", body: payload(t, "github/push-branch.json",
-				map[string]any{"ref": nil, "repository.full_name": "acme/site"})})
-		}, http.StatusBadRequest, "error"},
-		{"no event header", func() *http.Request {
-			r := h.signed(delivery{endpoint: "gh", body: good})
-			r.Header.Del("X-GitHub-Event")
-			return r
-		}, http.StatusBadRequest, "error"},
-		{"another repository", func() *http.Request {
-			return h.signed(delivery{endpoint: "gh", body: payload(t, "github/push-branch.json",
-				map[string]any{"ref": "refs/heads/main", "after": c1, "repository.full_name": "acme/other"})})
-		}, http.StatusForbidden, "error"},
-		{"repository path traversal", func() *http.Request {
-			return h.signed(delivery{endpoint: "gh", body: payload(t, "github/push-branch.json",
-				map[string]any{"ref": "refs/heads/main", "after": c1, "repository.full_name": "../../etc"})})
-		}, http.StatusForbidden, "error"},
-		{"another endpoint's repository", func() *http.Request {
-			return h.signed(delivery{endpoint: "gh", body: payload(t, "github/push-branch.json",
-				map[string]any{"ref": "refs/heads/main", "after": c1, "repository.full_name": "group/site"})})
-		}, http.StatusForbidden, "error"},
-		{"unconfigured branch", func() *http.Request {
-			return h.signed(delivery{endpoint: "gh", body: pushBody(t, "gh", "dev", zeroSHA, c1)})
-		}, http.StatusOK, "ignored"},
-		{"unhandled event", func() *http.Request {
-			return h.signed(delivery{endpoint: "gh", event: "issues", body: []byte(`{}`)})
-		}, http.StatusOK, "ignored"},
+		{"no event header", "gh", testkit.Delivery{}, del("X-GitHub-Event"), http.StatusBadRequest, "error"},
+		{"another repository", "gh", testkit.Delivery{Body: push(map[string]any{"ref": "refs/heads/main", "after": c1,
+			"repository.full_name": "acme/other"})}, nil, http.StatusForbidden, "error"},
+		{"repository path traversal", "gh", testkit.Delivery{Body: push(map[string]any{"ref": "refs/heads/main", "after": c1,
+			"repository.full_name": "../../etc"})}, nil, http.StatusForbidden, "error"},
+		{"another endpoint's repository", "gh", testkit.Delivery{Body: push(map[string]any{"ref": "refs/heads/main", "after": c1,
+			"repository.full_name": "group/site"})}, nil, http.StatusForbidden, "error"},
+		{"unconfigured branch", "gh", testkit.Delivery{Body: pushBody(t, "gh", "dev", testkit.ZeroSHA, c1)}, nil, http.StatusOK, "ignored"},
+		{"unhandled event", "gh", testkit.Delivery{Event: "issues", Body: []byte(`{}`)}, nil, http.StatusOK, "ignored"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			a := h.do(tc.req())
-			if a.code != tc.code || a.str("status") != tc.status {
-				t.Fatalf("answer %d %s, want %d %s", a.code, a.raw, tc.code, tc.status)
+			if tc.d.Body == nil {
+				tc.d.Body = good
 			}
-			if tc.code == http.StatusMethodNotAllowed && a.header.Get("Allow") != http.MethodPost {
-				t.Errorf("Allow = %q", a.header.Get("Allow"))
+			a := h.sendEdited(tc.endpoint, tc.d, tc.edit)
+			if a.Code != tc.code || a.Str("status") != tc.status {
+				t.Fatalf("answer %d %s, want %d %s", a.Code, a.Raw, tc.code, tc.status)
+			}
+			if tc.code == http.StatusMethodNotAllowed && a.Header.Get("Allow") != http.MethodPost {
+				t.Errorf("Allow = %q", a.Header.Get("Allow"))
 			}
 			if tc.code == http.StatusUnauthorized {
-				for _, secret := range []string{"gh-secret-0123456789", "gl-token-0123456789", "gogs-secret-0123456789", hmacHex("gh-secret-0123456789", good)} {
-					if strings.Contains(a.raw, secret) {
+				for _, secret := range []string{"gh-secret-0123456789", "gl-token-0123456789", "gogs-secret-0123456789", testkit.HMACHex("gh-secret-0123456789", good)} {
+					if strings.Contains(a.Raw, secret) {
 						t.Errorf("401 answer reveals %q", secret)
 					}
 				}
 			}
 		})
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if len(h.results) != 0 {
-		t.Errorf("%d jobs ran for refused or ignored deliveries", len(h.results))
-	}
+	h.noJobs(t)
 }
 
 // gate is a command that says it started, then waits until released.
@@ -161,23 +108,6 @@ const gateBranches = `      main:
         commands: ['echo "$WH_SHA" >> "$REC"']
         env: {REC: "%[1]s"}`
 
-func waitFile(t *testing.T, path string) {
-	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if _, err := os.Stat(path); err == nil {
-			return
-		}
-	}
-	t.Fatalf("%s never appeared", path)
-}
-
-func touch(t *testing.T, path string) {
-	t.Helper()
-	if err := os.WriteFile(path, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // queued, supersedes, duplicate and queue full: the rows that need a job
 // running and one waiting.
 func TestQueueAnswers(t *testing.T) {
@@ -185,41 +115,41 @@ func TestQueueAnswers(t *testing.T) {
 	c1 := h.up.Commit(t, "main", map[string]string{"a": "1"}, "one")
 	rec := h.record("gh")
 
-	a1 := h.send(delivery{endpoint: "gh", body: pushBody(t, "gh", "main", zeroSHA, c1)})
-	if a1.code != http.StatusAccepted || a1.str("supersedes") != "" {
-		t.Fatalf("first: %d %s", a1.code, a1.raw)
+	a1 := h.push("gh", "main", testkit.ZeroSHA, c1)
+	if a1.Code != http.StatusAccepted || a1.Str("supersedes") != "" {
+		t.Fatalf("first: %d %s", a1.Code, a1.Raw)
 	}
-	waitFile(t, rec+".started")
+	testkit.WaitFile(t, rec+".started")
 	// Pushed while the first job runs: it deployed c1, the tip it fetched.
 	c2 := h.up.Commit(t, "main", map[string]string{"a": "2"}, "two")
 	c3 := h.up.Commit(t, "main", map[string]string{"a": "3"}, "three")
-	a2 := h.send(delivery{endpoint: "gh", body: pushBody(t, "gh", "main", c1, c2)})
-	if a2.code != http.StatusAccepted || a2.str("status") != "queued" || a2.str("supersedes") != "" {
-		t.Fatalf("second: %d %s", a2.code, a2.raw)
+	a2 := h.push("gh", "main", c1, c2)
+	if a2.Code != http.StatusAccepted || a2.Str("status") != "queued" || a2.Str("supersedes") != "" {
+		t.Fatalf("second: %d %s", a2.Code, a2.Raw)
 	}
-	a3 := h.send(delivery{endpoint: "gh", body: pushBody(t, "gh", "main", c2, c3), id: "third"})
-	if a3.code != http.StatusAccepted || a3.str("supersedes") != a2.str("job") {
-		t.Fatalf("third: %d %s, want supersedes %s", a3.code, a3.raw, a2.str("job"))
+	a3 := h.send("gh", testkit.Delivery{Body: pushBody(t, "gh", "main", c2, c3), ID: "third"})
+	if a3.Code != http.StatusAccepted || a3.Str("supersedes") != a2.Str("job") {
+		t.Fatalf("third: %d %s, want supersedes %s", a3.Code, a3.Raw, a2.Str("job"))
 	}
-	full := h.send(delivery{endpoint: "gh", body: pushBody(t, "gh", "other", zeroSHA, c1)})
-	if full.code != http.StatusServiceUnavailable || full.header.Get("Retry-After") == "" {
-		t.Fatalf("queue full: %d %s (Retry-After %q)", full.code, full.raw, full.header.Get("Retry-After"))
+	full := h.push("gh", "other", testkit.ZeroSHA, c1)
+	if full.Code != http.StatusServiceUnavailable || full.Header.Get("Retry-After") == "" {
+		t.Fatalf("queue full: %d %s (Retry-After %q)", full.Code, full.Raw, full.Header.Get("Retry-After"))
 	}
-	dup := h.send(delivery{endpoint: "gh", body: pushBody(t, "gh", "main", c2, c3), id: "third"})
-	if dup.code != http.StatusOK || dup.str("status") != "duplicate" || dup.str("job") != a3.str("job") {
-		t.Fatalf("duplicate: %d %s", dup.code, dup.raw)
+	dup := h.send("gh", testkit.Delivery{Body: pushBody(t, "gh", "main", c2, c3), ID: "third"})
+	if dup.Code != http.StatusOK || dup.Str("status") != "duplicate" || dup.Str("job") != a3.Str("job") {
+		t.Fatalf("duplicate: %d %s", dup.Code, dup.Raw)
 	}
-	touch(t, rec+".release")
-	if r := h.wait(a1.str("job")); r.State != job.Succeeded {
+	testkit.Touch(t, rec+".release")
+	if r := h.wait(a1.Str("job")); r.State != job.Succeeded {
 		t.Fatalf("first job %s: %s", r.State, r.Error)
 	}
-	if r := h.wait(a2.str("job")); r.State != job.Superseded || r.SupersededBy != a3.str("job") {
+	if r := h.wait(a2.Str("job")); r.State != job.Superseded || r.SupersededBy != a3.Str("job") {
 		t.Fatalf("second job %s by %q", r.State, r.SupersededBy)
 	}
-	if r := h.wait(a3.str("job")); r.State != job.Succeeded {
+	if r := h.wait(a3.Str("job")); r.State != job.Succeeded {
 		t.Fatalf("third job %s: %s", r.State, r.Error)
 	}
-	if got, want := readFile(t, rec), c1+"\n"+c3+"\n"; got != want {
+	if got, want := testkit.ReadFile(t, rec), c1+"\n"+c3+"\n"; got != want {
 		t.Errorf("runs recorded %q, want %q", got, want)
 	}
 }
@@ -235,16 +165,16 @@ func TestBurstCoalesces(t *testing.T) {
 		shas = append(shas, h.up.Commit(t, "main", map[string]string{"n": fmt.Sprint(i)}, "burst"))
 	}
 	var ids []string
-	prev := zeroSHA
+	prev := testkit.ZeroSHA
 	for _, sha := range shas {
-		a := h.send(delivery{endpoint: "gh", body: pushBody(t, "gh", "main", prev, sha)})
-		if a.code != http.StatusAccepted {
-			t.Fatalf("answer %d %s", a.code, a.raw)
+		a := h.push("gh", "main", prev, sha)
+		if a.Code != http.StatusAccepted {
+			t.Fatalf("answer %d %s", a.Code, a.Raw)
 		}
-		ids = append(ids, a.str("job"))
+		ids = append(ids, a.Str("job"))
 		prev = sha
 	}
-	touch(t, h.record("gh")+".release")
+	testkit.Touch(t, h.record("gh")+".release")
 	// The first job deployed the branch's tip, the last push, when it ran;
 	// the last job, which replaced every other waiting one, finds that tip
 	// deployed and runs nothing.
@@ -259,7 +189,7 @@ func TestBurstCoalesces(t *testing.T) {
 	if ran != 1 {
 		t.Errorf("%d runs for a burst of 20, want 1", ran)
 	}
-	if got := head(t, h.workCopy("gh")); got != shas[19] {
+	if got := testkit.Head(t, h.workCopy("gh")); got != shas[19] {
 		t.Errorf("working copy at %s, want the last push %s", got, shas[19])
 	}
 }
@@ -278,20 +208,20 @@ func TestBranchNamesNeverReachAShell(t *testing.T) {
 	var wg sync.WaitGroup
 	for _, n := range names {
 		sha := h.up.Commit(t, n, map[string]string{"f": n}, "evil")
-		a := h.send(delivery{endpoint: "gh", body: pushBody(t, "gh", n, zeroSHA, sha)})
-		if a.code != http.StatusAccepted {
-			t.Fatalf("%q: answer %d %s", n, a.code, a.raw)
+		a := h.push("gh", n, testkit.ZeroSHA, sha)
+		if a.Code != http.StatusAccepted {
+			t.Fatalf("%q: answer %d %s", n, a.Code, a.Raw)
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if r := h.wait(a.str("job")); r.State != job.Succeeded {
+			if r := h.wait(a.Str("job")); r.State != job.Succeeded {
 				t.Errorf("%q: job %s: %s", n, r.State, r.Error)
 			}
 		}()
 	}
 	wg.Wait()
-	rec := readFile(t, h.record("gh"))
+	rec := testkit.ReadFile(t, h.record("gh"))
 	for _, n := range names {
 		if !strings.Contains(rec, n+"\n") {
 			t.Errorf("WH_BRANCH %q not seen by the command:\n%s", n, rec)

@@ -9,15 +9,15 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/wh-gitd/wh-gitd/internal/testkit"
 	"github.com/wh-gitd/wh-gitd/job"
 )
 
 const apiToken = "test-token-0123456789"
 
-// apiCall sends an API request with token (none when "").
-func (h *harness) apiCall(method, path, token, body string) answer {
+// apiRequest is an API request with token (none when "").
+func (h *harness) apiRequest(method, path, token, body string) *http.Request {
 	h.t.Helper()
 	req, err := http.NewRequest(method, h.url+path, strings.NewReader(body))
 	if err != nil {
@@ -29,15 +29,22 @@ func (h *harness) apiCall(method, path, token, body string) answer {
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	return h.do(req)
+	return req
 }
 
-func (a answer) jobField(t *testing.T) job.Record {
+// apiCall sends an API request with token (none when "").
+func (h *harness) apiCall(method, path, token, body string) testkit.Answer {
+	h.t.Helper()
+	return h.do(h.apiRequest(method, path, token, body))
+}
+
+// jobField is the record in the job field of a.
+func jobField(t *testing.T, a testkit.Answer) job.Record {
 	t.Helper()
-	raw, _ := json.Marshal(a.body["job"])
+	raw, _ := json.Marshal(a.Body["job"])
 	var rec job.Record
 	if err := json.Unmarshal(raw, &rec); err != nil {
-		t.Fatalf("job field of %s: %v", a.raw, err)
+		t.Fatalf("job field of %s: %v", a.Raw, err)
 	}
 	return rec
 }
@@ -45,8 +52,8 @@ func (a answer) jobField(t *testing.T) job.Record {
 func TestAPIOffWithoutToken(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	for _, path := range []string{"/api/jobs", "/api/jobs/x", "/api/nope"} {
-		if a := h.apiCall(http.MethodGet, path, apiToken, ""); a.code != http.StatusNotFound {
-			t.Errorf("%s without api.token: %d %s, want 404", path, a.code, a.raw)
+		if a := h.apiCall(http.MethodGet, path, apiToken, ""); a.Code != http.StatusNotFound {
+			t.Errorf("%s without api.token: %d %s, want 404", path, a.Code, a.Raw)
 		}
 	}
 }
@@ -66,23 +73,21 @@ func TestAPI(t *testing.T) {
 	t.Run("auth", func(t *testing.T) {
 		for name, tok := range map[string]string{"no token": "", "wrong token": "test-token-012345678X"} {
 			a := h.apiCall(http.MethodGet, "/api/jobs", tok, "")
-			if a.code != http.StatusUnauthorized || strings.Contains(a.raw, apiToken) {
-				t.Errorf("%s: %d %s, want 401", name, a.code, a.raw)
+			if a.Code != http.StatusUnauthorized || strings.Contains(a.Raw, apiToken) {
+				t.Errorf("%s: %d %s, want 401", name, a.Code, a.Raw)
 			}
 		}
 	})
 	// A delivery whose job blocks until released, and a manual trigger that waits behind it.
-	first := h.send(delivery{endpoint: "gh", body: pushBody(t, "gh", "main", zeroSHA, c1)})
-	if first.code != http.StatusAccepted {
-		t.Fatalf("delivery: %d %s", first.code, first.raw)
+	first := h.push("gh", "main", testkit.ZeroSHA, c1)
+	if first.Code != http.StatusAccepted {
+		t.Fatalf("delivery: %d %s", first.Code, first.Raw)
 	}
-	id := first.str("job")
+	id := first.Str("job")
 	waitJobState(t, h, id, job.Running)
 
 	t.Run("follow sees lines in order as they are written", func(t *testing.T) {
-		req, _ := http.NewRequest(http.MethodGet, h.url+"/api/jobs/"+id+"/log?follow=1", nil)
-		req.Header.Set("Authorization", "Bearer "+apiToken)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := http.DefaultClient.Do(h.apiRequest(http.MethodGet, "/api/jobs/"+id+"/log?follow=1", apiToken, ""))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -96,7 +101,7 @@ func TestAPI(t *testing.T) {
 			}
 			seen = append(seen, line)
 		}
-		touch(t, release) // the second line is written only now
+		testkit.Touch(t, release) // the second line is written only now
 		rest, err := io.ReadAll(rd)
 		if err != nil {
 			t.Fatal(err)
@@ -110,25 +115,23 @@ func TestAPI(t *testing.T) {
 	}
 	t.Run("get, list, log", func(t *testing.T) {
 		a := h.apiCall(http.MethodGet, "/api/jobs/"+id, apiToken, "")
-		if rec := a.jobField(t); a.code != 200 || rec.State != job.Succeeded || rec.Job.SHA != c1 ||
+		if rec := jobField(t, a); a.Code != 200 || rec.State != job.Succeeded || rec.Job.SHA != c1 ||
 			rec.Job.Delivery == "" || len(rec.Commands) != 1 || rec.Started.IsZero() || rec.Finished.IsZero() {
-			t.Errorf("GET job: %d %s", a.code, a.raw)
+			t.Errorf("GET job: %d %s", a.Code, a.Raw)
 		}
-		if a := h.apiCall(http.MethodGet, "/api/jobs/nope", apiToken, ""); a.code != http.StatusNotFound {
-			t.Errorf("unknown job: %d", a.code)
+		if a := h.apiCall(http.MethodGet, "/api/jobs/nope", apiToken, ""); a.Code != http.StatusNotFound {
+			t.Errorf("unknown job: %d", a.Code)
 		}
 		list := h.apiCall(http.MethodGet, "/api/jobs?repo=gh&state=succeeded&limit=5", apiToken, "")
-		if jobs, _ := list.body["jobs"].([]any); list.code != 200 || len(jobs) != 1 {
-			t.Errorf("list: %d %s", list.code, list.raw)
+		if jobs, _ := list.Body["jobs"].([]any); list.Code != 200 || len(jobs) != 1 {
+			t.Errorf("list: %d %s", list.Code, list.Raw)
 		}
 		for _, q := range []string{"limit=0", "limit=x", "state=bogus"} {
-			if a := h.apiCall(http.MethodGet, "/api/jobs?"+q, apiToken, ""); a.code != http.StatusBadRequest {
-				t.Errorf("list ?%s: %d, want 400", q, a.code)
+			if a := h.apiCall(http.MethodGet, "/api/jobs?"+q, apiToken, ""); a.Code != http.StatusBadRequest {
+				t.Errorf("list ?%s: %d, want 400", q, a.Code)
 			}
 		}
-		req, _ := http.NewRequest(http.MethodGet, h.url+"/api/jobs/"+id+"/log", nil)
-		req.Header.Set("Authorization", "Bearer "+apiToken)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := http.DefaultClient.Do(h.apiRequest(http.MethodGet, "/api/jobs/"+id+"/log", apiToken, ""))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -152,12 +155,12 @@ func TestAPI(t *testing.T) {
 			{"/api/repos/nope/trigger", `{"branch":"other"}`, http.StatusNotFound},
 		} {
 			a := h.apiCall(http.MethodPost, tc.path, apiToken, tc.body)
-			if a.code != tc.code {
-				t.Errorf("POST %s %s: %d %s, want %d", tc.path, tc.body, a.code, a.raw, tc.code)
+			if a.Code != tc.code {
+				t.Errorf("POST %s %s: %d %s, want %d", tc.path, tc.body, a.Code, a.Raw, tc.code)
 				continue
 			}
-			if a.code == http.StatusAccepted {
-				if r := h.wait(a.str("job")); r.State != job.Succeeded || r.Job.Event != job.EventManual {
+			if a.Code == http.StatusAccepted {
+				if r := h.wait(a.Str("job")); r.State != job.Succeeded || r.Job.Event != job.EventManual {
 					t.Errorf("triggered job: %s %s: %s", r.Job.Event, r.State, r.Error)
 				}
 			}
@@ -166,25 +169,25 @@ func TestAPI(t *testing.T) {
 	t.Run("cancel", func(t *testing.T) {
 		_ = os.Remove(release)
 		running := h.apiCall(http.MethodPost, "/api/repos/gh/trigger", apiToken, `{"branch":"main"}`)
-		waitJobState(t, h, running.str("job"), job.Running)
+		waitJobState(t, h, running.Str("job"), job.Running)
 		queued := h.apiCall(http.MethodPost, "/api/repos/gh/trigger", apiToken, `{"branch":"other"}`)
-		for _, j := range []string{queued.str("job"), running.str("job")} {
-			if a := h.apiCall(http.MethodPost, "/api/jobs/"+j+"/cancel", apiToken, ""); a.code != http.StatusOK {
-				t.Fatalf("cancel %s: %d %s", j, a.code, a.raw)
+		for _, j := range []string{queued.Str("job"), running.Str("job")} {
+			if a := h.apiCall(http.MethodPost, "/api/jobs/"+j+"/cancel", apiToken, ""); a.Code != http.StatusOK {
+				t.Fatalf("cancel %s: %d %s", j, a.Code, a.Raw)
 			}
 			if r := h.wait(j); r.State != job.Cancelled {
 				t.Errorf("job %s ended %s, want cancelled", j, r.State)
 			}
 		}
-		pids := strings.Fields(readFile(t, release+".pids"))
-		if pid, _ := strconv.Atoi(pids[len(pids)-1]); processAlive(pid) {
+		pids := strings.Fields(testkit.ReadFile(t, release+".pids"))
+		if pid, _ := strconv.Atoi(pids[len(pids)-1]); testkit.Alive(pid) {
 			t.Errorf("the cancelled job's command (pid %d) is still running", pid)
 		}
-		if a := h.apiCall(http.MethodPost, "/api/jobs/"+id+"/cancel", apiToken, ""); a.code != http.StatusConflict {
-			t.Errorf("cancel a finished job: %d, want 409", a.code)
+		if a := h.apiCall(http.MethodPost, "/api/jobs/"+id+"/cancel", apiToken, ""); a.Code != http.StatusConflict {
+			t.Errorf("cancel a finished job: %d, want 409", a.Code)
 		}
-		if a := h.apiCall(http.MethodPost, "/api/jobs/nope/cancel", apiToken, ""); a.code != http.StatusNotFound {
-			t.Errorf("cancel an unknown job: %d, want 404", a.code)
+		if a := h.apiCall(http.MethodPost, "/api/jobs/nope/cancel", apiToken, ""); a.Code != http.StatusNotFound {
+			t.Errorf("cancel an unknown job: %d, want 404", a.Code)
 		}
 	})
 }
@@ -192,10 +195,8 @@ func TestAPI(t *testing.T) {
 // waitJobState waits until the store says job id is in state s.
 func waitJobState(t *testing.T, h *harness, id string, s job.State) {
 	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if rec, err := h.rn.Get(id); err == nil && rec.State == s {
-			return
-		}
-	}
-	t.Fatalf("job %s never reached %s", id, s)
+	testkit.Eventually(t, "job "+id+" to be "+string(s), testkit.Patience, func() bool {
+		rec, err := h.rn.Get(id)
+		return err == nil && rec.State == s
+	})
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wh-gitd/wh-gitd/internal/testkit"
 	"github.com/wh-gitd/wh-gitd/job"
 	"github.com/wh-gitd/wh-gitd/receiver"
 )
@@ -100,8 +101,8 @@ func TestControlServesTheAPI(t *testing.T) {
 	if code := controlCall(t, c, http.MethodPost, "/hooks/gh", "{}", &e); code != http.StatusNotFound {
 		t.Errorf("a webhook on the control socket: %d, want 404", code)
 	}
-	if a := h.apiCall(http.MethodGet, "/api/jobs", "", ""); a.code != http.StatusNotFound {
-		t.Errorf("the HTTP API without api.token: %d, want 404", a.code)
+	if a := h.apiCall(http.MethodGet, "/api/jobs", "", ""); a.Code != http.StatusNotFound {
+		t.Errorf("the HTTP API without api.token: %d, want 404", a.Code)
 	}
 }
 
@@ -131,18 +132,15 @@ func TestTriggerSHA(t *testing.T) {
 func TestListenControl(t *testing.T) {
 	cases := []struct {
 		name    string
-		prepare func(t *testing.T, path string)
+		prepare func(t testing.TB, path string)
 		err     string
 		kept    bool // the file in the way is still there
 	}{
-		{"no file", func(*testing.T, string) {}, "", false},
-		{"stale socket", staleSocket, "", false},
+		{"no file", func(testing.TB, string) {}, "", false},
+		{"stale socket", testkit.StaleSocket, "", false},
 		{"live socket", liveSocket, "another wh-gitd answers on the control socket", false},
-		{"regular file", func(t *testing.T, path string) {
-			if err := os.WriteFile(path, []byte("keep"), 0o600); err != nil {
-				t.Fatal(err)
-			}
-		}, "is in the way and is not a socket", true},
+		{"regular file", func(t testing.TB, path string) { testkit.WriteFile(t, path, "keep") },
+			"is in the way and is not a socket", true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -154,7 +152,7 @@ func TestListenControl(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("err %v, want %q", err, tc.err)
 				}
-				if b, _ := os.ReadFile(path); tc.kept && string(b) != "keep" {
+				if tc.kept && testkit.ReadIfExists(path) != "keep" {
 					t.Error("the file in the way was changed")
 				}
 				return
@@ -177,18 +175,7 @@ func TestListenControl(t *testing.T) {
 	}
 }
 
-// staleSocket leaves a socket file at path that nothing listens on, as a
-// daemon killed with SIGKILL does.
-func staleSocket(t *testing.T, path string) {
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln.SetUnlinkOnClose(false)
-	ln.Close()
-}
-
-func liveSocket(t *testing.T, path string) {
+func liveSocket(t testing.TB, path string) {
 	ln, err := net.Listen("unix", path)
 	if err != nil {
 		t.Fatal(err)

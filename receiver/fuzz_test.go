@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/wh-gitd/wh-gitd/internal/testkit"
 	"github.com/wh-gitd/wh-gitd/receiver"
 	"github.com/wh-gitd/wh-gitd/settings"
 )
@@ -22,32 +22,9 @@ import (
 // and feature/x and the environment production.
 func fuzzSettings(f *testing.F, provider, repository string) *settings.Settings {
 	f.Helper()
-	dir := f.TempDir()
-	yaml := `state_dir: state
-repos:
-  x:
-    provider: ` + provider + `
-    repository: ` + repository + `
-    remote: /nonexistent
-    path: wc
-    secret: fuzz-secret-0123456789
-    shared_path: true
-    deploy_on: [success, running]
-    branches:
-      main: {commands: ['true']}
-      feature/x: {commands: ['true']}
-    environments:
-      production: {branch: main, commands: ['true']}
-`
-	file := filepath.Join(dir, "settings.yaml")
-	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
-		f.Fatal(err)
-	}
-	set, err := settings.Load(file, nil)
-	if err != nil {
-		f.Fatal(err)
-	}
-	return set
+	return testkit.File{Repos: []testkit.Repo{{Name: "x", Provider: provider, Repository: repository,
+		Extra: "shared_path: true\ndeploy_on: [success, running]", Branches: []testkit.Target{{}, {Name: "feature/x"}},
+		Environments: []testkit.Target{{Name: "production", Branch: "main"}}}}}.Load(f, "")
 }
 
 // fuzzSeeds adds every testdata body of dirs with the event its name says.
@@ -56,10 +33,7 @@ func fuzzSeeds(f *testing.F, events map[string]string, dirs ...string) {
 	for _, dir := range dirs {
 		files, _ := filepath.Glob(filepath.Join("testdata", dir, "*.json"))
 		for _, file := range files {
-			body, err := os.ReadFile(file)
-			if err != nil {
-				f.Fatal(err)
-			}
+			body := []byte(testkit.ReadFile(f, file))
 			name := strings.TrimSuffix(filepath.Base(file), ".json")
 			for prefix, event := range events {
 				if strings.HasPrefix(name, prefix) {
@@ -74,6 +48,9 @@ func fuzzSeeds(f *testing.F, events map[string]string, dirs ...string) {
 }
 
 var (
+	// fuzzHeaders are the event and delivery id headers of each provider.
+	fuzzHeaders = map[string][2]string{settings.GitHub: {"X-GitHub-Event", "X-GitHub-Delivery"},
+		settings.GitLab: {"X-Gitlab-Event", "X-Gitlab-Event-UUID"}, settings.Gogs: {"X-Gogs-Event", "X-Gogs-Delivery"}}
 	fullSHA = regexp.MustCompile(`^([0-9a-f]{40}|[0-9a-f]{64})$`)
 	// answerCodes are the statuses DESIGN.md's table allows for a delivery.
 	answerCodes = []int{http.StatusOK, http.StatusAccepted, http.StatusBadRequest, http.StatusUnauthorized,
@@ -90,26 +67,15 @@ func fuzzDelivery(t *testing.T, set *settings.Settings, body []byte, event, id s
 	h := receiver.New(receiver.Options{Settings: set, Jobs: jobs, Logger: zerolog.Nop()})
 	repo := set.Repos["x"]
 	req := httptest.NewRequest(http.MethodPost, "/hooks/x", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
 	signed := mode%4 == 0
 	secret := repo.Secret
 	if !signed {
 		secret = "not-" + secret
 	}
-	switch repo.Provider {
-	case settings.GitHub:
-		req.Header.Set("X-GitHub-Event", event)
-		req.Header.Set("X-GitHub-Delivery", id)
-		req.Header.Set("X-Hub-Signature-256", "sha256="+hmacHex(secret, body))
-	case settings.GitLab:
-		req.Header.Set("X-Gitlab-Event", event)
-		req.Header.Set("X-Gitlab-Event-UUID", id)
-		req.Header.Set("X-Gitlab-Token", secret)
-	case settings.Gogs:
-		req.Header.Set("X-Gogs-Event", event)
-		req.Header.Set("X-Gogs-Delivery", id)
-		req.Header.Set("X-Gogs-Signature", hmacHex(secret, body))
-	}
+	// The event and the id go as fuzzed, even empty.
+	names := fuzzHeaders[repo.Provider]
+	req.Header = testkit.Delivery{Provider: repo.Provider, Secret: secret, Body: body,
+		Header: http.Header{names[0]: {event}, names[1]: {id}}}.Headers()
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	var ans map[string]any
@@ -183,26 +149,16 @@ func FuzzGogsDelivery(f *testing.F) {
 func matchingSeeds(f *testing.F, provider, repository string) {
 	f.Helper()
 	sha := strings.Repeat("3c", 20)
+	event := map[string]string{settings.GitHub: "push", settings.GitLab: "Push Hook", settings.Gogs: "push"}[provider]
 	for _, ref := range []string{"refs/heads/main", "refs/heads/feature/x", "refs/heads/other", "refs/tags/v1"} {
-		set := map[string]any{"ref": ref, "before": strings.Repeat("0", 40), "after": sha}
-		switch provider {
-		case settings.GitHub:
-			set["repository.full_name"] = repository
-			f.Add(payload(f, "github/push-branch.json", set), "push", "seed", uint8(0))
-		case settings.GitLab:
-			set["project.path_with_namespace"] = repository
-			f.Add(payload(f, "gitlab/push-event.json", set), "Push Hook", "seed", uint8(0))
-		case settings.Gogs:
-			set["repository.full_name"] = repository
-			f.Add(payload(f, "gogs/push.json", set), "push", "seed", uint8(0))
-		}
+		f.Add(testkit.PushBody(f, "", provider, testkit.Push{Ref: ref, After: sha, Repository: repository}), event, "seed", uint8(0))
 	}
 	switch provider {
 	case settings.GitHub:
-		f.Add(payload(f, "github/deployment.json", map[string]any{"deployment.sha": sha, "deployment.ref": "main",
+		f.Add(testkit.Payload(f, "", "github/deployment.json", map[string]any{"deployment.sha": sha, "deployment.ref": "main",
 			"deployment.environment": "production", "repository.full_name": repository}), "deployment", "seed", uint8(0))
 	case settings.GitLab:
-		f.Add(payload(f, "gitlab/deployment-event.json", map[string]any{"status": "success", "environment": "production",
+		f.Add(testkit.Payload(f, "", "gitlab/deployment-event.json", map[string]any{"status": "success", "environment": "production",
 			"short_sha": sha[:8], "commit_url": "https://gitlab.example/c/" + sha,
 			"project.path_with_namespace": repository}), "Deployment Hook", "seed", uint8(0))
 	}

@@ -4,13 +4,25 @@ package receiver_test
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wh-gitd/wh-gitd/internal/testkit"
 )
+
+// hmacSHA1Hex is the hex HMAC-SHA1 of body under secret: GitHub's old signature.
+func hmacSHA1Hex(secret string, body []byte) string {
+	m := hmac.New(sha1.New, []byte(secret))
+	m.Write(body)
+	return hex.EncodeToString(m.Sum(nil))
+}
 
 // Every forged or damaged signature gets the same 401, no job, and an
 // answer that names nothing the attacker could use.
@@ -19,7 +31,7 @@ func TestHostileSignatures(t *testing.T) {
 	c1 := h.up.Commit(t, "main", map[string]string{"a": "1"}, "one")
 	bodies := map[string][]byte{}
 	for name := range endpoints {
-		bodies[name] = pushBody(t, name, "main", zeroSHA, c1)
+		bodies[name] = pushBody(t, name, "main", testkit.ZeroSHA, c1)
 	}
 	// reserialised is the GitHub body decoded and encoded again: the same
 	// JSON value, other bytes.
@@ -51,21 +63,21 @@ func TestHostileSignatures(t *testing.T) {
 			r.Header.Set("X-Hub-Signature", "sha1="+hmacSHA1Hex("gh-secret-0123456789", bodies["gh"]))
 		}},
 		{"GitHub: sha1= prefix on the SHA-256 header", "gh", "", nil, func(r *http.Request) {
-			r.Header.Set("X-Hub-Signature-256", "sha1="+hmacHex("gh-secret-0123456789", bodies["gh"]))
+			r.Header.Set("X-Hub-Signature-256", "sha1="+testkit.HMACHex("gh-secret-0123456789", bodies["gh"]))
 		}},
 		{"GitHub: signature upper-case hex of another body", "gh", "", nil, func(r *http.Request) {
-			r.Header.Set("X-Hub-Signature-256", "sha256="+strings.ToUpper(hmacHex("gh-secret-0123456789", []byte("{}"))))
+			r.Header.Set("X-Hub-Signature-256", "sha256="+strings.ToUpper(testkit.HMACHex("gh-secret-0123456789", []byte("{}"))))
 		}},
 		{"GitHub: re-serialised body, old signature", "gh", "", reserialised, func(r *http.Request) {
-			r.Header.Set("X-Hub-Signature-256", "sha256="+hmacHex("gh-secret-0123456789", bodies["gh"]))
+			r.Header.Set("X-Hub-Signature-256", "sha256="+testkit.HMACHex("gh-secret-0123456789", bodies["gh"]))
 		}},
 		{"GitHub: body with a trailing newline, old signature", "gh", "", append(bytes.Clone(bodies["gh"]), '\n'),
 			func(r *http.Request) {
-				r.Header.Set("X-Hub-Signature-256", "sha256="+hmacHex("gh-secret-0123456789", bodies["gh"]))
+				r.Header.Set("X-Hub-Signature-256", "sha256="+testkit.HMACHex("gh-secret-0123456789", bodies["gh"]))
 			}},
 		{"GitHub: secret of the Gogs endpoint", "gh", endpoints["gg"].secret, nil, nil},
 		{"GitHub: empty secret", "gh", "", nil, func(r *http.Request) {
-			r.Header.Set("X-Hub-Signature-256", "sha256="+hmacHex("", bodies["gh"]))
+			r.Header.Set("X-Hub-Signature-256", "sha256="+testkit.HMACHex("", bodies["gh"]))
 		}},
 		{"Gogs: byte flipped", "gg", "", nil, flip("X-Gogs-Signature", 10)},
 		{"Gogs: header missing", "gg", "", nil, func(r *http.Request) { r.Header.Del("X-Gogs-Signature") }},
@@ -79,7 +91,7 @@ func TestHostileSignatures(t *testing.T) {
 		{"GitLab: token with a prefix of the secret", "gl", "gl-", nil, nil},
 		{"GitLab: secret of the GitHub endpoint", "gl", endpoints["gh"].secret, nil, nil},
 		{"GitLab: HMAC instead of the token", "gl", "", nil, func(r *http.Request) {
-			r.Header.Set("X-Gitlab-Token", hmacHex("gl-token-0123456789", bodies["gl"]))
+			r.Header.Set("X-Gitlab-Token", testkit.HMACHex("gl-token-0123456789", bodies["gl"]))
 		}},
 	}
 	var first string
@@ -89,24 +101,20 @@ func TestHostileSignatures(t *testing.T) {
 			if body == nil {
 				body = bodies[tc.endpoint]
 			}
-			req := h.signed(delivery{endpoint: tc.endpoint, body: body, secret: tc.secret})
-			if tc.edit != nil {
-				tc.edit(req)
+			a := h.sendEdited(tc.endpoint, testkit.Delivery{Body: body, Secret: tc.secret}, tc.edit)
+			if a.Code != http.StatusUnauthorized {
+				t.Fatalf("answer %d %s, want 401", a.Code, a.Raw)
 			}
-			a := h.do(req)
-			if a.code != http.StatusUnauthorized {
-				t.Fatalf("answer %d %s, want 401", a.code, a.raw)
-			}
-			for _, never := range []string{"gh-secret-0123456789", "gl-token-0123456789", "gogs-secret-0123456789", hmacHex("gh-secret-0123456789", body),
-				hmacHex("gogs-secret-0123456789", body), "sha256", "X-Hub", "X-Gitlab", "X-Gogs", "expected"} {
-				if strings.Contains(a.raw, never) {
-					t.Errorf("401 answer holds %q: %s", never, a.raw)
+			for _, never := range []string{"gh-secret-0123456789", "gl-token-0123456789", "gogs-secret-0123456789", testkit.HMACHex("gh-secret-0123456789", body),
+				testkit.HMACHex("gogs-secret-0123456789", body), "sha256", "X-Hub", "X-Gitlab", "X-Gogs", "expected"} {
+				if strings.Contains(a.Raw, never) {
+					t.Errorf("401 answer holds %q: %s", never, a.Raw)
 				}
 			}
 			if first == "" {
-				first = a.raw
-			} else if a.raw != first { // no oracle: every refusal reads the same
-				t.Errorf("answer %q differs from the first refusal's %q", a.raw, first)
+				first = a.Raw
+			} else if a.Raw != first { // no oracle: every refusal reads the same
+				t.Errorf("answer %q differs from the first refusal's %q", a.Raw, first)
 			}
 		})
 	}
@@ -119,7 +127,7 @@ func TestHostileSignatures(t *testing.T) {
 func TestHostileSignatureFloodLogsLittle(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	c1 := h.up.Commit(t, "main", map[string]string{"a": "1"}, "one")
-	body := pushBody(t, "gh", "main", zeroSHA, c1)
+	body := pushBody(t, "gh", "main", testkit.ZeroSHA, c1)
 	const flood, senders = 2000, 8
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -130,7 +138,7 @@ func TestHostileSignatureFloodLogsLittle(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := s; i < flood && time.Now().Before(deadline); i += senders {
-				req := h.signed(delivery{endpoint: "gh", body: body, secret: "wrong"})
+				req := h.signed("gh", testkit.Delivery{Body: body, Secret: "wrong"})
 				resp, err := http.DefaultClient.Do(req)
 				code := -1
 				if err == nil {

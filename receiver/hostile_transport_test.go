@@ -14,15 +14,38 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
+	"github.com/wh-gitd/wh-gitd/internal/testkit"
 	"github.com/wh-gitd/wh-gitd/job"
+	"github.com/wh-gitd/wh-gitd/receiver"
+	"github.com/wh-gitd/wh-gitd/settings"
 )
+
+// serve runs the harness's settings and runner behind the real server of
+// NewServerFor (the timeouts and header cap production uses), with the read
+// timeouts given, and returns its address.
+func (h *harness) serve(t *testing.T, readHeader, read time.Duration) string {
+	t.Helper()
+	set := *h.set
+	set.HTTP.ReadHeaderTimeout, set.HTTP.ReadTimeout = readHeader, read
+	log := zerolog.New(zerolog.SyncWriter(h.logs))
+	srv := receiver.NewServerFor(&set, receiver.New(receiver.Options{Settings: &set, Jobs: h.rn, Logger: log}), log)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return ln.Addr().String()
+}
 
 // Methods other than POST get 405 with Allow: POST; bodies that are not
 // JSON get 415; neither runs anything.
 func TestHostileMethodsAndContentTypes(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	c1 := h.up.Commit(t, "main", map[string]string{"a": "1"}, "one")
-	body := pushBody(t, "gh", "main", zeroSHA, c1)
+	body := pushBody(t, "gh", "main", testkit.ZeroSHA, c1)
 	cases := []struct {
 		name        string
 		method      string
@@ -45,43 +68,24 @@ func TestHostileMethodsAndContentTypes(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			req := h.signed(delivery{endpoint: "gh", body: body})
-			req.Method = tc.method
-			req.Header.Set("Content-Type", tc.contentType)
-			a := h.do(req)
-			if a.code != tc.code {
-				t.Fatalf("answer %d %s, want %d", a.code, a.raw, tc.code)
+			a := h.sendEdited("gh", testkit.Delivery{Body: body, Header: http.Header{"Content-Type": {tc.contentType}}},
+				func(r *http.Request) { r.Method = tc.method })
+			if a.Code != tc.code {
+				t.Fatalf("answer %d %s, want %d", a.Code, a.Raw, tc.code)
 			}
-			if tc.code == http.StatusMethodNotAllowed && a.header.Get("Allow") != http.MethodPost {
-				t.Errorf("Allow = %q, want POST", a.header.Get("Allow"))
+			if tc.code == http.StatusMethodNotAllowed && a.Header.Get("Allow") != http.MethodPost {
+				t.Errorf("Allow = %q, want POST", a.Header.Get("Allow"))
 			}
 			if tc.code == http.StatusAccepted {
-				if r := h.wait(a.str("job")); r.State != job.Succeeded {
+				if r := h.wait(a.Str("job")); r.State != job.Succeeded {
 					t.Errorf("job %s: %s", r.State, r.Error)
 				}
 			}
 		})
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if len(h.results) != 1 {
-		t.Errorf("%d jobs ran, want only the one JSON delivery's", len(h.results))
+	if n := h.finished(); n != 1 {
+		t.Errorf("%d jobs ran, want only the one JSON delivery's", n)
 	}
-}
-
-// rawRequest writes req on a fresh connection to addr and reads the answer.
-func rawRequest(t *testing.T, addr, req string) (*http.Response, error) {
-	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(conn, req); err != nil {
-		return nil, err
-	}
-	return http.ReadResponse(bufio.NewReader(conn), nil)
 }
 
 // Oversized headers, in one field or in many, get 431 from the real server.
@@ -149,9 +153,10 @@ func TestHostileSlowloris(t *testing.T) {
 	}
 	time.Sleep(timeout / 4) // all of them are in the middle of their headers
 	start := time.Now()
-	a := h.sendTo("http://"+addr, delivery{endpoint: "gh", body: pushBody(t, "gh", "main", zeroSHA, c1)})
-	if took := time.Since(start); a.code != http.StatusAccepted || took > time.Second {
-		t.Errorf("real delivery: %d %s after %s, want 202 within 1s", a.code, a.raw, took)
+	a := h.do(testkit.Delivery{Provider: settings.GitHub, URL: "http://" + addr + "/hooks/gh", Secret: endpoints["gh"].secret,
+		Body: pushBody(t, "gh", "main", testkit.ZeroSHA, c1)}.Request(t))
+	if took := time.Since(start); a.Code != http.StatusAccepted || took > time.Second {
+		t.Errorf("real delivery: %d %s after %s, want 202 within 1s", a.Code, a.Raw, took)
 	}
 	var longest time.Duration
 	for range conns {
@@ -162,7 +167,7 @@ func TestHostileSlowloris(t *testing.T) {
 		longest = max(longest, d)
 	}
 	t.Logf("%d slow connections closed, the last after %s", conns, longest)
-	if r := h.wait(a.str("job")); r.State != job.Succeeded {
+	if r := h.wait(a.Str("job")); r.State != job.Succeeded {
 		t.Errorf("job %s: %s", r.State, r.Error)
 	}
 }
@@ -173,17 +178,12 @@ func TestHostileTrickledBody(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	c1 := h.up.Commit(t, "main", map[string]string{"a": "1"}, "one")
 	addr := h.serve(t, timeout, timeout)
-	body := pushBody(t, "gh", "main", zeroSHA, c1)
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+	body := pushBody(t, "gh", "main", testkit.ZeroSHA, c1)
+	conn := testkit.Dial(t, addr, 20*time.Second)
 	start := time.Now()
-	fmt.Fprintf(conn, "POST /hooks/gh HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"+
-		"X-GitHub-Event: push\r\nX-Hub-Signature-256: sha256=%s\r\nContent-Length: %d\r\n\r\n",
-		hmacHex("gh-secret-0123456789", body), len(body))
+	fmt.Fprintf(conn, "POST /hooks/gh HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n", len(body))
+	_ = testkit.Delivery{Provider: settings.GitHub, Secret: endpoints["gh"].secret, Body: body}.Headers().Write(conn)
+	_, _ = io.WriteString(conn, "\r\n")
 	var mu sync.Mutex
 	sent := 0
 	go func() {

@@ -1,72 +1,30 @@
 package receiver_test
 
 import (
+	"bufio"
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
-	"github.com/wh-gitd/wh-gitd/job"
+	"github.com/wh-gitd/wh-gitd/internal/testkit"
 	"github.com/wh-gitd/wh-gitd/receiver"
 	"github.com/wh-gitd/wh-gitd/settings"
 )
 
-// fakeJobs records submitted jobs; the API methods are not used here.
-type fakeJobs struct {
-	receiver.Jobs
-	mu   sync.Mutex
-	jobs []*job.Job
-}
-
-func (f *fakeJobs) Submit(jb *job.Job) (job.Receipt, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.jobs = append(f.jobs, jb)
-	return job.Receipt{ID: "job-1"}, nil
-}
-
-func (f *fakeJobs) count() int { f.mu.Lock(); defer f.mu.Unlock(); return len(f.jobs) }
-
-// loadYAML loads settings whose only entry is "gh" (GitHub, acme/site,
-// secret gh-secret-0123456789, branch main), with head before repos: and entry inside it.
-func loadYAML(t testing.TB, head, entry string) *settings.Settings {
+// oneEntry loads settings whose only entry is testkit's "site" (GitHub,
+// acme/site, testkit.Secret, branch main), with top added at the top level
+// and extra in the entry.
+func oneEntry(t testing.TB, top, extra string) *settings.Settings {
 	t.Helper()
-	dir := t.TempDir()
-	yaml := "listen: 127.0.0.1:0\nstate_dir: state\n" + head + `repos:
-  gh:
-    provider: github
-    repository: acme/site
-    remote: /nonexistent
-    path: wc
-    secret: gh-secret-0123456789
-` + entry + `    branches:
-      main: {commands: ['true']}
-`
-	file := filepath.Join(dir, "settings.yaml")
-	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	set, err := settings.Load(file, nil)
-	if err != nil {
-		t.Fatalf("settings:\n%s\n%v", yaml, err)
-	}
-	return set
+	return testkit.File{Top: top, Repos: []testkit.Repo{{Extra: extra}}}.Load(t, "")
 }
 
 // readSpy is a request body that records whether it was read.
@@ -77,12 +35,27 @@ type readSpy struct {
 
 func (s *readSpy) Read(p []byte) (int, error) { s.read = true; return s.r.Read(p) }
 
+// spied sends body as a signed GitHub push to path, changed by edit,
+// through a new handler of set, and returns the answer, whether the body
+// was read, and how many jobs were submitted.
+func spied(set *settings.Settings, path string, body []byte, edit func(*http.Request)) (*httptest.ResponseRecorder, bool, int) {
+	jobs := &fakeJobs{}
+	h := receiver.New(receiver.Options{Settings: set, Jobs: jobs, Logger: zerolog.Nop()})
+	spy := &readSpy{r: bytes.NewReader(body)}
+	req := httptest.NewRequest(http.MethodPost, path, spy)
+	req.Header = testkit.Delivery{Provider: settings.GitHub, Body: body}.Headers()
+	edit(req)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec, spy.read, jobs.count()
+}
+
 // A delivery from outside the allow list is refused with 403 before its
 // body is read, and so is one naming an endpoint that does not exist.
 func TestAllowList(t *testing.T) {
-	set := loadYAML(t, "allow: [192.30.252.0/22]\ntrusted_proxies: [127.0.0.1]\n", "")
-	own := loadYAML(t, "allow: [192.30.252.0/22]\n", "    allow: [198.51.100.0/24]\n")
-	body := pushBody(t, "gh", "main", zeroSHA, strings.Repeat("a", 40))
+	set := oneEntry(t, "allow: [192.30.252.0/22]\ntrusted_proxies: [127.0.0.1]", "")
+	own := oneEntry(t, "allow: [192.30.252.0/22]", "allow: [198.51.100.0/24]")
+	body := pushBody(t, "gh", "main", testkit.ZeroSHA, strings.Repeat("a", 40))
 	cases := []struct {
 		name     string
 		set      *settings.Settings
@@ -92,41 +65,34 @@ func TestAllowList(t *testing.T) {
 		code     int
 		bodyRead bool
 	}{
-		{"allowed network", set, "/hooks/gh", "192.30.252.10:1", "", http.StatusAccepted, true},
-		{"outside the list", set, "/hooks/gh", "203.0.113.5:1", "", http.StatusForbidden, false},
+		{"allowed network", set, "/hooks/site", "192.30.252.10:1", "", http.StatusAccepted, true},
+		{"outside the list", set, "/hooks/site", "203.0.113.5:1", "", http.StatusForbidden, false},
 		{"unknown endpoint from outside", set, "/hooks/nope", "203.0.113.5:1", "", http.StatusForbidden, false},
 		{"unknown endpoint from inside", set, "/hooks/nope", "192.30.252.10:1", "", http.StatusNotFound, false},
-		{"through the trusted proxy", set, "/hooks/gh", "127.0.0.1:1", "192.30.252.10", http.StatusAccepted, true},
-		{"forged hop through the proxy", set, "/hooks/gh", "127.0.0.1:1", "192.30.252.10, 203.0.113.5",
+		{"through the trusted proxy", set, "/hooks/site", "127.0.0.1:1", "192.30.252.10", http.StatusAccepted, true},
+		{"forged hop through the proxy", set, "/hooks/site", "127.0.0.1:1", "192.30.252.10, 203.0.113.5",
 			http.StatusForbidden, false},
-		{"header from an untrusted peer", set, "/hooks/gh", "203.0.113.5:1", "192.30.252.10", http.StatusForbidden, false},
-		{"entry's own list", own, "/hooks/gh", "198.51.100.3:1", "", http.StatusAccepted, true},
-		{"global network not in the entry's list", own, "/hooks/gh", "192.30.252.10:1", "", http.StatusForbidden, false},
+		{"header from an untrusted peer", set, "/hooks/site", "203.0.113.5:1", "192.30.252.10", http.StatusForbidden, false},
+		{"entry's own list", own, "/hooks/site", "198.51.100.3:1", "", http.StatusAccepted, true},
+		{"global network not in the entry's list", own, "/hooks/site", "192.30.252.10:1", "", http.StatusForbidden, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			jobs := &fakeJobs{}
-			h := receiver.New(receiver.Options{Settings: tc.set, Jobs: jobs, Logger: zerolog.Nop()})
-			spy := &readSpy{r: bytes.NewReader(body)}
-			req := httptest.NewRequest(http.MethodPost, tc.path, spy)
-			req.RemoteAddr = tc.remote
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("X-GitHub-Event", "push")
-			req.Header.Set("X-Hub-Signature-256", "sha256="+hmacHex("gh-secret-0123456789", body))
-			if tc.xff != "" {
-				req.Header.Set("X-Forwarded-For", tc.xff)
-			}
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, req)
-			if rec.Code != tc.code || spy.read != tc.bodyRead {
-				t.Fatalf("answer %d %s, body read %v; want %d, body read %v", rec.Code, rec.Body, spy.read, tc.code, tc.bodyRead)
+			rec, read, jobs := spied(tc.set, tc.path, body, func(r *http.Request) {
+				r.RemoteAddr = tc.remote
+				if tc.xff != "" {
+					r.Header.Set("X-Forwarded-For", tc.xff)
+				}
+			})
+			if rec.Code != tc.code || read != tc.bodyRead {
+				t.Fatalf("answer %d %s, body read %v; want %d, body read %v", rec.Code, rec.Body, read, tc.code, tc.bodyRead)
 			}
 			if want := 0; tc.code == http.StatusAccepted {
-				if jobs.count() != 1 {
-					t.Errorf("%d jobs queued, want 1", jobs.count())
+				if jobs != 1 {
+					t.Errorf("%d jobs queued, want 1", jobs)
 				}
-			} else if jobs.count() != want {
-				t.Errorf("%d jobs queued, want none", jobs.count())
+			} else if jobs != want {
+				t.Errorf("%d jobs queued, want none", jobs)
 			}
 		})
 	}
@@ -134,7 +100,7 @@ func TestAllowList(t *testing.T) {
 
 // The read timeouts of http: reach the server.
 func TestServerForSettings(t *testing.T) {
-	set := loadYAML(t, "http: {read_header_timeout: 1500ms, read_timeout: 7s}\n", "")
+	set := oneEntry(t, "http: {read_header_timeout: 1500ms, read_timeout: 7s}", "")
 	srv := receiver.NewServerFor(set, http.NotFoundHandler(), zerolog.Nop())
 	if srv.ReadHeaderTimeout != 1500*time.Millisecond || srv.ReadTimeout != 7*time.Second ||
 		srv.WriteTimeout <= 0 || srv.IdleTimeout <= 0 || srv.MaxHeaderBytes != 32<<10 || srv.Addr != set.Listen {
@@ -142,47 +108,13 @@ func TestServerForSettings(t *testing.T) {
 	}
 }
 
-// selfSigned writes a fresh self-signed certificate for 127.0.0.1 and its
-// key to certFile and keyFile, and returns the certificate.
-func selfSigned(t testing.TB, certFile, keyFile, name string) *x509.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, BasicConstraintsValid: true, IsCA: true}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert
-}
-
 // HTTPS with the settings' key pair; a reload serves a renewed pair to new
 // connections, and a broken pair keeps the one in use.
 func TestTLSCertificateReload(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	first := selfSigned(t, certFile, keyFile, "first")
-	set := loadYAML(t, "tls: {cert_file: "+certFile+", key_file: "+keyFile+"}\n", "")
+	first := testkit.Cert(t, certFile, keyFile, "first")
+	set := oneEntry(t, "tls: {cert_file: "+certFile+", key_file: "+keyFile+"}", "")
 	var logs bytes.Buffer
 	cert, err := receiver.LoadCertificate(set.TLS, zerolog.New(zerolog.SyncWriter(&logs)))
 	if err != nil {
@@ -200,24 +132,21 @@ func TestTLSCertificateReload(t *testing.T) {
 
 	served := func() string {
 		t.Helper()
-		conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
+		cert, err := testkit.ServedCert(addr, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer conn.Close()
-		return conn.ConnectionState().PeerCertificates[0].Subject.CommonName
+		return cert.Subject.CommonName
 	}
 	if got := served(); got != first.Subject.CommonName {
 		t.Fatalf("served %q, want %q", got, first.Subject.CommonName)
 	}
-	selfSigned(t, certFile, keyFile, "second")
+	testkit.Cert(t, certFile, keyFile, "second")
 	cert.SetSettings(set)
 	if got := served(); got != "second" {
 		t.Errorf("after reload served %q, want second", got)
 	}
-	if err := os.WriteFile(keyFile, []byte("not a key"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	testkit.WriteFile(t, keyFile, "not a key")
 	cert.SetSettings(set)
 	if got := served(); got != "second" {
 		t.Errorf("after a broken reload served %q, want second kept", got)
@@ -225,9 +154,7 @@ func TestTLSCertificateReload(t *testing.T) {
 	if !strings.Contains(logs.String(), "tls certificate not reloaded") {
 		t.Errorf("the log does not say the reload failed:\n%s", logs.String())
 	}
-	pool := x509.NewCertPool()
-	pool.AddCert(first)
-	if _, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool}); err == nil {
+	if _, err := testkit.ServedCert(addr, first); err == nil {
 		t.Error("the old certificate still verifies the server")
 	}
 }
@@ -235,9 +162,9 @@ func TestTLSCertificateReload(t *testing.T) {
 func TestLoadCertificateErrors(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	selfSigned(t, certFile, keyFile, "x")
+	testkit.Cert(t, certFile, keyFile, "x")
 	other := filepath.Join(dir, "other.pem")
-	selfSigned(t, filepath.Join(dir, "other-cert.pem"), other, "y")
+	testkit.Cert(t, filepath.Join(dir, "other-cert.pem"), other, "y")
 	cases := []struct {
 		name string
 		tls  settings.TLS
@@ -260,8 +187,8 @@ func TestLoadCertificateErrors(t *testing.T) {
 // What the headers alone refuse is refused before the body is read: a
 // stranger without the secret costs no body read.
 func TestRefusedBeforeBodyRead(t *testing.T) {
-	set := loadYAML(t, "max_body_bytes: 65536\n", "")
-	body := pushBody(t, "gh", "main", zeroSHA, strings.Repeat("a", 40))
+	set := oneEntry(t, "max_body_bytes: 65536", "")
+	body := pushBody(t, "gh", "main", testkit.ZeroSHA, strings.Repeat("a", 40))
 	cases := []struct {
 		name     string
 		edit     func(*http.Request)
@@ -285,18 +212,42 @@ func TestRefusedBeforeBodyRead(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			h := receiver.New(receiver.Options{Settings: set, Jobs: &fakeJobs{}, Logger: zerolog.Nop()})
-			spy := &readSpy{r: bytes.NewReader(body)}
-			req := httptest.NewRequest(http.MethodPost, "/hooks/gh", spy)
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("X-GitHub-Event", "push")
-			req.Header.Set("X-Hub-Signature-256", "sha256="+hmacHex("gh-secret-0123456789", body))
-			tc.edit(req)
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, req)
-			if rec.Code != tc.code || spy.read != tc.bodyRead {
-				t.Errorf("answer %d %s, body read %v; want %d, body read %v", rec.Code, rec.Body, spy.read, tc.code, tc.bodyRead)
+			rec, read, _ := spied(set, "/hooks/site", body, tc.edit)
+			if rec.Code != tc.code || read != tc.bodyRead {
+				t.Errorf("answer %d %s, body read %v; want %d, body read %v", rec.Code, rec.Body, read, tc.code, tc.bodyRead)
 			}
 		})
+	}
+}
+
+// rawRequest writes req on a fresh connection to addr and reads the answer.
+func rawRequest(t *testing.T, addr, req string) (*http.Response, error) {
+	t.Helper()
+	conn := testkit.Dial(t, addr, 10*time.Second)
+	if _, err := io.WriteString(conn, req); err != nil {
+		return nil, err
+	}
+	return http.ReadResponse(bufio.NewReader(conn), nil)
+}
+
+// The real server refuses oversized headers with 431 and sets every timeout.
+func TestServerLimits(t *testing.T) {
+	srv := receiver.NewServer("127.0.0.1:0", receiver.New(receiver.Options{Settings: oneEntry(t, "", ""), Jobs: &fakeJobs{}}))
+	if srv.ReadHeaderTimeout <= 0 || srv.ReadTimeout <= 0 || srv.WriteTimeout <= 0 || srv.IdleTimeout <= 0 {
+		t.Fatalf("a timeout is unset: %+v", srv)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	resp, err := rawRequest(t, ln.Addr().String(), "POST /hooks/site HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("a", 64<<10)+"\r\n\r\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("64 KiB of headers: status %d, want 431", resp.StatusCode)
 	}
 }

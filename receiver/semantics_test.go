@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
+	"github.com/wh-gitd/wh-gitd/internal/testkit"
 	"github.com/wh-gitd/wh-gitd/job"
 )
 
@@ -27,7 +28,7 @@ const deployEnv = `    environments:
 `
 
 func githubDeployment(t testing.TB, env, ref, sha string) []byte {
-	return payload(t, "github/deployment.json", map[string]any{"deployment.sha": sha, "deployment.ref": ref,
+	return testkit.Payload(t, "", "github/deployment.json", map[string]any{"deployment.sha": sha, "deployment.ref": ref,
 		"deployment.environment": env, "repository.full_name": "acme/site"})
 }
 
@@ -39,21 +40,21 @@ func TestOutOfOrderPushesNeverRollBack(t *testing.T) {
 	h := newHarness(t, harnessOpts{workers: 1, branches: gateBranches, extra: deployEnv})
 	rec := h.record("gh")
 	cA := h.up.Commit(t, "main", map[string]string{"a": "A"}, "A")
-	a := h.send(delivery{endpoint: "gh", body: pushBody(t, "gh", "main", zeroSHA, cA)})
-	waitFile(t, rec+".started")
+	a := h.push("gh", "main", testkit.ZeroSHA, cA)
+	testkit.WaitFile(t, rec+".started")
 	cB := h.up.Commit(t, "main", map[string]string{"a": "B"}, "B")
 	cC := h.up.Commit(t, "main", map[string]string{"a": "C", "c": "only in C"}, "C")
 
-	c := h.send(delivery{endpoint: "gh", body: pushBody(t, "gh", "main", cB, cC)})
-	b := h.send(delivery{endpoint: "gh", body: pushBody(t, "gh", "main", cA, cB)})
-	if b.code != http.StatusAccepted || b.str("supersedes") != c.str("job") {
-		t.Fatalf("late B: %d %s, want 202 superseding C's job %s", b.code, b.raw, c.str("job"))
+	c := h.push("gh", "main", cB, cC)
+	b := h.push("gh", "main", cA, cB)
+	if b.Code != http.StatusAccepted || b.Str("supersedes") != c.Str("job") {
+		t.Fatalf("late B: %d %s, want 202 superseding C's job %s", b.Code, b.Raw, c.Str("job"))
 	}
-	touch(t, rec+".release")
-	if r := h.wait(a.str("job")); r.State != job.Succeeded || r.Deployed != cA {
+	testkit.Touch(t, rec+".release")
+	if r := h.wait(a.Str("job")); r.State != job.Succeeded || r.Deployed != cA {
 		t.Fatalf("job A %s at %s: %s", r.State, r.Deployed, r.Error)
 	}
-	r := h.wait(b.str("job"))
+	r := h.wait(b.Str("job"))
 	if r.State != job.Succeeded || r.Deployed != cC || r.Job.SHA != cB {
 		t.Fatalf("job of B %s: delivered %s, deployed %s (%s); want delivered B %s, deployed the tip C %s",
 			r.State, r.Job.SHA, r.Deployed, r.Error, cB, cC)
@@ -61,33 +62,33 @@ func TestOutOfOrderPushesNeverRollBack(t *testing.T) {
 	if !strings.Contains(r.Note, "in the history") {
 		t.Errorf("record's note %q does not say the delivered commit is in the tip's history", r.Note)
 	}
-	if got, want := readFile(t, rec), cA+"\n"+cC+"\n"; got != want {
+	if got, want := testkit.ReadFile(t, rec), cA+"\n"+cC+"\n"; got != want {
 		t.Fatalf("commands ran at %q, want A then C and never B %q", got, want)
 	}
 
-	late := h.send(delivery{endpoint: "gh", body: pushBody(t, "gh", "main", cA, cB)})
-	if late.code != http.StatusAccepted {
-		t.Fatalf("late B again: %d %s", late.code, late.raw)
+	late := h.push("gh", "main", cA, cB)
+	if late.Code != http.StatusAccepted {
+		t.Fatalf("late B again: %d %s", late.Code, late.Raw)
 	}
-	if r := h.wait(late.str("job")); r.State != job.Skipped || r.Deployed != cC || !strings.Contains(r.Note, "already deployed") {
+	if r := h.wait(late.Str("job")); r.State != job.Skipped || r.Deployed != cC || !strings.Contains(r.Note, "already deployed") {
 		t.Fatalf("late B after C: %s at %s, note %q (%s); want skipped at C", r.State, r.Deployed, r.Note, r.Error)
 	}
-	if got := head(t, h.workCopy("gh")); got != cC {
+	if got := testkit.Head(t, h.workCopy("gh")); got != cC {
 		t.Fatalf("working copy at %s after a late delivery, want C %s", got, cC)
 	}
-	if got, want := readFile(t, rec), cA+"\n"+cC+"\n"; got != want {
+	if got, want := testkit.ReadFile(t, rec), cA+"\n"+cC+"\n"; got != want {
 		t.Fatalf("a skipped job ran its commands: %q", got)
 	}
 
-	d := h.send(delivery{endpoint: "gh", event: "deployment", body: githubDeployment(t, "production", "main", cB)})
-	if r := h.wait(d.str("job")); r.State != job.Succeeded || r.Deployed != cB {
+	d := h.send("gh", testkit.Delivery{Event: "deployment", Body: githubDeployment(t, "production", "main", cB)})
+	if r := h.wait(d.Str("job")); r.State != job.Succeeded || r.Deployed != cB {
 		t.Fatalf("deployment of B: %s at %s: %s", r.State, r.Deployed, r.Error)
 	}
-	if got := head(t, h.workCopy("gh")); got != cB {
+	if got := testkit.Head(t, h.workCopy("gh")); got != cB {
 		t.Fatalf("a deployment naming B left the working copy at %s", got)
 	}
-	if _, err := os.Stat(filepath.Join(h.workCopy("gh"), "c")); !os.IsNotExist(err) {
-		t.Errorf("C's file survived the deployment of B: %v", err)
+	if testkit.Exists(filepath.Join(h.workCopy("gh"), "c")) {
+		t.Error("C's file survived the deployment of B")
 	}
 }
 
@@ -116,23 +117,23 @@ func TestDeploymentRefs(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			a := h.send(delivery{endpoint: "gh", event: "deployment", body: githubDeployment(t, tc.env, tc.ref, tc.sha)})
-			if a.code != http.StatusAccepted {
-				t.Fatalf("answer %d %s, want 202", a.code, a.raw)
+			a := h.send("gh", testkit.Delivery{Event: "deployment", Body: githubDeployment(t, tc.env, tc.ref, tc.sha)})
+			if a.Code != http.StatusAccepted {
+				t.Fatalf("answer %d %s, want 202", a.Code, a.Raw)
 			}
-			if r := h.wait(a.str("job")); r.State != job.Succeeded || r.Deployed != tc.sha {
+			if r := h.wait(a.Str("job")); r.State != job.Succeeded || r.Deployed != tc.sha {
 				t.Fatalf("job %s at %s: %s; want succeeded at %s", r.State, r.Deployed, r.Error, tc.sha)
 			}
-			if got := head(t, h.workCopy("gh")); got != tc.sha {
+			if got := testkit.Head(t, h.workCopy("gh")); got != tc.sha {
 				t.Fatalf("working copy at %s, want %s", got, tc.sha)
 			}
 		})
 	}
 	t.Run("a ref the environment does not allow", func(t *testing.T) {
 		before := h.jobCount()
-		a := h.send(delivery{endpoint: "gh", event: "deployment", body: githubDeployment(t, "release", "feature", f1)})
-		if a.code != http.StatusOK || a.str("status") != "ignored" || !strings.Contains(a.str("reason"), "may not be deployed") {
-			t.Fatalf("answer %d %s, want 200 ignored", a.code, a.raw)
+		a := h.send("gh", testkit.Delivery{Event: "deployment", Body: githubDeployment(t, "release", "feature", f1)})
+		if a.Code != http.StatusOK || a.Str("status") != "ignored" || !strings.Contains(a.Str("reason"), "may not be deployed") {
+			t.Fatalf("answer %d %s, want 200 ignored", a.Code, a.Raw)
 		}
 		if n := h.jobCount(); n != before {
 			t.Errorf("%d jobs after an ignored deployment, want %d", n, before)
@@ -147,25 +148,25 @@ func TestRedeliverAfterFailure(t *testing.T) {
         commands: ['test -e "$REC.ok"', 'echo "$WH_SHA" >> "$REC"']
         env: {REC: "%[1]s"}`})
 	c1 := h.up.Commit(t, "main", map[string]string{"a": "1"}, "one")
-	d := delivery{endpoint: "gh", body: pushBody(t, "gh", "main", zeroSHA, c1), id: "redelivered"}
-	first := h.send(d)
-	if r := h.wait(first.str("job")); r.State != job.Failed {
+	d := testkit.Delivery{Body: pushBody(t, "gh", "main", testkit.ZeroSHA, c1), ID: "redelivered"}
+	first := h.send("gh", d)
+	if r := h.wait(first.Str("job")); r.State != job.Failed {
 		t.Fatalf("first attempt %s, want failed", r.State)
 	}
-	touch(t, h.record("gh")+".ok")
-	retry := h.send(d)
-	if retry.code != http.StatusAccepted || retry.str("status") != "queued" || retry.str("retry_of") != first.str("job") ||
-		retry.str("job") == first.str("job") {
-		t.Fatalf("redelivery after a failure: %d %s, want 202 queued with retry_of %s", retry.code, retry.raw, first.str("job"))
+	testkit.Touch(t, h.record("gh")+".ok")
+	retry := h.send("gh", d)
+	if retry.Code != http.StatusAccepted || retry.Str("status") != "queued" || retry.Str("retry_of") != first.Str("job") ||
+		retry.Str("job") == first.Str("job") {
+		t.Fatalf("redelivery after a failure: %d %s, want 202 queued with retry_of %s", retry.Code, retry.Raw, first.Str("job"))
 	}
-	if r := h.wait(retry.str("job")); r.State != job.Succeeded || r.Job.RetryOf != first.str("job") {
+	if r := h.wait(retry.Str("job")); r.State != job.Succeeded || r.Job.RetryOf != first.Str("job") {
 		t.Fatalf("second attempt %s (retry_of %q): %s", r.State, r.Job.RetryOf, r.Error)
 	}
-	again := h.send(d)
-	if again.code != http.StatusOK || again.str("status") != "duplicate" || again.str("job") != retry.str("job") {
-		t.Fatalf("redelivery after a success: %d %s, want 200 duplicate of %s", again.code, again.raw, retry.str("job"))
+	again := h.send("gh", d)
+	if again.Code != http.StatusOK || again.Str("status") != "duplicate" || again.Str("job") != retry.Str("job") {
+		t.Fatalf("redelivery after a success: %d %s, want 200 duplicate of %s", again.Code, again.Raw, retry.Str("job"))
 	}
-	if got := readFile(t, h.record("gh")); got != c1+"\n" {
+	if got := testkit.ReadFile(t, h.record("gh")); got != c1+"\n" {
 		t.Errorf("commands ran %q, want once at %s", got, c1)
 	}
 }
@@ -187,19 +188,19 @@ func TestBranchesWithOwnPathsRunConcurrently(t *testing.T) {
         timeout: 20s`})
 	m := h.up.Commit(t, "main", map[string]string{"which": "main"}, "main")
 	s := h.up.Commit(t, "staging", map[string]string{"which": "staging"}, "staging")
-	am := h.send(delivery{endpoint: "gh", body: pushBody(t, "gh", "main", zeroSHA, m)})
-	as := h.send(delivery{endpoint: "gh", body: pushBody(t, "gh", "staging", zeroSHA, s)})
-	for _, a := range []answer{am, as} {
-		if r := h.wait(a.str("job")); r.State != job.Succeeded {
+	am := h.push("gh", "main", testkit.ZeroSHA, m)
+	as := h.push("gh", "staging", testkit.ZeroSHA, s)
+	for _, a := range []testkit.Answer{am, as} {
+		if r := h.wait(a.Str("job")); r.State != job.Succeeded {
 			t.Fatalf("job %s %s: %s", r.Job.Branch, r.State, r.Error)
 		}
 	}
 	for branch, sha := range map[string]string{"main": m, "staging": s} {
 		dir := h.record("gh") + "-" + branch
-		if got := head(t, dir); got != sha {
+		if got := testkit.Head(t, dir); got != sha {
 			t.Errorf("%s's working copy at %s, want %s", branch, got, sha)
 		}
-		if got := readFile(t, filepath.Join(dir, "which")); got != branch {
+		if got := testkit.ReadFile(t, filepath.Join(dir, "which")); got != branch {
 			t.Errorf("%s's working copy holds %q", branch, got)
 		}
 	}
@@ -215,8 +216,8 @@ func TestFailedSyncLeavesWorkingCopyClean(t *testing.T) {
 			c1 := h.up.Commit(t, "main", map[string]string{"keep.txt": "k", "gone.txt": "g"}, "adds gone.txt")
 			deploy := func(sha string, want job.State) job.Record {
 				t.Helper()
-				a := h.send(delivery{endpoint: "gh", body: pushBody(t, "gh", "main", zeroSHA, sha)})
-				r := h.wait(a.str("job"))
+				a := h.push("gh", "main", testkit.ZeroSHA, sha)
+				r := h.wait(a.Str("job"))
 				if r.State != want {
 					t.Fatalf("job at %s: %s (%s), want %s", sha, r.State, r.Error, want)
 				}
@@ -224,9 +225,7 @@ func TestFailedSyncLeavesWorkingCopyClean(t *testing.T) {
 			}
 			deploy(c1, job.Succeeded)
 			wc := h.workCopy("gh")
-			if err := os.WriteFile(filepath.Join(wc, ".env"), []byte("SECRET=1"), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			testkit.WriteFile(t, filepath.Join(wc, ".env"), "SECRET=1")
 			away := h.up.Path() + ".away"
 			if err := os.Rename(h.up.Path(), away); err != nil {
 				t.Fatal(err)
@@ -240,13 +239,13 @@ func TestFailedSyncLeavesWorkingCopyClean(t *testing.T) {
 			if r.Sync.Cloned || r.Sync.Previous != c1 {
 				t.Errorf("sync after a failed one: cloned %v, previous %q; want an ordinary fetch from %s", r.Sync.Cloned, r.Sync.Previous, c1)
 			}
-			if _, err := os.Stat(filepath.Join(wc, "gone.txt")); !os.IsNotExist(err) {
-				t.Errorf("gone.txt, deleted by %s, is still in the working copy: %v", c2, err)
+			if testkit.Exists(filepath.Join(wc, "gone.txt")) {
+				t.Errorf("gone.txt, deleted by %s, is still in the working copy", c2)
 			}
-			if got := readFile(t, filepath.Join(wc, ".env")); got != "SECRET=1" {
+			if got := testkit.ReadFile(t, filepath.Join(wc, ".env")); got != "SECRET=1" {
 				t.Errorf(".env = %q", got)
 			}
-			if log := readFile(t, r.Log); strings.Contains(log, "interrupted") || strings.Contains(log, "clone") {
+			if log := testkit.ReadFile(t, r.Log); strings.Contains(log, "interrupted") || strings.Contains(log, "clone") {
 				t.Errorf("the job after a failed sync repaired or cloned again:\n%s", log)
 			}
 		})

@@ -1,12 +1,13 @@
 // Package testkit holds the helpers the project's tests share: settings
 // files built from a short Go description, signed webhook deliveries as each
-// forge sends them, polling with a deadline, and small file, git and process
-// helpers. It knows the settings and the forges' wire formats, never the
-// types of the receiver, the runner or the job store.
+// forge sends them, polling with a deadline, and small file, git, process,
+// socket and TLS certificate helpers. It knows the settings and the forges'
+// wire formats, never the types of the receiver, the runner or the job
+// store.
 //
 // The helpers that take a testing.TB fail the test on error and return
-// none; Do and Delivery.Headers take none, so they may run off the test's
-// goroutine.
+// none; Do, ServedCert and Delivery.Headers take none, so they may run off
+// the test's goroutine.
 package testkit
 
 import (

@@ -1,8 +1,10 @@
 package testkit_test
 
 import (
+	"fmt"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -86,4 +88,40 @@ func TestLoadFileShowsTheYAML(t *testing.T) {
 			t.Errorf("failure lacks %q:\n%s", want, msg)
 		}
 	}
+}
+
+// fakeTB records the first failure and ends the goroutine, as a real
+// test's FailNow does.
+type fakeTB struct {
+	testing.TB
+	msg string
+}
+
+func (f *fakeTB) Helper() {}
+
+func (f *fakeTB) Fatalf(format string, args ...any) {
+	f.msg = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+func (f *fakeTB) Fatal(args ...any) {
+	f.msg = fmt.Sprint(args...)
+	runtime.Goexit()
+}
+
+// fatal runs fn with a fake TB on its own goroutine and returns the
+// failure it reported, failing t if there was none.
+func fatal(t *testing.T, fn func(tb testing.TB)) string {
+	t.Helper()
+	f := &fakeTB{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn(f)
+	}()
+	<-done
+	if f.msg == "" {
+		t.Fatal("no failure reported")
+	}
+	return f.msg
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // Git runs the git CLI in dir with the user's and the system's
@@ -57,6 +58,21 @@ func FreeAddr(t testing.TB) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// Dial connects to the TCP address addr and returns the connection, whose
+// reads and writes fail once d has passed; it is closed when the test ends.
+func Dial(t testing.TB, addr string, d time.Duration) net.Conn {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if err := conn.SetDeadline(time.Now().Add(d)); err != nil {
+		t.Fatal(err)
+	}
+	return conn
 }
 
 // StaleSocket leaves a Unix socket file at path that nothing listens on, as

@@ -1,11 +1,13 @@
 package testkit_test
 
 import (
+	"errors"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
 	"github.com/wh-gitd/wh-gitd/internal/testkit"
@@ -35,6 +37,24 @@ func TestAlive(t *testing.T) {
 	_ = cmd.Wait()
 	if testkit.Alive(0) || testkit.Alive(-1) {
 		t.Error("pid 0 or -1 is alive")
+	}
+}
+
+// A connection from Dial reaches the listener and gives up at its deadline.
+func TestDial(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	conn := testkit.Dial(t, ln.Addr().String(), 50*time.Millisecond)
+	peer, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	if _, err := conn.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("read from a silent peer: %v, want the deadline exceeded", err)
 	}
 }
 
