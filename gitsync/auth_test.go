@@ -16,6 +16,8 @@ import (
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/wh-gitd/wh-gitd/internal/testkit"
 )
 
 // sshFiles writes a private key and a known_hosts file naming addr.
@@ -35,19 +37,14 @@ func sshFiles(t *testing.T, addr string) (key, known string) {
 	}
 	dir := t.TempDir()
 	key, known = filepath.Join(dir, "id_ed25519"), filepath.Join(dir, "known_hosts")
-	put(t, key, string(pem.EncodeToMemory(block)))
-	put(t, known, knownhosts.Line([]string{knownhosts.Normalize(addr)}, sshPub)+"\n")
+	testkit.WriteFile(t, key, string(pem.EncodeToMemory(block)))
+	testkit.WriteFile(t, known, knownhosts.Line([]string{knownhosts.Normalize(addr)}, sshPub)+"\n")
 	return key, known
 }
 
 func TestSSHAuth(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testkit.FreeAddr(t)
 	key, known := sshFiles(t, addr)
 	remote := "ssh://deploy@" + addr + "/srv/git/site.git"
 	tests := []struct {
@@ -147,7 +144,7 @@ func TestSecretsNeverShown(t *testing.T) {
 			tg.Remote = tc.remote
 			if tc.tokenFile != "" {
 				tg.Auth.TokenFile = filepath.Join(t.TempDir(), "token")
-				put(t, tg.Auth.TokenFile, tc.tokenFile)
+				testkit.WriteFile(t, tg.Auth.TokenFile, tc.tokenFile)
 			}
 			_, log, err := f.trySync(tg)
 			if err == nil {

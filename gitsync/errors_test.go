@@ -3,10 +3,9 @@ package gitsync
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +13,9 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
+	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/wh-gitd/wh-gitd/internal/testkit"
 )
 
 func TestCommitNotFound(t *testing.T) {
@@ -47,23 +49,13 @@ func TestRemoteBranchMissing(t *testing.T) {
 
 func TestUnreachableRemoteFailsWithinTimeout(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := "http://" + ln.Addr().String() + "/repo.git"
-	ln.Close()
-	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		<-r.Context().Done()
-	}))
-	defer hang.Close()
-
+	closed := "http://" + testkit.FreeAddr(t) + "/repo.git"
 	tests := []struct {
 		name, remote, want string
 		timeout, within    time.Duration
 	}{
 		{"closed port", closed, "connection refused", 30 * time.Second, 5 * time.Second},
-		{"server never answers", hang.URL + "/repo.git", "context deadline exceeded", time.Second, 5 * time.Second},
+		{"server never answers", hangingRemote(t), "context deadline exceeded", time.Second, 5 * time.Second},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -107,7 +99,7 @@ func TestHTTPAuth(t *testing.T) {
 			tg.Remote = strings.Replace(url, "://", "://"+tc.userinfo, 1)
 			if tc.tokenFile != "" {
 				tg.Auth = Auth{Username: "deploy", TokenFile: filepath.Join(t.TempDir(), "token")}
-				put(t, tg.Auth.TokenFile, tc.tokenFile)
+				testkit.WriteFile(t, tg.Auth.TokenFile, tc.tokenFile)
 			}
 			start := time.Now()
 			res, log, err := f.trySync(tg)
@@ -159,10 +151,10 @@ func TestWorkingCopyPathErrors(t *testing.T) {
 			}
 		}, "parent directory " + "%PARENT%" + " does not exist"},
 		{"non-empty, not git", func(t *testing.T, path string) {
-			put(t, filepath.Join(path, "precious.txt"), "keep me")
+			testkit.WriteFile(t, filepath.Join(path, "precious.txt"), "keep me")
 		}, "exists, is not empty and is not a git working copy; refusing to touch it (empty it, or clone " +
 			"the repository into it with git; add files such as .env after the first deploy)"},
-		{"a file", func(t *testing.T, path string) { put(t, path, "a file") }, "exists and is not a directory"},
+		{"a file", func(t *testing.T, path string) { testkit.WriteFile(t, path, "a file") }, "exists and is not a directory"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -180,7 +172,7 @@ func TestWorkingCopyPathErrors(t *testing.T) {
 				t.Fatalf("err = %v, want %q", err, want)
 			}
 			if fi, err := os.Stat(f.path); err == nil && fi.IsDir() {
-				if after := files(t, f.path); len(after) != len(before) || exists(filepath.Join(f.path, ".git")) {
+				if after := files(t, f.path); len(after) != len(before) || testkit.Exists(filepath.Join(f.path, ".git")) {
 					t.Errorf("directory changed: %v", after)
 				}
 			}
@@ -249,9 +241,7 @@ func TestValidTargetRefs(t *testing.T) {
 
 func TestOriginFollowsTheConfiguredRemote(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	f.up.Commit(t, "main", map[string]string{"a": "first upstream"}, "one")
-	f.sync(t, f.target())
+	f, _ := newDeployed(t, map[string]string{"a": "first upstream"})
 	other := newFixture(t).up
 	sha := other.Commit(t, "main", map[string]string{"a": "second upstream"}, "one")
 	tg := f.target()
@@ -260,8 +250,102 @@ func TestOriginFollowsTheConfiguredRemote(t *testing.T) {
 	if !strings.Contains(log, "set origin to "+other.Path()+" (was "+f.up.Path()+")") {
 		t.Errorf("log:\n%s", log)
 	}
-	if u := gitCLI(t, f.path, "remote", "get-url", "origin"); u != other.Path() {
+	if u := testkit.Git(t, f.path, "remote", "get-url", "origin"); u != other.Path() {
 		t.Errorf("origin = %s", u)
 	}
 	assertClean(t, f.path, sha)
+}
+
+// git-upload-pack, which go-git runs for a local-path remote, refuses a
+// repository owned by another user; the error says how to allow it.
+func TestLocalRemoteOwnedByAnotherUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give the upstream to another user")
+	}
+	t.Setenv("GIT_CONFIG_NOSYSTEM", "1") // no safe.directory from the host
+	t.Setenv("GIT_CONFIG_GLOBAL", "/dev/null")
+	f := newFixture(t)
+	f.up.Commit(t, "main", map[string]string{"a": "1"}, "one")
+	err := filepath.Walk(f.up.Path(), func(p string, _ os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, 65534, 65534)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, log, err := f.trySync(f.target())
+	dir := f.up.Path()
+	want := "fetch refs/heads/main from " + dir + ": git-upload-pack refused it: detected dubious ownership " +
+		"in repository at '" + dir + "'\nhint: the repository at " + dir + " is owned by another user; " +
+		"run: git config --system --add safe.directory " + dir
+	if err == nil || err.Error() != want {
+		t.Errorf("err = %v\nwant  %s\nlog:\n%s", err, want, log)
+	}
+	if testkit.Exists(filepath.Join(f.path, ".git", syncingMarker)) || strings.Contains(log, "interrupted") {
+		t.Error("the refusal left the working copy to repair")
+	}
+}
+
+// An SSH server that accepts the connection and never speaks fails the
+// sync at its timeout: the handshake, which go-git runs without the
+// context, is bounded too.
+func TestSSHServerThatNeverSpeaks(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	key, known := sshFiles(t, ln.Addr().String())
+	f := newFixture(t)
+	tg := f.target()
+	tg.Remote = "ssh://git@" + ln.Addr().String() + "/x.git"
+	tg.Auth = Auth{SSHKeyFile: key, KnownHostsFile: known}
+	tg.Timeout = time.Second
+	start := time.Now()
+	_, _, err = f.trySync(tg)
+	if took := time.Since(start); took > 4*time.Second {
+		t.Errorf("took %s, want about the 1s timeout", took)
+	}
+	if err == nil || !strings.Contains(err.Error(), "i/o timeout") {
+		t.Errorf("err = %v, want an i/o timeout", err)
+	}
+}
+
+func TestHostKeyError(t *testing.T) {
+	cases := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"unknown", fmt.Errorf("ssh: handshake failed: %w", &knownhosts.KeyError{}), "is not in known_hosts_file"},
+		{"changed", fmt.Errorf("ssh: handshake failed: %w", &knownhosts.KeyError{Want: []knownhosts.KnownKey{{}}}),
+			"does not match known_hosts_file"},
+		{"other", errors.New("connection refused"), ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := hostKeyError(tc.err, "git.example.com")
+			if tc.want == "" {
+				if got != nil {
+					t.Errorf("got %v, want nil", got)
+				}
+				return
+			}
+			if got == nil || !strings.Contains(got.Error(), "host key of git.example.com "+tc.want) || !errors.Is(got, tc.err) {
+				t.Errorf("got %v, want %q wrapping the original", got, tc.want)
+			}
+		})
+	}
 }

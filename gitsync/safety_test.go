@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
+	"github.com/wh-gitd/wh-gitd/internal/testkit"
 )
 
 // entry is one raw tree entry: mode, name, object SHA.
@@ -55,9 +56,7 @@ func TestMaliciousTreesAreRejected(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t)
-			good := f.up.Commit(t, "main", map[string]string{"index.php": "good"}, "good")
-			f.sync(t, f.target())
+			f, good := newDeployed(t, map[string]string{"index.php": "good"})
 			f.up.CommitTree(t, "main", tc.tree(t, f.up), "evil")
 			_, log, err := f.trySync(f.target())
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
@@ -76,6 +75,18 @@ func TestMaliciousTreesAreRejected(t *testing.T) {
 
 func TestNeverWritesThroughSymlinks(t *testing.T) {
 	t.Parallel()
+	// dirToSymlink commits d/x, syncs it, then puts a symlink to outside
+	// in place of the folder d.
+	dirToSymlink := func(t *testing.T, f *fixture, outside string) {
+		f.up.Commit(t, "main", map[string]string{"d/x": "tracked"}, "d")
+		f.sync(t, f.target())
+		if err := os.RemoveAll(filepath.Join(f.path, "d")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(outside, filepath.Join(f.path, "d")); err != nil {
+			t.Fatal(err)
+		}
+	}
 	tests := []struct {
 		name  string
 		setup func(t *testing.T, f *fixture, outside string)
@@ -91,38 +102,18 @@ func TestNeverWritesThroughSymlinks(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, map[string]string{"lib/x": "inside"}, []string{"lib"}},
-		{"tracked directory replaced by a symlink, file deleted", func(t *testing.T, f *fixture, outside string) {
-			f.up.Commit(t, "main", map[string]string{"d/x": "tracked"}, "d")
-			f.sync(t, f.target())
-			if err := os.RemoveAll(filepath.Join(f.path, "d")); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Symlink(outside, filepath.Join(f.path, "d")); err != nil {
-				t.Fatal(err)
-			}
-		}, map[string]string{"d/x": gitsynctest.Deleted}, nil},
-		{"tracked directory replaced by a symlink, file changed", func(t *testing.T, f *fixture, outside string) {
-			f.up.Commit(t, "main", map[string]string{"d/x": "tracked"}, "d")
-			f.sync(t, f.target())
-			if err := os.RemoveAll(filepath.Join(f.path, "d")); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Symlink(outside, filepath.Join(f.path, "d")); err != nil {
-				t.Fatal(err)
-			}
-		}, map[string]string{"d/x": "changed"}, []string{"d"}},
+		{"tracked directory replaced by a symlink, file deleted", dirToSymlink, map[string]string{"d/x": gitsynctest.Deleted}, nil},
+		{"tracked directory replaced by a symlink, file changed", dirToSymlink, map[string]string{"d/x": "changed"}, []string{"d"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t)
+			f, _ := newDeployed(t, map[string]string{"base": "base"})
 			outside := t.TempDir()
-			put(t, filepath.Join(outside, "x"), "outside, untouchable")
-			f.up.Commit(t, "main", map[string]string{"base": "base"}, "base")
-			f.sync(t, f.target())
+			testkit.WriteFile(t, filepath.Join(outside, "x"), "outside, untouchable")
 			tc.setup(t, f, outside)
 			sha := f.up.Commit(t, "main", tc.next, "next")
 			res, _ := f.sync(t, f.target())
-			if got := readFile(t, filepath.Join(outside, "x")); got != "outside, untouchable" {
+			if got := testkit.ReadFile(t, filepath.Join(outside, "x")); got != "outside, untouchable" {
 				t.Errorf("outside file = %q", got)
 			}
 			if entries, _ := os.ReadDir(outside); len(entries) != 1 {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
+	"github.com/wh-gitd/wh-gitd/internal/testkit"
 )
 
 func TestFirstClone(t *testing.T) {
@@ -41,10 +42,10 @@ func TestFirstClone(t *testing.T) {
 				}
 			}
 			assertClean(t, f.path, sha)
-			if b := gitCLI(t, f.path, "symbolic-ref", "HEAD"); b != "refs/heads/main" {
+			if b := testkit.Git(t, f.path, "symbolic-ref", "HEAD"); b != "refs/heads/main" {
 				t.Errorf("HEAD -> %s", b)
 			}
-			if u := gitCLI(t, f.path, "remote", "get-url", "origin"); u != tg.Remote {
+			if u := testkit.Git(t, f.path, "remote", "get-url", "origin"); u != tg.Remote {
 				t.Errorf("origin = %s, want %s", u, tg.Remote)
 			}
 		})
@@ -53,9 +54,7 @@ func TestFirstClone(t *testing.T) {
 
 func TestIncrementalAndNoop(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	first := f.up.Commit(t, "main", map[string]string{"a": "1", "b": "2", "dir/c": "3", "dir/d": "4"}, "one")
-	f.sync(t, f.target())
+	f, first := newDeployed(t, map[string]string{"a": "1", "b": "2", "dir/c": "3", "dir/d": "4"})
 	second := f.up.Commit(t, "main", map[string]string{"a": "1 changed", "dir/c": gitsynctest.Deleted,
 		"dir/d": gitsynctest.Deleted, "e": "5"}, "two")
 
@@ -67,7 +66,7 @@ func TestIncrementalAndNoop(t *testing.T) {
 	if got := files(t, f.path); !maps.Equal(got, want) {
 		t.Errorf("files = %v, want %v", got, want)
 	}
-	if exists(filepath.Join(f.path, "dir")) {
+	if testkit.Exists(filepath.Join(f.path, "dir")) {
 		t.Error("emptied directory dir/ was not removed")
 	}
 	if !strings.Contains(log, "checkout "+second[:7]+" from "+first[:7]+": 2 written, 2 removed") {
@@ -107,8 +106,8 @@ func TestExactOlderCommit(t *testing.T) {
 			tg.Depth = tc.depth
 			tg.Commit = old
 			res, log := f.sync(t, tg)
-			if res.Commit != old || readFile(t, filepath.Join(f.path, "v")) != "old" {
-				t.Errorf("result = %+v, v = %q", res, readFile(t, filepath.Join(f.path, "v")))
+			if res.Commit != old || testkit.ReadFile(t, filepath.Join(f.path, "v")) != "old" {
+				t.Errorf("result = %+v, v = %q", res, testkit.ReadFile(t, filepath.Join(f.path, "v")))
 			}
 			if !strings.Contains(log, tc.wantLine) {
 				t.Errorf("log lacks %q:\n%s", tc.wantLine, log)
@@ -141,18 +140,16 @@ func TestForcePushToUnrelatedOlderCommit(t *testing.T) {
 
 func TestNewBranchSameWorkingCopy(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	f.up.Commit(t, "main", map[string]string{"a": "main"}, "main")
-	f.sync(t, f.target())
+	f, _ := newDeployed(t, map[string]string{"a": "main"})
 	dev := f.up.Commit(t, "dev", map[string]string{"a": "dev", "d": "only on dev"}, "dev root")
 	tg := f.target()
 	tg.Ref = "refs/heads/dev"
 	res, _ := f.sync(t, tg)
-	if res.Commit != dev || readFile(t, filepath.Join(f.path, "a")) != "dev" {
+	if res.Commit != dev || testkit.ReadFile(t, filepath.Join(f.path, "a")) != "dev" {
 		t.Errorf("result = %+v", res)
 	}
 	assertClean(t, f.path, dev)
-	if b := gitCLI(t, f.path, "symbolic-ref", "HEAD"); b != "refs/heads/dev" {
+	if b := testkit.Git(t, f.path, "symbolic-ref", "HEAD"); b != "refs/heads/dev" {
 		t.Errorf("HEAD -> %s", b)
 	}
 }
@@ -183,7 +180,7 @@ func TestTagRef(t *testing.T) {
 			if _, err := os.ReadFile(filepath.Join(f.path, ".git", "refs", "heads", "v1.0")); err == nil {
 				t.Error("a tag made a local branch")
 			}
-			if out := gitCLI(t, f.path, "rev-parse", "--symbolic-full-name", "HEAD"); out != "HEAD" {
+			if out := testkit.Git(t, f.path, "rev-parse", "--symbolic-full-name", "HEAD"); out != "HEAD" {
 				t.Errorf("HEAD is not detached: %s", out)
 			}
 		})
@@ -211,10 +208,10 @@ func TestDepth(t *testing.T) {
 			tg := f.target()
 			tg.Depth = tc.depth
 			f.sync(t, tg)
-			if got := gitCLI(t, f.path, "rev-parse", "--is-shallow-repository"); got != tc.wantShallow {
+			if got := testkit.Git(t, f.path, "rev-parse", "--is-shallow-repository"); got != tc.wantShallow {
 				t.Errorf("shallow = %s, want %s", got, tc.wantShallow)
 			}
-			if got := gitCLI(t, f.path, "rev-list", "--count", "HEAD"); got != tc.wantCount {
+			if got := testkit.Git(t, f.path, "rev-list", "--count", "HEAD"); got != tc.wantCount {
 				t.Errorf("commits = %s, want %s", got, tc.wantCount)
 			}
 		})
@@ -234,10 +231,10 @@ func TestUnshallowWhenDepthBecomesZero(t *testing.T) {
 	if !strings.Contains(log, "(unshallow)") {
 		t.Errorf("log:\n%s", log)
 	}
-	if got := gitCLI(t, f.path, "rev-parse", "--is-shallow-repository"); got != "false" {
+	if got := testkit.Git(t, f.path, "rev-parse", "--is-shallow-repository"); got != "false" {
 		t.Errorf("still shallow")
 	}
-	if got := gitCLI(t, f.path, "rev-list", "--count", "HEAD"); got != "3" {
+	if got := testkit.Git(t, f.path, "rev-list", "--count", "HEAD"); got != "3" {
 		t.Errorf("commits = %s, want 3", got)
 	}
 }
@@ -253,9 +250,9 @@ func TestAdoptsExistingWorkingCopies(t *testing.T) {
 			for _, a := range args {
 				cmd = append(cmd, strings.ReplaceAll(a, "%UP", f.up.Path()))
 			}
-			gitCLI(t, filepath.Dir(f.path), append(cmd, f.path)...)
-			put(t, filepath.Join(f.path, ".env"), "local")
-			put(t, filepath.Join(f.path, "node_modules", "x.js"), "ignored")
+			testkit.Git(t, filepath.Dir(f.path), append(cmd, f.path)...)
+			testkit.WriteFile(t, filepath.Join(f.path, ".env"), "local")
+			testkit.WriteFile(t, filepath.Join(f.path, "node_modules", "x.js"), "ignored")
 		}
 	}
 	tests := []struct {
@@ -269,7 +266,7 @@ func TestAdoptsExistingWorkingCopies(t *testing.T) {
 		{"full clone by the git CLI", 0, cliClone("%UP"), nil, true},
 		{"clone with an index of version 4", 0, func(t *testing.T, f *fixture) {
 			cliClone("%UP")(t, f)
-			gitCLI(t, f.path, "update-index", "--index-version", "4")
+			testkit.Git(t, f.path, "update-index", "--index-version", "4")
 		}, nil, true},
 		{"clone with a separate git dir", 0, func(t *testing.T, f *fixture) {
 			cliClone("--separate-git-dir", filepath.Join(t.TempDir(), "site.git"), "%UP")(t, f)
@@ -279,7 +276,7 @@ func TestAdoptsExistingWorkingCopies(t *testing.T) {
 			if err := os.Remove(filepath.Join(f.path, ".git", "index")); err != nil {
 				t.Fatal(err)
 			}
-			put(t, filepath.Join(f.path, "b"), "local edit")
+			testkit.WriteFile(t, filepath.Join(f.path, "b"), "local edit")
 		}, []string{"b"}, false},
 	}
 	for _, tc := range tests {
@@ -295,11 +292,11 @@ func TestAdoptsExistingWorkingCopies(t *testing.T) {
 				t.Errorf("result = %+v", res)
 			}
 			assertClean(t, f.path, sha)
-			if exists(filepath.Join(f.path, "c")) {
+			if testkit.Exists(filepath.Join(f.path, "c")) {
 				t.Error("c/d, deleted by the commit, is still there")
 			}
-			if tc.untouched && (readFile(t, filepath.Join(f.path, ".env")) != "local" ||
-				readFile(t, filepath.Join(f.path, "node_modules", "x.js")) != "ignored") {
+			if tc.untouched && (testkit.ReadFile(t, filepath.Join(f.path, ".env")) != "local" ||
+				testkit.ReadFile(t, filepath.Join(f.path, "node_modules", "x.js")) != "ignored") {
 				t.Error(".env or node_modules/ changed")
 			}
 		})

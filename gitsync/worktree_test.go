@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
+	"github.com/wh-gitd/wh-gitd/internal/testkit"
 )
 
 // snapshot records content, mode and mtime of the files under root.
@@ -38,17 +39,17 @@ func TestUntrackedAndIgnoredSurviveTenSyncs(t *testing.T) {
 	f.up.Commit(t, "main", map[string]string{".gitignore": "node_modules/\n.env\nuploads/\n", "index.php": "v0"}, "init")
 	f.sync(t, f.target())
 
-	put(t, filepath.Join(f.path, ".env"), "DB_PASSWORD=secret\n")
+	testkit.WriteFile(t, filepath.Join(f.path, ".env"), "DB_PASSWORD=secret\n")
 	for i := range 50 {
-		put(t, filepath.Join(f.path, "node_modules", fmt.Sprintf("pkg%d", i%5), "index.js"), fmt.Sprint(i))
+		testkit.WriteFile(t, filepath.Join(f.path, "node_modules", fmt.Sprintf("pkg%d", i%5), "index.js"), fmt.Sprint(i))
 	}
-	put(t, filepath.Join(f.path, "uploads", "photo.jpg"), "\x00\xff binary")
+	testkit.WriteFile(t, filepath.Join(f.path, "uploads", "photo.jpg"), "\x00\xff binary")
 	if err := os.Symlink("../.env", filepath.Join(f.path, "node_modules", "env-link")); err != nil {
 		t.Fatal(err)
 	}
 	before := snapshot(t, filepath.Join(f.path, "node_modules"))
 	maps.Copy(before, snapshot(t, filepath.Join(f.path, "uploads")))
-	env := readFile(t, filepath.Join(f.path, ".env"))
+	env := testkit.ReadFile(t, filepath.Join(f.path, ".env"))
 
 	for i := 1; i <= 10; i++ {
 		switch i {
@@ -69,7 +70,7 @@ func TestUntrackedAndIgnoredSurviveTenSyncs(t *testing.T) {
 	if !maps.Equal(before, after) {
 		t.Errorf("ignored files changed:\nbefore %v\nafter  %v", before, after)
 	}
-	if got := readFile(t, filepath.Join(f.path, ".env")); got != env {
+	if got := testkit.ReadFile(t, filepath.Join(f.path, ".env")); got != env {
 		t.Errorf(".env = %q, want %q", got, env)
 	}
 	assertClean(t, f.path, f.up.Head(t, "main"))
@@ -86,15 +87,15 @@ func TestLocalEditsAreOverwritten(t *testing.T) {
 		wantLine string
 	}{
 		{"edited, commit leaves it alone", func(t *testing.T, dir string) {
-			put(t, filepath.Join(dir, "config.php"), "<?php $debug = true; // local")
+			testkit.WriteFile(t, filepath.Join(dir, "config.php"), "<?php $debug = true; // local")
 		}, map[string]string{"other": "x"}, []string{"config.php"}, "overwrote local edits: config.php"},
 		{"edited, commit changes it", func(t *testing.T, dir string) {
-			put(t, filepath.Join(dir, "config.php"), "local")
+			testkit.WriteFile(t, filepath.Join(dir, "config.php"), "local")
 		}, map[string]string{"config.php": "upstream"}, []string{"config.php"}, "overwrote local edits: config.php"},
 		{"same size edit with mtime put back", func(t *testing.T, dir string) {
 			p := filepath.Join(dir, "config.php")
 			fi, _ := os.Stat(p)
-			put(t, p, "<?php $debug = FALSE;")
+			testkit.WriteFile(t, p, "<?php $debug = FALSE;")
 			if err := os.Chtimes(p, fi.ModTime(), fi.ModTime()); err != nil {
 				t.Fatal(err)
 			}
@@ -105,7 +106,7 @@ func TestLocalEditsAreOverwritten(t *testing.T) {
 			}
 		}, map[string]string{"other": "x"}, []string{"config.php"}, "overwrote local edits: config.php"},
 		{"edited, commit deletes it", func(t *testing.T, dir string) {
-			put(t, filepath.Join(dir, "gone.txt"), "local")
+			testkit.WriteFile(t, filepath.Join(dir, "gone.txt"), "local")
 		}, map[string]string{"gone.txt": gitsynctest.Deleted}, []string{"gone.txt"}, "removed locally edited file: gone.txt"},
 		{"deleted locally is restored quietly", func(t *testing.T, dir string) {
 			if err := os.Remove(filepath.Join(dir, "keep.txt")); err != nil {
@@ -121,9 +122,7 @@ func TestLocalEditsAreOverwritten(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t)
-			f.up.Commit(t, "main", base, "base")
-			f.sync(t, f.target())
+			f, _ := newDeployed(t, base)
 			tc.edit(t, f.path)
 			sha := f.up.Commit(t, "main", tc.next, "next")
 			res, log := f.sync(t, f.target())
@@ -146,20 +145,18 @@ func TestUntrackedInTheWayIsReplaced(t *testing.T) {
 		add   map[string]string
 		want  []string
 	}{
-		{"file", func(t *testing.T, dir string) { put(t, filepath.Join(dir, "new.txt"), "mine") },
+		{"file", func(t *testing.T, dir string) { testkit.WriteFile(t, filepath.Join(dir, "new.txt"), "mine") },
 			map[string]string{"new.txt": "theirs"}, []string{"new.txt"}},
-		{"file with the same content", func(t *testing.T, dir string) { put(t, filepath.Join(dir, "new.txt"), "same") },
+		{"file with the same content", func(t *testing.T, dir string) { testkit.WriteFile(t, filepath.Join(dir, "new.txt"), "same") },
 			map[string]string{"new.txt": "same"}, nil},
-		{"directory where a file goes", func(t *testing.T, dir string) { put(t, filepath.Join(dir, "new", "x"), "mine") },
+		{"directory where a file goes", func(t *testing.T, dir string) { testkit.WriteFile(t, filepath.Join(dir, "new", "x"), "mine") },
 			map[string]string{"new": "theirs"}, []string{"new/"}},
-		{"file where a directory goes", func(t *testing.T, dir string) { put(t, filepath.Join(dir, "lib"), "mine") },
+		{"file where a directory goes", func(t *testing.T, dir string) { testkit.WriteFile(t, filepath.Join(dir, "lib"), "mine") },
 			map[string]string{"lib/a.php": "theirs"}, []string{"lib"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t)
-			f.up.Commit(t, "main", map[string]string{"a": "a"}, "base")
-			f.sync(t, f.target())
+			f, _ := newDeployed(t, map[string]string{"a": "a"})
 			tc.local(t, f.path)
 			sha := f.up.Commit(t, "main", tc.add, "add")
 			res, _ := f.sync(t, f.target())
@@ -167,7 +164,7 @@ func TestUntrackedInTheWayIsReplaced(t *testing.T) {
 				t.Errorf("Overwritten = %q, want %q", res.Overwritten, tc.want)
 			}
 			for p, c := range tc.add {
-				if got := readFile(t, filepath.Join(f.path, p)); got != c {
+				if got := testkit.ReadFile(t, filepath.Join(f.path, p)); got != c {
 					t.Errorf("%s = %q, want %q", p, got, c)
 				}
 			}
@@ -178,13 +175,11 @@ func TestUntrackedInTheWayIsReplaced(t *testing.T) {
 
 func TestCleanRemovesUntrackedAndIgnored(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	f.up.Commit(t, "main", map[string]string{".gitignore": "node_modules/\n.env\n", "src/app.js": "app"}, "base")
-	f.sync(t, f.target())
-	put(t, filepath.Join(f.path, ".env"), "x")
-	put(t, filepath.Join(f.path, "node_modules", "a", "b.js"), "x")
-	put(t, filepath.Join(f.path, "src", "untracked.js"), "x")
-	put(t, filepath.Join(f.path, "nested", ".git", "HEAD"), "x")
+	f, _ := newDeployed(t, map[string]string{".gitignore": "node_modules/\n.env\n", "src/app.js": "app"})
+	testkit.WriteFile(t, filepath.Join(f.path, ".env"), "x")
+	testkit.WriteFile(t, filepath.Join(f.path, "node_modules", "a", "b.js"), "x")
+	testkit.WriteFile(t, filepath.Join(f.path, "src", "untracked.js"), "x")
+	testkit.WriteFile(t, filepath.Join(f.path, "nested", ".git", "HEAD"), "x")
 	if err := os.Mkdir(filepath.Join(f.path, "empty"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +193,7 @@ func TestCleanRemovesUntrackedAndIgnored(t *testing.T) {
 		t.Errorf("files = %v, want %v", got, want)
 	}
 	for _, p := range []string{"empty", "nested", "node_modules"} {
-		if exists(filepath.Join(f.path, p)) {
+		if testkit.Exists(filepath.Join(f.path, p)) {
 			t.Errorf("%s survived the clean", p)
 		}
 	}
