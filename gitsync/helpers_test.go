@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -146,6 +147,16 @@ func hangingRemote(t testing.TB) string {
 	}))
 	t.Cleanup(hang.Close)
 	return hang.URL + "/repo.git"
+}
+
+// assertLogHas checks that the job log holds every one of lines.
+func assertLogHas(t testing.TB, log string, lines ...string) {
+	t.Helper()
+	for _, l := range lines {
+		if !strings.Contains(log, l) {
+			t.Errorf("log lacks %q:\n%s", l, log)
+		}
+	}
 }
 
 func testLogger(t testing.TB) zerolog.Logger {

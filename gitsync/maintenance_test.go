@@ -59,9 +59,7 @@ func TestIndexLock(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Sync: %v\n%s", err, log)
 			}
-			if !strings.Contains(log, tc.wantLine) {
-				t.Errorf("log lacks %q:\n%s", tc.wantLine, log)
-			}
+			assertLogHas(t, log, tc.wantLine)
 			assertClean(t, f.path, sha)
 		})
 	}

@@ -125,9 +125,7 @@ func (h *history) assertLog(t *testing.T, log string, lines, notLines []string) 
 	t.Helper()
 	r := strings.NewReplacer("%A", h.a[:7], "%B", h.b[:7], "%C", h.c[:7], "%E", h.e[:7])
 	for _, l := range lines {
-		if !strings.Contains(log, r.Replace(l)) {
-			t.Errorf("log lacks %q:\n%s", r.Replace(l), log)
-		}
+		assertLogHas(t, log, r.Replace(l))
 	}
 	for _, l := range notLines {
 		if strings.Contains(log, r.Replace(l)) {
@@ -267,9 +265,7 @@ func TestDeliveredRelation(t *testing.T) {
 			for k, v := range shas {
 				line = strings.ReplaceAll(line, "%"+k, v[:7])
 			}
-			if line != "" && !strings.Contains(log, line) {
-				t.Errorf("log lacks %q:\n%s", line, log)
-			}
+			assertLogHas(t, log, line)
 			if line == "" && strings.Contains(log, "delivered commit") {
 				t.Errorf("log speaks of the delivered tip:\n%s", log)
 			}

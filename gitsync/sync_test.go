@@ -2,9 +2,7 @@ package gitsync
 
 import (
 	"maps"
-	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -35,12 +33,8 @@ func TestFirstClone(t *testing.T) {
 			if got := files(t, f.path); !maps.Equal(got, want) {
 				t.Errorf("files = %v, want %v", got, want)
 			}
-			for _, line := range []string{"clone ", "fetch refs/heads/main from origin (depth 1)",
-				"checkout " + sha[:7] + " from empty working copy: 3 written, 0 removed"} {
-				if !strings.Contains(log, line) {
-					t.Errorf("log lacks %q:\n%s", line, log)
-				}
-			}
+			assertLogHas(t, log, "clone ", "fetch refs/heads/main from origin (depth 1)",
+				"checkout "+sha[:7]+" from empty working copy: 3 written, 0 removed")
 			assertClean(t, f.path, sha)
 			if b := testkit.Git(t, f.path, "symbolic-ref", "HEAD"); b != "refs/heads/main" {
 				t.Errorf("HEAD -> %s", b)
@@ -109,9 +103,7 @@ func TestExactOlderCommit(t *testing.T) {
 			if res.Commit != old || testkit.ReadFile(t, filepath.Join(f.path, "v")) != "old" {
 				t.Errorf("result = %+v, v = %q", res, testkit.ReadFile(t, filepath.Join(f.path, "v")))
 			}
-			if !strings.Contains(log, tc.wantLine) {
-				t.Errorf("log lacks %q:\n%s", tc.wantLine, log)
-			}
+			assertLogHas(t, log, tc.wantLine)
 			assertClean(t, f.path, old)
 		})
 	}
@@ -177,7 +169,7 @@ func TestTagRef(t *testing.T) {
 				t.Errorf("commit = %s, want %s", res.Commit, v1)
 			}
 			assertClean(t, f.path, v1)
-			if _, err := os.ReadFile(filepath.Join(f.path, ".git", "refs", "heads", "v1.0")); err == nil {
+			if testkit.Exists(filepath.Join(f.path, ".git", "refs", "heads", "v1.0")) {
 				t.Error("a tag made a local branch")
 			}
 			if out := testkit.Git(t, f.path, "rev-parse", "--symbolic-full-name", "HEAD"); out != "HEAD" {
@@ -236,69 +228,5 @@ func TestUnshallowWhenDepthBecomesZero(t *testing.T) {
 	}
 	if got := testkit.Git(t, f.path, "rev-list", "--count", "HEAD"); got != "3" {
 		t.Errorf("commits = %s, want 3", got)
-	}
-}
-
-// A folder that already holds a clone of the remote, made with the git CLI
-// (shallow or not, with an index git wrote in any version), is adopted as
-// it is: no refusal, untracked and ignored files kept, not a first clone.
-func TestAdoptsExistingWorkingCopies(t *testing.T) {
-	t.Parallel()
-	cliClone := func(args ...string) func(t *testing.T, f *fixture) {
-		return func(t *testing.T, f *fixture) {
-			cmd := []string{"clone", "--quiet"}
-			for _, a := range args {
-				cmd = append(cmd, strings.ReplaceAll(a, "%UP", f.up.Path()))
-			}
-			testkit.Git(t, filepath.Dir(f.path), append(cmd, f.path)...)
-			testkit.WriteFile(t, filepath.Join(f.path, ".env"), "local")
-			testkit.WriteFile(t, filepath.Join(f.path, "node_modules", "x.js"), "ignored")
-		}
-	}
-	tests := []struct {
-		name      string
-		depth     int
-		setup     func(t *testing.T, f *fixture)
-		want      []string // Overwritten
-		untouched bool     // .env and node_modules/ are there and kept
-	}{
-		{"shallow clone by the git CLI", 1, cliClone("--depth", "1", "file://%UP"), nil, true},
-		{"full clone by the git CLI", 0, cliClone("%UP"), nil, true},
-		{"clone with an index of version 4", 0, func(t *testing.T, f *fixture) {
-			cliClone("%UP")(t, f)
-			testkit.Git(t, f.path, "update-index", "--index-version", "4")
-		}, nil, true},
-		{"clone with a separate git dir", 0, func(t *testing.T, f *fixture) {
-			cliClone("--separate-git-dir", filepath.Join(t.TempDir(), "site.git"), "%UP")(t, f)
-		}, nil, true},
-		{"index deleted, one local edit", 1, func(t *testing.T, f *fixture) {
-			f.sync(t, f.target())
-			if err := os.Remove(filepath.Join(f.path, ".git", "index")); err != nil {
-				t.Fatal(err)
-			}
-			testkit.WriteFile(t, filepath.Join(f.path, "b"), "local edit")
-		}, []string{"b"}, false},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t)
-			f.up.Commit(t, "main", map[string]string{"a": "1", "b": "2", "c/d": "3", ".gitignore": "node_modules/\n"}, "one")
-			tc.setup(t, f)
-			sha := f.up.Commit(t, "main", map[string]string{"a": "changed", "c/d": gitsynctest.Deleted}, "two")
-			tg := f.target()
-			tg.Depth = tc.depth
-			res, _ := f.sync(t, tg)
-			if !slices.Equal(res.Overwritten, tc.want) || res.Cloned || res.Removed != 1 {
-				t.Errorf("result = %+v", res)
-			}
-			assertClean(t, f.path, sha)
-			if testkit.Exists(filepath.Join(f.path, "c")) {
-				t.Error("c/d, deleted by the commit, is still there")
-			}
-			if tc.untouched && (testkit.ReadFile(t, filepath.Join(f.path, ".env")) != "local" ||
-				testkit.ReadFile(t, filepath.Join(f.path, "node_modules", "x.js")) != "ignored") {
-				t.Error(".env or node_modules/ changed")
-			}
-		})
 	}
 }

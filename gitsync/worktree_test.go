@@ -129,9 +129,7 @@ func TestLocalEditsAreOverwritten(t *testing.T) {
 			if !slices.Equal(res.Overwritten, tc.want) {
 				t.Errorf("Overwritten = %q, want %q", res.Overwritten, tc.want)
 			}
-			if !strings.Contains(log, tc.wantLine) {
-				t.Errorf("log lacks %q:\n%s", tc.wantLine, log)
-			}
+			assertLogHas(t, log, tc.wantLine)
 			assertClean(t, f.path, sha)
 		})
 	}
@@ -263,5 +261,69 @@ func TestFileBecomesDirectoryAndBack(t *testing.T) {
 			t.Errorf("state %d: Overwritten = %v", i, res.Overwritten)
 		}
 		assertClean(t, f.path, sha)
+	}
+}
+
+// A folder that already holds a clone of the remote, made with the git CLI
+// (shallow or not, with an index git wrote in any version), is adopted as
+// it is: no refusal, untracked and ignored files kept, not a first clone.
+func TestAdoptsExistingWorkingCopies(t *testing.T) {
+	t.Parallel()
+	cliClone := func(args ...string) func(t *testing.T, f *fixture) {
+		return func(t *testing.T, f *fixture) {
+			cmd := []string{"clone", "--quiet"}
+			for _, a := range args {
+				cmd = append(cmd, strings.ReplaceAll(a, "%UP", f.up.Path()))
+			}
+			testkit.Git(t, filepath.Dir(f.path), append(cmd, f.path)...)
+			testkit.WriteFile(t, filepath.Join(f.path, ".env"), "local")
+			testkit.WriteFile(t, filepath.Join(f.path, "node_modules", "x.js"), "ignored")
+		}
+	}
+	tests := []struct {
+		name      string
+		depth     int
+		setup     func(t *testing.T, f *fixture)
+		want      []string // Overwritten
+		untouched bool     // .env and node_modules/ are there and kept
+	}{
+		{"shallow clone by the git CLI", 1, cliClone("--depth", "1", "file://%UP"), nil, true},
+		{"full clone by the git CLI", 0, cliClone("%UP"), nil, true},
+		{"clone with an index of version 4", 0, func(t *testing.T, f *fixture) {
+			cliClone("%UP")(t, f)
+			testkit.Git(t, f.path, "update-index", "--index-version", "4")
+		}, nil, true},
+		{"clone with a separate git dir", 0, func(t *testing.T, f *fixture) {
+			cliClone("--separate-git-dir", filepath.Join(t.TempDir(), "site.git"), "%UP")(t, f)
+		}, nil, true},
+		{"index deleted, one local edit", 1, func(t *testing.T, f *fixture) {
+			f.sync(t, f.target())
+			if err := os.Remove(filepath.Join(f.path, ".git", "index")); err != nil {
+				t.Fatal(err)
+			}
+			testkit.WriteFile(t, filepath.Join(f.path, "b"), "local edit")
+		}, []string{"b"}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.up.Commit(t, "main", map[string]string{"a": "1", "b": "2", "c/d": "3", ".gitignore": "node_modules/\n"}, "one")
+			tc.setup(t, f)
+			sha := f.up.Commit(t, "main", map[string]string{"a": "changed", "c/d": gitsynctest.Deleted}, "two")
+			tg := f.target()
+			tg.Depth = tc.depth
+			res, _ := f.sync(t, tg)
+			if !slices.Equal(res.Overwritten, tc.want) || res.Cloned || res.Removed != 1 {
+				t.Errorf("result = %+v", res)
+			}
+			assertClean(t, f.path, sha)
+			if testkit.Exists(filepath.Join(f.path, "c")) {
+				t.Error("c/d, deleted by the commit, is still there")
+			}
+			if tc.untouched && (testkit.ReadFile(t, filepath.Join(f.path, ".env")) != "local" ||
+				testkit.ReadFile(t, filepath.Join(f.path, "node_modules", "x.js")) != "ignored") {
+				t.Error(".env or node_modules/ changed")
+			}
+		})
 	}
 }
