@@ -11,31 +11,34 @@ import (
 	"github.com/wh-gitd/wh-gitd/internal/testkit"
 )
 
-func TestCommitNotFound(t *testing.T) {
+// A commit or a branch the remote does not have fails the sync, with an
+// error that says which.
+func TestNotOnTheRemote(t *testing.T) {
 	t.Parallel()
-	for _, depth := range []int{1, 0} {
-		f := newFixture(t)
-		f.up.Commit(t, "main", map[string]string{"a": "a"}, "one")
-		tg := f.target()
-		tg.Depth, tg.Commit = depth, "1234abc000000000000000000000000000000000"
-		_, log, err := f.trySync(tg)
-		want := "commit 1234abc not found on refs/heads/main after fetch"
-		if err == nil || err.Error() != want {
-			t.Errorf("depth %d: err = %v, want %q\n%s", depth, err, want, log)
-		}
+	const missing = "1234abc000000000000000000000000000000000"
+	tests := []struct {
+		name   string
+		change func(tg *Target)
+		want   string // %UP: the upstream's path
+	}{
+		{"commit, depth 1", func(tg *Target) { tg.Depth, tg.Commit = 1, missing },
+			"commit 1234abc not found on refs/heads/main after fetch"},
+		{"commit, full history", func(tg *Target) { tg.Depth, tg.Commit = 0, missing },
+			"commit 1234abc not found on refs/heads/main after fetch"},
+		{"branch", func(tg *Target) { tg.Ref = "refs/heads/nope" },
+			`fetch refs/heads/nope from %UP: couldn't find remote ref "refs/heads/nope"`},
 	}
-}
-
-func TestRemoteBranchMissing(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t)
-	f.up.Commit(t, "main", map[string]string{"a": "a"}, "one")
-	tg := f.target()
-	tg.Ref = "refs/heads/nope"
-	_, _, err := f.trySync(tg)
-	want := "fetch refs/heads/nope from " + f.up.Path() + `: couldn't find remote ref "refs/heads/nope"`
-	if err == nil || err.Error() != want {
-		t.Errorf("err = %v, want %q", err, want)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.up.Commit(t, "main", map[string]string{"a": "a"}, "one")
+			tg := f.target()
+			tc.change(&tg)
+			_, log, err := f.trySync(tg)
+			if want := strings.ReplaceAll(tc.want, "%UP", f.up.Path()); err == nil || err.Error() != want {
+				t.Errorf("err = %v, want %q\n%s", err, want, log)
+			}
+		})
 	}
 }
 
@@ -180,9 +183,7 @@ func TestOriginFollowsTheConfiguredRemote(t *testing.T) {
 	if !strings.Contains(log, "set origin to "+other.Path()+" (was "+f.up.Path()+")") {
 		t.Errorf("log:\n%s", log)
 	}
-	if u := testkit.Git(t, f.path, "remote", "get-url", "origin"); u != other.Path() {
-		t.Errorf("origin = %s", u)
-	}
+	assertGit(t, f.path, other.Path(), "remote", "get-url", "origin")
 	assertClean(t, f.path, sha)
 }
 

@@ -128,15 +128,9 @@ func describe(t testing.TB, p string, d fs.DirEntry) string {
 // and the tracked files match it exactly.
 func assertClean(t testing.TB, dir, sha string) {
 	t.Helper()
-	if got := testkit.Git(t, dir, "rev-parse", "HEAD"); got != sha {
-		t.Errorf("HEAD = %s, want %s", got, sha)
-	}
-	if st := testkit.Git(t, dir, "status", "--porcelain", "--untracked-files=no"); st != "" {
-		t.Errorf("git status shows changes:\n%s", st)
-	}
-	if d := testkit.Git(t, dir, "diff-index", "--cached", "--name-status", "HEAD"); d != "" {
-		t.Errorf("index differs from HEAD:\n%s", d)
-	}
+	assertGit(t, dir, sha, "rev-parse", "HEAD")
+	assertGit(t, dir, "", "status", "--porcelain", "--untracked-files=no")
+	assertGit(t, dir, "", "diff-index", "--cached", "--name-status", "HEAD")
 }
 
 // hangingRemote is a remote whose server takes requests and never answers.
@@ -147,6 +141,14 @@ func hangingRemote(t testing.TB) string {
 	}))
 	t.Cleanup(hang.Close)
 	return hang.URL + "/repo.git"
+}
+
+// assertGit checks that git args, run in dir, print want.
+func assertGit(t testing.TB, dir, want string, args ...string) {
+	t.Helper()
+	if got := testkit.Git(t, dir, args...); got != want {
+		t.Errorf("git %s in %s = %q, want %q", strings.Join(args, " "), dir, got, want)
+	}
 }
 
 // assertLogHas checks that the job log holds every one of lines.

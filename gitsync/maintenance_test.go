@@ -99,9 +99,7 @@ func TestSubmodules(t *testing.T) {
 			if fi, err := os.Stat(filepath.Join(f.path, "vendor", "lib")); err != nil || !fi.IsDir() {
 				t.Errorf("vendor/lib is not a directory: %v", err)
 			}
-			if got := testkit.Git(t, f.path, "rev-parse", "HEAD"); got != sha {
-				t.Errorf("HEAD = %s, want %s", got, sha)
-			}
+			assertGit(t, f.path, sha, "rev-parse", "HEAD")
 			if got := testkit.Git(t, f.path, "ls-files", "--stage", "vendor/lib"); !strings.HasPrefix(got, "160000 "+v2) {
 				t.Errorf("index entry = %q", got)
 			}

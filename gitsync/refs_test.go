@@ -107,9 +107,7 @@ func TestDeploymentRefForms(t *testing.T) {
 				t.Errorf("result = %+v, want commit %s, tip %q", res, commit[:7], tip)
 			}
 			assertClean(t, h.f.path, commit)
-			if got := testkit.Git(t, h.f.path, "rev-parse", "--symbolic-full-name", "HEAD"); got != tc.head {
-				t.Errorf("HEAD is %s, want %s", got, tc.head)
-			}
+			assertGit(t, h.f.path, tc.head, "rev-parse", "--symbolic-full-name", "HEAD")
 			name := map[string]string{h.a: "A", h.b: "B", h.c: "C", h.e: "E"}[commit]
 			if got := testkit.ReadFile(t, filepath.Join(h.f.path, "v")); got != name {
 				t.Errorf("v = %q, want %q", got, name)

@@ -36,12 +36,8 @@ func TestFirstClone(t *testing.T) {
 			assertLogHas(t, log, "clone ", "fetch refs/heads/main from origin (depth 1)",
 				"checkout "+sha[:7]+" from empty working copy: 3 written, 0 removed")
 			assertClean(t, f.path, sha)
-			if b := testkit.Git(t, f.path, "symbolic-ref", "HEAD"); b != "refs/heads/main" {
-				t.Errorf("HEAD -> %s", b)
-			}
-			if u := testkit.Git(t, f.path, "remote", "get-url", "origin"); u != tg.Remote {
-				t.Errorf("origin = %s, want %s", u, tg.Remote)
-			}
+			assertGit(t, f.path, "refs/heads/main", "symbolic-ref", "HEAD")
+			assertGit(t, f.path, tg.Remote, "remote", "get-url", "origin")
 		})
 	}
 }
@@ -141,9 +137,7 @@ func TestNewBranchSameWorkingCopy(t *testing.T) {
 		t.Errorf("result = %+v", res)
 	}
 	assertClean(t, f.path, dev)
-	if b := testkit.Git(t, f.path, "symbolic-ref", "HEAD"); b != "refs/heads/dev" {
-		t.Errorf("HEAD -> %s", b)
-	}
+	assertGit(t, f.path, "refs/heads/dev", "symbolic-ref", "HEAD")
 }
 
 func TestTagRef(t *testing.T) {
@@ -172,9 +166,7 @@ func TestTagRef(t *testing.T) {
 			if testkit.Exists(filepath.Join(f.path, ".git", "refs", "heads", "v1.0")) {
 				t.Error("a tag made a local branch")
 			}
-			if out := testkit.Git(t, f.path, "rev-parse", "--symbolic-full-name", "HEAD"); out != "HEAD" {
-				t.Errorf("HEAD is not detached: %s", out)
-			}
+			assertGit(t, f.path, "HEAD", "rev-parse", "--symbolic-full-name", "HEAD")
 		})
 	}
 }
@@ -200,12 +192,8 @@ func TestDepth(t *testing.T) {
 			tg := f.target()
 			tg.Depth = tc.depth
 			f.sync(t, tg)
-			if got := testkit.Git(t, f.path, "rev-parse", "--is-shallow-repository"); got != tc.wantShallow {
-				t.Errorf("shallow = %s, want %s", got, tc.wantShallow)
-			}
-			if got := testkit.Git(t, f.path, "rev-list", "--count", "HEAD"); got != tc.wantCount {
-				t.Errorf("commits = %s, want %s", got, tc.wantCount)
-			}
+			assertGit(t, f.path, tc.wantShallow, "rev-parse", "--is-shallow-repository")
+			assertGit(t, f.path, tc.wantCount, "rev-list", "--count", "HEAD")
 		})
 	}
 }
@@ -223,10 +211,6 @@ func TestUnshallowWhenDepthBecomesZero(t *testing.T) {
 	if !strings.Contains(log, "(unshallow)") {
 		t.Errorf("log:\n%s", log)
 	}
-	if got := testkit.Git(t, f.path, "rev-parse", "--is-shallow-repository"); got != "false" {
-		t.Errorf("still shallow")
-	}
-	if got := testkit.Git(t, f.path, "rev-list", "--count", "HEAD"); got != "3" {
-		t.Errorf("commits = %s, want 3", got)
-	}
+	assertGit(t, f.path, "false", "rev-parse", "--is-shallow-repository")
+	assertGit(t, f.path, "3", "rev-list", "--count", "HEAD")
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -36,7 +35,12 @@ func pids(t *testing.T, path string) []int {
 func waitGone(t *testing.T, pids []int) {
 	t.Helper()
 	testkit.Eventually(t, fmt.Sprintf("processes %v to end", pids), 5*time.Second, func() bool {
-		return !slices.ContainsFunc(pids, testkit.Alive)
+		for _, p := range pids {
+			if testkit.Alive(p) {
+				return false
+			}
+		}
+		return true
 	})
 }
 
