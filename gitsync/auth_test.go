@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"encoding/pem"
 	"errors"
+	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,9 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing/transport"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/wh-gitd/wh-gitd/internal/testkit"
 )
 
 // sshFiles writes a private key and a known_hosts file naming addr.
@@ -35,19 +40,14 @@ func sshFiles(t *testing.T, addr string) (key, known string) {
 	}
 	dir := t.TempDir()
 	key, known = filepath.Join(dir, "id_ed25519"), filepath.Join(dir, "known_hosts")
-	put(t, key, string(pem.EncodeToMemory(block)))
-	put(t, known, knownhosts.Line([]string{knownhosts.Normalize(addr)}, sshPub)+"\n")
+	testkit.WriteFile(t, key, string(pem.EncodeToMemory(block)))
+	testkit.WriteFile(t, known, knownhosts.Line([]string{knownhosts.Normalize(addr)}, sshPub)+"\n")
 	return key, known
 }
 
 func TestSSHAuth(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testkit.FreeAddr(t)
 	key, known := sshFiles(t, addr)
 	remote := "ssh://deploy@" + addr + "/srv/git/site.git"
 	tests := []struct {
@@ -147,15 +147,139 @@ func TestSecretsNeverShown(t *testing.T) {
 			tg.Remote = tc.remote
 			if tc.tokenFile != "" {
 				tg.Auth.TokenFile = filepath.Join(t.TempDir(), "token")
-				put(t, tg.Auth.TokenFile, tc.tokenFile)
+				testkit.WriteFile(t, tg.Auth.TokenFile, tc.tokenFile)
 			}
 			_, log, err := f.trySync(tg)
 			if err == nil {
 				t.Fatal("no error")
 			}
 			assertNoSecret(t, secret, f.path, log, err)
-			if _, statErr := os.Stat(f.path); statErr == nil {
+			if testkit.Exists(f.path) {
 				assertNoSecret(t, secret, f.path, "", nil)
+			}
+		})
+	}
+}
+
+func TestHTTPAuth(t *testing.T) {
+	t.Parallel()
+	const token = "s3cr3t-t0ken"
+	tests := []struct {
+		name      string
+		tokenFile string // content; "" means no token file
+		userinfo  string // put into the URL
+		wantErr   error
+	}{
+		{"no credentials", "", "", transport.ErrAuthenticationRequired},
+		{"wrong token", "wrong", "", transport.ErrAuthenticationRequired},
+		{"token file, trimmed", "  " + token + "\n", "", nil},
+		{"credentials in the URL", "", "deploy:" + token + "@", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			sha := f.up.Commit(t, "main", map[string]string{"a": "a"}, "one")
+			url := f.up.ServeHTTPAuth(t, "deploy", token)
+			tg := f.target()
+			tg.Remote = strings.Replace(url, "://", "://"+tc.userinfo, 1)
+			if tc.tokenFile != "" {
+				tg.Auth = Auth{Username: "deploy", TokenFile: filepath.Join(t.TempDir(), "token")}
+				testkit.WriteFile(t, tg.Auth.TokenFile, tc.tokenFile)
+			}
+			start := time.Now()
+			res, log, err := f.trySync(tg)
+			t.Logf("error: %v", err)
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tc.wantErr)
+			}
+			if err != nil {
+				if want := "fetch refs/heads/main from " + url + ": authentication required ("; !strings.HasPrefix(err.Error(), want) {
+					t.Errorf("err = %q, want %q", err, want)
+				}
+				if time.Since(start) > 5*time.Second {
+					t.Errorf("failing took %s", time.Since(start))
+				}
+			} else if res.Commit != sha {
+				t.Errorf("commit = %s", res.Commit)
+			}
+			assertNoSecret(t, token, f.path, log, err)
+		})
+	}
+}
+
+// assertNoSecret checks the job log, the error and every file under .git.
+func assertNoSecret(t *testing.T, secret, path, log string, err error) {
+	t.Helper()
+	if strings.Contains(log, secret) || (err != nil && strings.Contains(err.Error(), secret)) {
+		t.Errorf("secret leaked into the log or the error:\n%s\n%v", log, err)
+	}
+	_ = filepath.WalkDir(filepath.Join(path, ".git"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if b, _ := os.ReadFile(p); strings.Contains(string(b), secret) {
+				t.Errorf("secret written to %s", p)
+			}
+		}
+		return nil
+	})
+}
+
+// An SSH server that accepts the connection and never speaks fails the
+// sync at its timeout: the handshake, which go-git runs without the
+// context, is bounded too.
+func TestSSHServerThatNeverSpeaks(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	key, known := sshFiles(t, ln.Addr().String())
+	f := newFixture(t)
+	tg := f.target()
+	tg.Remote = "ssh://git@" + ln.Addr().String() + "/x.git"
+	tg.Auth = Auth{SSHKeyFile: key, KnownHostsFile: known}
+	tg.Timeout = time.Second
+	start := time.Now()
+	_, _, err = f.trySync(tg)
+	if took := time.Since(start); took > 4*time.Second {
+		t.Errorf("took %s, want about the 1s timeout", took)
+	}
+	if err == nil || !strings.Contains(err.Error(), "i/o timeout") {
+		t.Errorf("err = %v, want an i/o timeout", err)
+	}
+}
+
+func TestHostKeyError(t *testing.T) {
+	cases := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"unknown", fmt.Errorf("ssh: handshake failed: %w", &knownhosts.KeyError{}), "is not in known_hosts_file"},
+		{"changed", fmt.Errorf("ssh: handshake failed: %w", &knownhosts.KeyError{Want: []knownhosts.KnownKey{{}}}),
+			"does not match known_hosts_file"},
+		{"other", errors.New("connection refused"), ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := hostKeyError(tc.err, "git.example.com")
+			if tc.want == "" {
+				if got != nil {
+					t.Errorf("got %v, want nil", got)
+				}
+				return
+			}
+			if got == nil || !strings.Contains(got.Error(), "host key of git.example.com "+tc.want) || !errors.Is(got, tc.err) {
+				t.Errorf("got %v, want %q wrapping the original", got, tc.want)
 			}
 		})
 	}

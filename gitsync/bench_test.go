@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/rs/zerolog"
+
+	"github.com/wh-gitd/wh-gitd/internal/testkit"
 )
 
 // benchFixture is a working copy of 1,000 tracked files in 50 directories,
@@ -24,7 +26,7 @@ func benchFixture(b *testing.B, depth int) (*fixture, Target) {
 	f.up.Commit(b, "main", files, "big")
 	f.sync(b, tg)
 	for i := range 5000 {
-		put(b, filepath.Join(f.path, "node_modules", fmt.Sprintf("p%03d", i%100), fmt.Sprintf("%d.js", i)), "x")
+		testkit.WriteFile(b, filepath.Join(f.path, "node_modules", fmt.Sprintf("p%03d", i%100), fmt.Sprintf("%d.js", i)), "x")
 	}
 	f.sync(b, tg) // settles racily clean index entries
 	return f, tg

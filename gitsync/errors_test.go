@@ -2,68 +2,55 @@ package gitsync
 
 import (
 	"context"
-	"errors"
-	"io/fs"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/wh-gitd/wh-gitd/internal/testkit"
 )
 
-func TestCommitNotFound(t *testing.T) {
+// A commit or a branch the remote does not have fails the sync, with an
+// error that says which.
+func TestNotOnTheRemote(t *testing.T) {
 	t.Parallel()
-	for _, depth := range []int{1, 0} {
-		f := newFixture(t)
-		f.up.Commit(t, "main", map[string]string{"a": "a"}, "one")
-		tg := f.target()
-		tg.Depth = depth
-		tg.Commit = "1234abc000000000000000000000000000000000"
-		_, log, err := f.trySync(tg)
-		want := "commit 1234abc not found on refs/heads/main after fetch"
-		if err == nil || err.Error() != want {
-			t.Errorf("depth %d: err = %v, want %q\n%s", depth, err, want, log)
-		}
+	const missing = "1234abc000000000000000000000000000000000"
+	tests := []struct {
+		name   string
+		change func(tg *Target)
+		want   string // %UP: the upstream's path
+	}{
+		{"commit, depth 1", func(tg *Target) { tg.Depth, tg.Commit = 1, missing },
+			"commit 1234abc not found on refs/heads/main after fetch"},
+		{"commit, full history", func(tg *Target) { tg.Depth, tg.Commit = 0, missing },
+			"commit 1234abc not found on refs/heads/main after fetch"},
+		{"branch", func(tg *Target) { tg.Ref = "refs/heads/nope" },
+			`fetch refs/heads/nope from %UP: couldn't find remote ref "refs/heads/nope"`},
 	}
-}
-
-func TestRemoteBranchMissing(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t)
-	f.up.Commit(t, "main", map[string]string{"a": "a"}, "one")
-	tg := f.target()
-	tg.Ref = "refs/heads/nope"
-	_, _, err := f.trySync(tg)
-	want := "fetch refs/heads/nope from " + f.up.Path() + `: couldn't find remote ref "refs/heads/nope"`
-	if err == nil || err.Error() != want {
-		t.Errorf("err = %v, want %q", err, want)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.up.Commit(t, "main", map[string]string{"a": "a"}, "one")
+			tg := f.target()
+			tc.change(&tg)
+			_, log, err := f.trySync(tg)
+			if want := strings.ReplaceAll(tc.want, "%UP", f.up.Path()); err == nil || err.Error() != want {
+				t.Errorf("err = %v, want %q\n%s", err, want, log)
+			}
+		})
 	}
 }
 
 func TestUnreachableRemoteFailsWithinTimeout(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := "http://" + ln.Addr().String() + "/repo.git"
-	ln.Close()
-	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		<-r.Context().Done()
-	}))
-	defer hang.Close()
-
+	closed := "http://" + testkit.FreeAddr(t) + "/repo.git"
 	tests := []struct {
 		name, remote, want string
 		timeout, within    time.Duration
 	}{
 		{"closed port", closed, "connection refused", 30 * time.Second, 5 * time.Second},
-		{"server never answers", hang.URL + "/repo.git", "context deadline exceeded", time.Second, 5 * time.Second},
+		{"server never answers", hangingRemote(t), "context deadline exceeded", time.Second, 5 * time.Second},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -84,68 +71,6 @@ func TestUnreachableRemoteFailsWithinTimeout(t *testing.T) {
 	}
 }
 
-func TestHTTPAuth(t *testing.T) {
-	t.Parallel()
-	const token = "s3cr3t-t0ken"
-	tests := []struct {
-		name      string
-		tokenFile string // content; "" means no token file
-		userinfo  string // put into the URL
-		wantErr   error
-	}{
-		{"no credentials", "", "", transport.ErrAuthenticationRequired},
-		{"wrong token", "wrong", "", transport.ErrAuthenticationRequired},
-		{"token file, trimmed", "  " + token + "\n", "", nil},
-		{"credentials in the URL", "", "deploy:" + token + "@", nil},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t)
-			sha := f.up.Commit(t, "main", map[string]string{"a": "a"}, "one")
-			url := f.up.ServeHTTPAuth(t, "deploy", token)
-			tg := f.target()
-			tg.Remote = strings.Replace(url, "://", "://"+tc.userinfo, 1)
-			if tc.tokenFile != "" {
-				tg.Auth = Auth{Username: "deploy", TokenFile: filepath.Join(t.TempDir(), "token")}
-				put(t, tg.Auth.TokenFile, tc.tokenFile)
-			}
-			start := time.Now()
-			res, log, err := f.trySync(tg)
-			t.Logf("error: %v", err)
-			if !errors.Is(err, tc.wantErr) {
-				t.Fatalf("err = %v, want %v", err, tc.wantErr)
-			}
-			if err != nil {
-				if want := "fetch refs/heads/main from " + url + ": authentication required ("; !strings.HasPrefix(err.Error(), want) {
-					t.Errorf("err = %q, want %q", err, want)
-				}
-				if time.Since(start) > 5*time.Second {
-					t.Errorf("failing took %s", time.Since(start))
-				}
-			} else if res.Commit != sha {
-				t.Errorf("commit = %s", res.Commit)
-			}
-			assertNoSecret(t, token, f.path, log, err)
-		})
-	}
-}
-
-// assertNoSecret checks the job log, the error and every file under .git.
-func assertNoSecret(t *testing.T, secret, path, log string, err error) {
-	t.Helper()
-	if strings.Contains(log, secret) || (err != nil && strings.Contains(err.Error(), secret)) {
-		t.Errorf("secret leaked into the log or the error:\n%s\n%v", log, err)
-	}
-	_ = filepath.WalkDir(filepath.Join(path, ".git"), func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			if b, _ := os.ReadFile(p); strings.Contains(string(b), secret) {
-				t.Errorf("secret written to %s", p)
-			}
-		}
-		return nil
-	})
-}
-
 func TestWorkingCopyPathErrors(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -159,10 +84,10 @@ func TestWorkingCopyPathErrors(t *testing.T) {
 			}
 		}, "parent directory " + "%PARENT%" + " does not exist"},
 		{"non-empty, not git", func(t *testing.T, path string) {
-			put(t, filepath.Join(path, "precious.txt"), "keep me")
+			testkit.WriteFile(t, filepath.Join(path, "precious.txt"), "keep me")
 		}, "exists, is not empty and is not a git working copy; refusing to touch it (empty it, or clone " +
 			"the repository into it with git; add files such as .env after the first deploy)"},
-		{"a file", func(t *testing.T, path string) { put(t, path, "a file") }, "exists and is not a directory"},
+		{"a file", func(t *testing.T, path string) { testkit.WriteFile(t, path, "a file") }, "exists and is not a directory"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -180,7 +105,7 @@ func TestWorkingCopyPathErrors(t *testing.T) {
 				t.Fatalf("err = %v, want %q", err, want)
 			}
 			if fi, err := os.Stat(f.path); err == nil && fi.IsDir() {
-				if after := files(t, f.path); len(after) != len(before) || exists(filepath.Join(f.path, ".git")) {
+				if after := files(t, f.path); len(after) != len(before) || testkit.Exists(filepath.Join(f.path, ".git")) {
 					t.Errorf("directory changed: %v", after)
 				}
 			}
@@ -249,9 +174,7 @@ func TestValidTargetRefs(t *testing.T) {
 
 func TestOriginFollowsTheConfiguredRemote(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	f.up.Commit(t, "main", map[string]string{"a": "first upstream"}, "one")
-	f.sync(t, f.target())
+	f, _ := newDeployed(t, map[string]string{"a": "first upstream"})
 	other := newFixture(t).up
 	sha := other.Commit(t, "main", map[string]string{"a": "second upstream"}, "one")
 	tg := f.target()
@@ -260,8 +183,38 @@ func TestOriginFollowsTheConfiguredRemote(t *testing.T) {
 	if !strings.Contains(log, "set origin to "+other.Path()+" (was "+f.up.Path()+")") {
 		t.Errorf("log:\n%s", log)
 	}
-	if u := gitCLI(t, f.path, "remote", "get-url", "origin"); u != other.Path() {
-		t.Errorf("origin = %s", u)
-	}
+	assertGit(t, f.path, other.Path(), "remote", "get-url", "origin")
 	assertClean(t, f.path, sha)
+}
+
+// git-upload-pack, which go-git runs for a local-path remote, refuses a
+// repository owned by another user; the error says how to allow it.
+func TestLocalRemoteOwnedByAnotherUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give the upstream to another user")
+	}
+	t.Setenv("GIT_CONFIG_NOSYSTEM", "1") // no safe.directory from the host
+	t.Setenv("GIT_CONFIG_GLOBAL", "/dev/null")
+	f := newFixture(t)
+	f.up.Commit(t, "main", map[string]string{"a": "1"}, "one")
+	err := filepath.Walk(f.up.Path(), func(p string, _ os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, 65534, 65534)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, log, err := f.trySync(f.target())
+	dir := f.up.Path()
+	want := "fetch refs/heads/main from " + dir + ": git-upload-pack refused it: detected dubious ownership " +
+		"in repository at '" + dir + "'\nhint: the repository at " + dir + " is owned by another user; " +
+		"run: git config --system --add safe.directory " + dir
+	if err == nil || err.Error() != want {
+		t.Errorf("err = %v\nwant  %s\nlog:\n%s", err, want, log)
+	}
+	if testkit.Exists(filepath.Join(f.path, ".git", syncingMarker)) || strings.Contains(log, "interrupted") {
+		t.Error("the refusal left the working copy to repair")
+	}
 }

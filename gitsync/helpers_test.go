@@ -4,8 +4,9 @@ import (
 	"bytes"
 	"context"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
+	"github.com/wh-gitd/wh-gitd/internal/testkit"
 )
 
 // fixture is an upstream and a working copy path to sync into.
@@ -26,9 +28,19 @@ func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	return &fixture{
 		up:   gitsynctest.NewUpstream(t),
-		s:    New(zerolog.New(zerolog.NewTestWriter(t))),
+		s:    New(testLogger(t)),
 		path: filepath.Join(t.TempDir(), "site"),
 	}
+}
+
+// newDeployed is a fixture whose working copy is synced to a first
+// commit of files on main, and that commit.
+func newDeployed(t testing.TB, files map[string]string) (*fixture, string) {
+	t.Helper()
+	f := newFixture(t)
+	sha := f.up.Commit(t, "main", files, "first")
+	f.sync(t, f.target())
+	return f, sha
 }
 
 // target syncs branch main from the file-path upstream at depth 1.
@@ -112,59 +124,41 @@ func describe(t testing.TB, p string, d fs.DirEntry) string {
 	return string(b)
 }
 
-// git runs the git CLI in dir, isolated from the user's configuration.
-func gitCLI(t testing.TB, dir string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(),
-		"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null"}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("git %s: %v: %s", strings.Join(args, " "), err, stderr.String())
-	}
-	return strings.TrimSpace(string(out))
-}
-
 // assertClean checks with the git CLI that HEAD is sha and that the index
 // and the tracked files match it exactly.
 func assertClean(t testing.TB, dir, sha string) {
 	t.Helper()
-	if got := gitCLI(t, dir, "rev-parse", "HEAD"); got != sha {
-		t.Errorf("HEAD = %s, want %s", got, sha)
-	}
-	if st := gitCLI(t, dir, "status", "--porcelain", "--untracked-files=no"); st != "" {
-		t.Errorf("git status shows changes:\n%s", st)
-	}
-	if d := gitCLI(t, dir, "diff-index", "--cached", "--name-status", "HEAD"); d != "" {
-		t.Errorf("index differs from HEAD:\n%s", d)
-	}
+	assertGit(t, dir, sha, "rev-parse", "HEAD")
+	assertGit(t, dir, "", "status", "--porcelain", "--untracked-files=no")
+	assertGit(t, dir, "", "diff-index", "--cached", "--name-status", "HEAD")
 }
 
-func put(t testing.TB, p, content string) {
+// hangingRemote is a remote whose server takes requests and never answers.
+func hangingRemote(t testing.TB) string {
 	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+	}))
+	t.Cleanup(hang.Close)
+	return hang.URL + "/repo.git"
 }
 
-func readFile(t testing.TB, p string) string {
+// assertGit checks that git args, run in dir, print want.
+func assertGit(t testing.TB, dir, want string, args ...string) {
 	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
+	if got := testkit.Git(t, dir, args...); got != want {
+		t.Errorf("git %s in %s = %q, want %q", strings.Join(args, " "), dir, got, want)
 	}
-	return string(b)
 }
 
-func exists(p string) bool {
-	_, err := os.Lstat(p)
-	return err == nil
+// assertLogHas checks that the job log holds every one of lines.
+func assertLogHas(t testing.TB, log string, lines ...string) {
+	t.Helper()
+	for _, l := range lines {
+		if !strings.Contains(log, l) {
+			t.Errorf("log lacks %q:\n%s", l, log)
+		}
+	}
 }
 
 func testLogger(t testing.TB) zerolog.Logger {

@@ -1,17 +1,22 @@
 package gitsync
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
+	"github.com/wh-gitd/wh-gitd/internal/testkit"
 )
 
 func TestIndexLock(t *testing.T) {
@@ -30,12 +35,10 @@ func TestIndexLock(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t)
-			f.up.Commit(t, "main", map[string]string{"a": "1"}, "one")
-			f.sync(t, f.target())
+			f, _ := newDeployed(t, map[string]string{"a": "1"})
 			sha := f.up.Commit(t, "main", map[string]string{"a": "2"}, "two")
 			lock := filepath.Join(f.path, ".git", "index.lock")
-			put(t, lock, "")
+			testkit.WriteFile(t, lock, "")
 			old := time.Now().Add(-tc.age)
 			if err := os.Chtimes(lock, old, old); err != nil {
 				t.Fatal(err)
@@ -56,9 +59,7 @@ func TestIndexLock(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Sync: %v\n%s", err, log)
 			}
-			if !strings.Contains(log, tc.wantLine) {
-				t.Errorf("log lacks %q:\n%s", tc.wantLine, log)
-			}
+			assertLogHas(t, log, tc.wantLine)
 			assertClean(t, f.path, sha)
 		})
 	}
@@ -98,10 +99,8 @@ func TestSubmodules(t *testing.T) {
 			if fi, err := os.Stat(filepath.Join(f.path, "vendor", "lib")); err != nil || !fi.IsDir() {
 				t.Errorf("vendor/lib is not a directory: %v", err)
 			}
-			if got := gitCLI(t, f.path, "rev-parse", "HEAD"); got != sha {
-				t.Errorf("HEAD = %s, want %s", got, sha)
-			}
-			if got := gitCLI(t, f.path, "ls-files", "--stage", "vendor/lib"); !strings.HasPrefix(got, "160000 "+v2) {
+			assertGit(t, f.path, sha, "rev-parse", "HEAD")
+			if got := testkit.Git(t, f.path, "ls-files", "--stage", "vendor/lib"); !strings.HasPrefix(got, "160000 "+v2) {
 				t.Errorf("index entry = %q", got)
 			}
 		})
@@ -137,7 +136,7 @@ func TestObjectStoreMaintenance(t *testing.T) {
 				f.up.Commit(t, "main", map[string]string{"a": fmt.Sprint(i), fmt.Sprint("f", i): "x"}, "next")
 				_, log := f.sync(t, tg)
 				seen = seen || strings.Contains(log, tc.wantLine)
-				if packs, _ := filepath.Glob(filepath.Join(f.path, ".git", "objects", "pack", "*.pack")); len(packs) > 4 {
+				if packs := packFiles(t, f.path); len(packs) > 4 {
 					t.Errorf("sync %d: %d packs", i, len(packs))
 				}
 			}
@@ -147,8 +146,8 @@ func TestObjectStoreMaintenance(t *testing.T) {
 			if tc.wantPruned && exec.Command("git", "-C", f.path, "cat-file", "-e", abandoned).Run() == nil {
 				t.Errorf("force-pushed-away commit %s survived", abandoned)
 			}
-			gitCLI(t, f.path, "fsck", "--no-progress", "--no-dangling")
-			if b, _ := os.ReadFile(filepath.Join(f.path, ".git", "shallow")); strings.Count(string(b), "\n") > 2 {
+			testkit.Git(t, f.path, "fsck", "--no-progress", "--no-dangling")
+			if b := testkit.ReadIfExists(filepath.Join(f.path, ".git", "shallow")); strings.Count(b, "\n") > 2 {
 				t.Errorf(".git/shallow keeps growing:\n%s", b)
 			}
 			assertClean(t, f.path, f.up.Head(t, "main"))
@@ -190,9 +189,7 @@ func TestConcurrentSyncsOfDifferentPaths(t *testing.T) {
 // without reporting its own files as local edits.
 func TestInterruptedCheckoutResumes(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	f.up.Commit(t, "main", map[string]string{"a": "a"}, "small")
-	f.sync(t, f.target())
+	f, _ := newDeployed(t, map[string]string{"a": "a"})
 	many := make(map[string]string)
 	for i := range 200 {
 		many[fmt.Sprintf("d%d/f%03d", i%7, i)] = fmt.Sprint(i)
@@ -229,4 +226,136 @@ func TestInterruptedCheckoutResumes(t *testing.T) {
 		t.Errorf("resumed: %+v (first run wrote %d)", res, co.written)
 	}
 	assertClean(t, f.path, sha)
+}
+
+// TestMergeKeepsLargestPack checks that merging the packs of a full-history
+// working copy leaves the largest pack (the first clone's) untouched.
+func TestMergeKeepsLargestPack(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.s.compactPacks = 4
+	tg := f.target()
+	tg.Depth = 0
+	big := make(map[string]string)
+	for i := range 300 {
+		big[fmt.Sprintf("d%d/f%03d", i%5, i)] = strings.Repeat(fmt.Sprint(i), 50)
+	}
+	f.up.Commit(t, "main", big, "big")
+	f.sync(t, tg)
+	base := packFiles(t, f.path)
+	if len(base) != 1 {
+		t.Fatalf("after clone: %d packs, want 1", len(base))
+	}
+	baseInfo, err := os.Stat(base[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	merged := false
+	for i := 1; i <= 3; i++ {
+		f.up.Commit(t, "main", map[string]string{"small": fmt.Sprint(i)}, "small")
+		_, log := f.sync(t, tg)
+		merged = merged || strings.Contains(log, "merged 3 packs into one")
+	}
+	if !merged {
+		t.Fatal("no merge happened")
+	}
+	packs := packFiles(t, f.path)
+	if len(packs) != 2 {
+		t.Errorf("after merge: %d packs, want 2: %v", len(packs), packs)
+	}
+	fi, err := os.Stat(base[0])
+	if err != nil {
+		t.Fatalf("largest pack is gone: %v", err)
+	}
+	if fi.Size() != baseInfo.Size() || !fi.ModTime().Equal(baseInfo.ModTime()) {
+		t.Errorf("largest pack changed: %d bytes at %s, was %d at %s",
+			fi.Size(), fi.ModTime(), baseInfo.Size(), baseInfo.ModTime())
+	}
+	testkit.Git(t, f.path, "fsck", "--no-progress", "--no-dangling")
+	assertClean(t, f.path, f.up.Head(t, "main"))
+}
+
+// packFiles lists the pack files of the working copy's object store.
+func packFiles(t *testing.T, wc string) []string {
+	t.Helper()
+	packs, err := filepath.Glob(filepath.Join(wc, ".git", "objects", "pack", "*.pack"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return packs
+}
+
+// TestNoDescriptorLeak checks that the pack files a sync keeps open are
+// closed when it ends. Not parallel: it counts the process's descriptors.
+func TestNoDescriptorLeak(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("counts /proc/self/fd")
+	}
+	f := newFixture(t)
+	f.s.compactPacks = 5
+	tg := f.target()
+	tg.Depth = 0
+	f.up.Commit(t, "main", map[string]string{"a": "0"}, "c0")
+	f.sync(t, tg) // warm up: the runtime opens some descriptors once
+	before := openFDs(t)
+	for i := 1; i <= 20; i++ {
+		f.up.Commit(t, "main", map[string]string{"a": fmt.Sprint(i)}, "next")
+		f.sync(t, tg)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	after := openFDs(t)
+	for after > before && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond) // a child's pipes may close late
+		after = openFDs(t)
+	}
+	if after > before {
+		t.Errorf("open descriptors: %d before 20 syncs, %d after", before, after)
+	}
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// The daemon's log lines carry the deployed commit as "commit", since the
+// caller's logger already has "sha" (the delivered commit), and durations
+// in milliseconds as "_ms" fields: no key appears twice in a line.
+func TestLogFields(t *testing.T) {
+	t.Parallel()
+	f, _ := newDeployed(t, map[string]string{"a": "1"})
+	f.s.staleLock = 0
+	sha := f.up.Commit(t, "main", map[string]string{"a": "2"}, "two")
+	testkit.WriteFile(t, filepath.Join(f.path, "a"), "local edit")
+	testkit.WriteFile(t, filepath.Join(f.path, ".git", "index.lock"), "")
+	var buf bytes.Buffer
+	logger := zerolog.New(&buf).With().Str("sha", "delivered").Logger()
+	if _, err := f.s.Sync(logger.WithContext(context.Background()), f.target(), nil); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"working copy synced":                  `"commit":"` + sha + `"`,
+		"local change overwritten by checkout": `"commit":"` + sha + `"`,
+		"removed stale index.lock":             `"age_ms":`,
+	}
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		if n := strings.Count(line, `"sha":`); n != 1 {
+			t.Errorf("%d sha fields in %s", n, line)
+		}
+		for msg, field := range want {
+			if strings.Contains(line, `"message":"`+msg+`"`) {
+				if !strings.Contains(line, field) {
+					t.Errorf("line lacks %s: %s", field, line)
+				}
+				delete(want, msg)
+			}
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("lines missing: %v\n%s", want, buf.String())
+	}
 }

@@ -1,8 +1,8 @@
 package gitsync
 
 import (
-	"net/http"
-	"net/http/httptest"
+	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,20 +11,8 @@ import (
 	"time"
 
 	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
+	"github.com/wh-gitd/wh-gitd/internal/testkit"
 )
-
-// packNames lists the pack files of the working copy's object store.
-func packNames(t *testing.T, path string) []string {
-	t.Helper()
-	m, err := filepath.Glob(filepath.Join(path, ".git", "objects", "pack", "*.pack"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range m {
-		m[i] = filepath.Base(m[i])
-	}
-	return m
-}
 
 // A sync that fails while fetching (the upstream moved away) leaves nothing
 // to repair: the next one fetches only what is new and removes the file the
@@ -39,8 +27,8 @@ func TestFailedFetchLeavesNothingToRepair(t *testing.T) {
 			tg.Depth = depth
 			first := f.up.Commit(t, "main", map[string]string{".gitignore": ".env\n", "a.txt": "a", "gone.txt": "bye"}, "one")
 			f.sync(t, tg)
-			put(t, filepath.Join(f.path, ".env"), "SECRET=1\n")
-			packs := packNames(t, f.path)
+			testkit.WriteFile(t, filepath.Join(f.path, ".env"), "SECRET=1\n")
+			packs := packFiles(t, f.path)
 
 			away := f.up.Path() + ".away"
 			if err := os.Rename(f.up.Path(), away); err != nil {
@@ -49,7 +37,7 @@ func TestFailedFetchLeavesNothingToRepair(t *testing.T) {
 			if _, log, err := f.trySync(tg); err == nil {
 				t.Fatalf("sync from a missing upstream succeeded:\n%s", log)
 			}
-			if exists(filepath.Join(f.path, ".git", syncingMarker)) {
+			if testkit.Exists(filepath.Join(f.path, ".git", syncingMarker)) {
 				t.Error("a failed fetch left the syncing marker")
 			}
 			if err := os.Rename(away, f.up.Path()); err != nil {
@@ -63,15 +51,15 @@ func TestFailedFetchLeavesNothingToRepair(t *testing.T) {
 			if res.Cloned || res.Previous != first || res.Commit != second || res.Removed != 1 {
 				t.Errorf("result = %+v", res)
 			}
-			if exists(filepath.Join(f.path, "gone.txt")) {
+			if testkit.Exists(filepath.Join(f.path, "gone.txt")) {
 				t.Error("gone.txt, deleted by the commit, is still there")
 			}
-			if got := readFile(t, filepath.Join(f.path, ".env")); got != "SECRET=1\n" {
+			if got := testkit.ReadFile(t, filepath.Join(f.path, ".env")); got != "SECRET=1\n" {
 				t.Errorf(".env = %q", got)
 			}
 			assertClean(t, f.path, second)
 			if depth == 0 {
-				if after := packNames(t, f.path); !containsAll(after, packs) || len(after) != len(packs)+1 {
+				if after := packFiles(t, f.path); !containsAll(after, packs) || len(after) != len(packs)+1 {
 					t.Errorf("packs before %v, after %v: history fetched again", packs, after)
 				}
 			}
@@ -107,25 +95,19 @@ func TestFailedSyncLeavesNoMarker(t *testing.T) {
 			tg.Remote = f.up.ServeHTTPAuth(t, "deploy", "right")
 		}},
 		{"timeout", func(t *testing.T, f *fixture, tg *Target) {
-			hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				<-r.Context().Done()
-			}))
-			t.Cleanup(hang.Close)
-			tg.Remote, tg.Timeout = hang.URL+"/repo.git", 500*time.Millisecond
+			tg.Remote, tg.Timeout = hangingRemote(t), 500*time.Millisecond
 		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t)
-			f.up.Commit(t, "main", map[string]string{"a": "1"}, "one")
-			f.sync(t, f.target())
+			f, _ := newDeployed(t, map[string]string{"a": "1"})
 			sha := f.up.Commit(t, "main", map[string]string{"a": "2"}, "two")
 			tg := f.target()
 			tc.break_(t, f, &tg)
 			if _, log, err := f.trySync(tg); err == nil {
 				t.Fatalf("sync succeeded:\n%s", log)
 			}
-			if exists(filepath.Join(f.path, ".git", syncingMarker)) {
+			if testkit.Exists(filepath.Join(f.path, ".git", syncingMarker)) {
 				t.Error("the failed sync left the syncing marker")
 			}
 			if tmp, _ := filepath.Glob(filepath.Join(f.path, ".git", "objects", "pack", "tmp_*")); len(tmp) > 0 {
@@ -151,10 +133,10 @@ func TestKilledSyncIsRepairedOnce(t *testing.T) {
 		setup func(t *testing.T, git string)
 	}{
 		{"killed in the checkout", func(t *testing.T, git string) {
-			put(t, filepath.Join(git, "index.lock"), "half an index")
+			testkit.WriteFile(t, filepath.Join(git, "index.lock"), "half an index")
 		}},
 		{"index unreadable", func(t *testing.T, git string) {
-			put(t, filepath.Join(git, "index"), "not an index")
+			testkit.WriteFile(t, filepath.Join(git, "index"), "not an index")
 		}},
 		{"index missing", func(t *testing.T, git string) {
 			if err := os.Remove(filepath.Join(git, "index")); err != nil {
@@ -164,15 +146,13 @@ func TestKilledSyncIsRepairedOnce(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t)
-			first := f.up.Commit(t, "main", map[string]string{"a.txt": "a", "gone.txt": "bye", "d/x": "x"}, "one")
-			f.sync(t, f.target())
-			put(t, filepath.Join(f.path, ".env"), "KEEP\n")
+			f, first := newDeployed(t, map[string]string{"a.txt": "a", "gone.txt": "bye", "d/x": "x"})
+			testkit.WriteFile(t, filepath.Join(f.path, ".env"), "KEEP\n")
 			sha := f.up.Commit(t, "main", map[string]string{"gone.txt": gitsynctest.Deleted,
 				"d/x": gitsynctest.Deleted, "a.txt": "A"}, "two")
 			git := filepath.Join(f.path, ".git")
-			put(t, filepath.Join(git, syncingMarker), "")
-			put(t, filepath.Join(f.path, "a.txt"), "A") // the killed checkout wrote one file
+			testkit.WriteFile(t, filepath.Join(git, syncingMarker), "")
+			testkit.WriteFile(t, filepath.Join(f.path, "a.txt"), "A") // the killed checkout wrote one file
 			tc.setup(t, git)
 
 			res, log := f.sync(t, f.target())
@@ -183,19 +163,19 @@ func TestKilledSyncIsRepairedOnce(t *testing.T) {
 				t.Errorf("result = %+v", res)
 			}
 			for _, p := range []string{"gone.txt", "d/x", "d"} {
-				if exists(filepath.Join(f.path, p)) {
+				if testkit.Exists(filepath.Join(f.path, p)) {
 					t.Errorf("%s, deleted by the commit, is still there", p)
 				}
 			}
-			if got := readFile(t, filepath.Join(f.path, ".env")); got != "KEEP\n" {
+			if got := testkit.ReadFile(t, filepath.Join(f.path, ".env")); got != "KEEP\n" {
 				t.Errorf(".env = %q", got)
 			}
 			if len(res.Overwritten) != 0 {
 				t.Errorf("overwritten %v", res.Overwritten)
 			}
 			assertClean(t, f.path, sha)
-			if exists(filepath.Join(git, syncingMarker)) || exists(filepath.Join(f.path, oldGitDir)) ||
-				exists(filepath.Join(f.path, droppedGitDir)) {
+			if testkit.Exists(filepath.Join(git, syncingMarker)) || testkit.Exists(filepath.Join(f.path, oldGitDir)) ||
+				testkit.Exists(filepath.Join(f.path, droppedGitDir)) {
 				t.Error("repair left its traces")
 			}
 		})
@@ -221,4 +201,100 @@ func TestClonedOnlyForTheFirstClone(t *testing.T) {
 	if res, _ := g.sync(t, g.target()); !res.Cloned {
 		t.Errorf("Cloned false for the first clone: %+v", res)
 	}
+}
+
+// A sync killed part-way (marker left, shallow list lost: go-git writes the
+// pack before it) is repaired by fetching the repository again; the
+// working copy's untracked files stay and it ends at the right commit.
+func TestInterruptedSyncIsRepaired(t *testing.T) {
+	f, _ := newDeployed(t, map[string]string{".gitignore": ".env\n", "a": "1"})
+	testkit.WriteFile(t, filepath.Join(f.path, ".env"), "SECRET=1\n")
+	sha := f.up.Commit(t, "main", map[string]string{"a": "2"}, "two")
+	f.up.Commit(t, "main", map[string]string{"a": "3"}, "three")
+	testkit.WriteFile(t, filepath.Join(f.path, ".git", syncingMarker), "")
+	if err := os.Remove(filepath.Join(f.path, ".git", "shallow")); err != nil {
+		t.Fatal(err)
+	}
+	tg := f.target()
+	tg.Commit = sha // an older commit: needs history the broken copy does not have
+	res, log := f.sync(t, tg)
+	if !strings.Contains(log, "interrupted") || res.Commit != sha {
+		t.Fatalf("commit %s, log:\n%s", res.Commit, log)
+	}
+	assertClean(t, f.path, sha)
+	if got := testkit.ReadFile(t, filepath.Join(f.path, ".env")); got != "SECRET=1\n" {
+		t.Errorf(".env = %q after the repair", got)
+	}
+	if testkit.Exists(filepath.Join(f.path, ".git", syncingMarker)) {
+		t.Error("the marker is left after a sync that succeeded")
+	}
+}
+
+// A first sync killed inside git init leaves a .git and nothing else: the
+// next sync makes it again instead of refusing the folder.
+func TestHalfMadeGitDirIsRemade(t *testing.T) {
+	f := newFixture(t)
+	sha := f.up.Commit(t, "main", map[string]string{"a": "1"}, "one")
+	if err := os.MkdirAll(filepath.Join(f.path, ".git", "objects"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	res, log := f.sync(t, f.target())
+	if res.Commit != sha || !strings.Contains(log, "half-made") {
+		t.Fatalf("commit %s, log:\n%s", res.Commit, log)
+	}
+	assertClean(t, f.path, sha)
+}
+
+// A repair killed after it moved the broken .git aside is finished by the
+// next sync, with the old index as its baseline.
+func TestInterruptedRepairIsFinished(t *testing.T) {
+	f, _ := newDeployed(t, map[string]string{"a": "1", "gone": "x"})
+	testkit.WriteFile(t, filepath.Join(f.path, ".env"), "KEEP\n")
+	sha := f.up.Commit(t, "main", map[string]string{"gone": gitsynctest.Deleted}, "two")
+	if err := os.Rename(filepath.Join(f.path, ".git"), filepath.Join(f.path, oldGitDir)); err != nil {
+		t.Fatal(err)
+	}
+	res, log := f.sync(t, f.target())
+	if res.Commit != sha || !strings.Contains(log, "repair") || testkit.Exists(filepath.Join(f.path, oldGitDir)) {
+		t.Fatalf("commit %s, log:\n%s", res.Commit, log)
+	}
+	if testkit.Exists(filepath.Join(f.path, "gone")) || res.Cloned {
+		t.Errorf("result %+v; gone, deleted by the commit, still there: %v", res, testkit.Exists(filepath.Join(f.path, "gone")))
+	}
+	assertClean(t, f.path, sha)
+	if got := testkit.ReadFile(t, filepath.Join(f.path, ".env")); got != "KEEP\n" {
+		t.Errorf(".env = %q", got)
+	}
+}
+
+// Maintain marks the repository as a sync does, so a kill during it is
+// repaired by the next Sync; and it leaves alone a repository whose last
+// sync or upkeep was killed, for that Sync to repair first.
+func TestMaintainUnderTheMarker(t *testing.T) {
+	f := newFixture(t)
+	f.up.Commit(t, "main", map[string]string{"a": "1"}, "one")
+	if _, err := f.s.Sync(context.Background(), f.target(), nil); err != nil {
+		t.Fatal(err)
+	}
+	marker := filepath.Join(f.path, ".git", syncingMarker)
+	if err := f.s.Maintain(context.Background(), f.path, nil); err != nil {
+		t.Fatalf("Maintain: %v", err)
+	}
+	if testkit.Exists(marker) {
+		t.Fatal("Maintain left its marker after it finished")
+	}
+	testkit.WriteFile(t, marker, "") // a kill during Maintain leaves the marker
+	var log bytes.Buffer
+	if err := f.s.Maintain(context.Background(), f.path, &log); err != nil || log.Len() != 0 {
+		t.Fatalf("Maintain under a killed one's marker: %v, log %q", err, log.String())
+	}
+	if !testkit.Exists(marker) {
+		t.Fatal("Maintain removed the marker of a killed upkeep: the next sync would not repair")
+	}
+	sha := f.up.Commit(t, "main", map[string]string{"a": "2"}, "two")
+	res, out := f.sync(t, f.target())
+	if !strings.Contains(out, "interrupted") || res.Commit != sha {
+		t.Errorf("the sync after a killed upkeep: commit %s, log:\n%s", res.Commit, out)
+	}
+	assertClean(t, f.path, sha)
 }

@@ -2,13 +2,12 @@ package gitsync
 
 import (
 	"maps"
-	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
 	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
+	"github.com/wh-gitd/wh-gitd/internal/testkit"
 )
 
 func TestFirstClone(t *testing.T) {
@@ -34,28 +33,18 @@ func TestFirstClone(t *testing.T) {
 			if got := files(t, f.path); !maps.Equal(got, want) {
 				t.Errorf("files = %v, want %v", got, want)
 			}
-			for _, line := range []string{"clone ", "fetch refs/heads/main from origin (depth 1)",
-				"checkout " + sha[:7] + " from empty working copy: 3 written, 0 removed"} {
-				if !strings.Contains(log, line) {
-					t.Errorf("log lacks %q:\n%s", line, log)
-				}
-			}
+			assertLogHas(t, log, "clone ", "fetch refs/heads/main from origin (depth 1)",
+				"checkout "+sha[:7]+" from empty working copy: 3 written, 0 removed")
 			assertClean(t, f.path, sha)
-			if b := gitCLI(t, f.path, "symbolic-ref", "HEAD"); b != "refs/heads/main" {
-				t.Errorf("HEAD -> %s", b)
-			}
-			if u := gitCLI(t, f.path, "remote", "get-url", "origin"); u != tg.Remote {
-				t.Errorf("origin = %s, want %s", u, tg.Remote)
-			}
+			assertGit(t, f.path, "refs/heads/main", "symbolic-ref", "HEAD")
+			assertGit(t, f.path, tg.Remote, "remote", "get-url", "origin")
 		})
 	}
 }
 
 func TestIncrementalAndNoop(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	first := f.up.Commit(t, "main", map[string]string{"a": "1", "b": "2", "dir/c": "3", "dir/d": "4"}, "one")
-	f.sync(t, f.target())
+	f, first := newDeployed(t, map[string]string{"a": "1", "b": "2", "dir/c": "3", "dir/d": "4"})
 	second := f.up.Commit(t, "main", map[string]string{"a": "1 changed", "dir/c": gitsynctest.Deleted,
 		"dir/d": gitsynctest.Deleted, "e": "5"}, "two")
 
@@ -67,7 +56,7 @@ func TestIncrementalAndNoop(t *testing.T) {
 	if got := files(t, f.path); !maps.Equal(got, want) {
 		t.Errorf("files = %v, want %v", got, want)
 	}
-	if exists(filepath.Join(f.path, "dir")) {
+	if testkit.Exists(filepath.Join(f.path, "dir")) {
 		t.Error("emptied directory dir/ was not removed")
 	}
 	if !strings.Contains(log, "checkout "+second[:7]+" from "+first[:7]+": 2 written, 2 removed") {
@@ -107,12 +96,10 @@ func TestExactOlderCommit(t *testing.T) {
 			tg.Depth = tc.depth
 			tg.Commit = old
 			res, log := f.sync(t, tg)
-			if res.Commit != old || readFile(t, filepath.Join(f.path, "v")) != "old" {
-				t.Errorf("result = %+v, v = %q", res, readFile(t, filepath.Join(f.path, "v")))
+			if res.Commit != old || testkit.ReadFile(t, filepath.Join(f.path, "v")) != "old" {
+				t.Errorf("result = %+v, v = %q", res, testkit.ReadFile(t, filepath.Join(f.path, "v")))
 			}
-			if !strings.Contains(log, tc.wantLine) {
-				t.Errorf("log lacks %q:\n%s", tc.wantLine, log)
-			}
+			assertLogHas(t, log, tc.wantLine)
 			assertClean(t, f.path, old)
 		})
 	}
@@ -141,20 +128,16 @@ func TestForcePushToUnrelatedOlderCommit(t *testing.T) {
 
 func TestNewBranchSameWorkingCopy(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	f.up.Commit(t, "main", map[string]string{"a": "main"}, "main")
-	f.sync(t, f.target())
+	f, _ := newDeployed(t, map[string]string{"a": "main"})
 	dev := f.up.Commit(t, "dev", map[string]string{"a": "dev", "d": "only on dev"}, "dev root")
 	tg := f.target()
 	tg.Ref = "refs/heads/dev"
 	res, _ := f.sync(t, tg)
-	if res.Commit != dev || readFile(t, filepath.Join(f.path, "a")) != "dev" {
+	if res.Commit != dev || testkit.ReadFile(t, filepath.Join(f.path, "a")) != "dev" {
 		t.Errorf("result = %+v", res)
 	}
 	assertClean(t, f.path, dev)
-	if b := gitCLI(t, f.path, "symbolic-ref", "HEAD"); b != "refs/heads/dev" {
-		t.Errorf("HEAD -> %s", b)
-	}
+	assertGit(t, f.path, "refs/heads/dev", "symbolic-ref", "HEAD")
 }
 
 func TestTagRef(t *testing.T) {
@@ -180,12 +163,10 @@ func TestTagRef(t *testing.T) {
 				t.Errorf("commit = %s, want %s", res.Commit, v1)
 			}
 			assertClean(t, f.path, v1)
-			if _, err := os.ReadFile(filepath.Join(f.path, ".git", "refs", "heads", "v1.0")); err == nil {
+			if testkit.Exists(filepath.Join(f.path, ".git", "refs", "heads", "v1.0")) {
 				t.Error("a tag made a local branch")
 			}
-			if out := gitCLI(t, f.path, "rev-parse", "--symbolic-full-name", "HEAD"); out != "HEAD" {
-				t.Errorf("HEAD is not detached: %s", out)
-			}
+			assertGit(t, f.path, "HEAD", "rev-parse", "--symbolic-full-name", "HEAD")
 		})
 	}
 }
@@ -211,12 +192,8 @@ func TestDepth(t *testing.T) {
 			tg := f.target()
 			tg.Depth = tc.depth
 			f.sync(t, tg)
-			if got := gitCLI(t, f.path, "rev-parse", "--is-shallow-repository"); got != tc.wantShallow {
-				t.Errorf("shallow = %s, want %s", got, tc.wantShallow)
-			}
-			if got := gitCLI(t, f.path, "rev-list", "--count", "HEAD"); got != tc.wantCount {
-				t.Errorf("commits = %s, want %s", got, tc.wantCount)
-			}
+			assertGit(t, f.path, tc.wantShallow, "rev-parse", "--is-shallow-repository")
+			assertGit(t, f.path, tc.wantCount, "rev-list", "--count", "HEAD")
 		})
 	}
 }
@@ -234,74 +211,6 @@ func TestUnshallowWhenDepthBecomesZero(t *testing.T) {
 	if !strings.Contains(log, "(unshallow)") {
 		t.Errorf("log:\n%s", log)
 	}
-	if got := gitCLI(t, f.path, "rev-parse", "--is-shallow-repository"); got != "false" {
-		t.Errorf("still shallow")
-	}
-	if got := gitCLI(t, f.path, "rev-list", "--count", "HEAD"); got != "3" {
-		t.Errorf("commits = %s, want 3", got)
-	}
-}
-
-// A folder that already holds a clone of the remote, made with the git CLI
-// (shallow or not, with an index git wrote in any version), is adopted as
-// it is: no refusal, untracked and ignored files kept, not a first clone.
-func TestAdoptsExistingWorkingCopies(t *testing.T) {
-	t.Parallel()
-	cliClone := func(args ...string) func(t *testing.T, f *fixture) {
-		return func(t *testing.T, f *fixture) {
-			cmd := []string{"clone", "--quiet"}
-			for _, a := range args {
-				cmd = append(cmd, strings.ReplaceAll(a, "%UP", f.up.Path()))
-			}
-			gitCLI(t, filepath.Dir(f.path), append(cmd, f.path)...)
-			put(t, filepath.Join(f.path, ".env"), "local")
-			put(t, filepath.Join(f.path, "node_modules", "x.js"), "ignored")
-		}
-	}
-	tests := []struct {
-		name      string
-		depth     int
-		setup     func(t *testing.T, f *fixture)
-		want      []string // Overwritten
-		untouched bool     // .env and node_modules/ are there and kept
-	}{
-		{"shallow clone by the git CLI", 1, cliClone("--depth", "1", "file://%UP"), nil, true},
-		{"full clone by the git CLI", 0, cliClone("%UP"), nil, true},
-		{"clone with an index of version 4", 0, func(t *testing.T, f *fixture) {
-			cliClone("%UP")(t, f)
-			gitCLI(t, f.path, "update-index", "--index-version", "4")
-		}, nil, true},
-		{"clone with a separate git dir", 0, func(t *testing.T, f *fixture) {
-			cliClone("--separate-git-dir", filepath.Join(t.TempDir(), "site.git"), "%UP")(t, f)
-		}, nil, true},
-		{"index deleted, one local edit", 1, func(t *testing.T, f *fixture) {
-			f.sync(t, f.target())
-			if err := os.Remove(filepath.Join(f.path, ".git", "index")); err != nil {
-				t.Fatal(err)
-			}
-			put(t, filepath.Join(f.path, "b"), "local edit")
-		}, []string{"b"}, false},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t)
-			f.up.Commit(t, "main", map[string]string{"a": "1", "b": "2", "c/d": "3", ".gitignore": "node_modules/\n"}, "one")
-			tc.setup(t, f)
-			sha := f.up.Commit(t, "main", map[string]string{"a": "changed", "c/d": gitsynctest.Deleted}, "two")
-			tg := f.target()
-			tg.Depth = tc.depth
-			res, _ := f.sync(t, tg)
-			if !slices.Equal(res.Overwritten, tc.want) || res.Cloned || res.Removed != 1 {
-				t.Errorf("result = %+v", res)
-			}
-			assertClean(t, f.path, sha)
-			if exists(filepath.Join(f.path, "c")) {
-				t.Error("c/d, deleted by the commit, is still there")
-			}
-			if tc.untouched && (readFile(t, filepath.Join(f.path, ".env")) != "local" ||
-				readFile(t, filepath.Join(f.path, "node_modules", "x.js")) != "ignored") {
-				t.Error(".env or node_modules/ changed")
-			}
-		})
-	}
+	assertGit(t, f.path, "false", "rev-parse", "--is-shallow-repository")
+	assertGit(t, f.path, "3", "rev-list", "--count", "HEAD")
 }

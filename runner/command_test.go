@@ -4,40 +4,24 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/wh-gitd/wh-gitd/internal/testkit"
 	"github.com/wh-gitd/wh-gitd/job"
 	"github.com/wh-gitd/wh-gitd/settings"
 )
 
-// alive reports whether pid is a live (not zombie) process.
-func alive(pid int) bool {
-	if syscall.Kill(pid, 0) != nil {
-		return false
-	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	return len(fields) > 0 && fields[0] != "Z"
-}
-
 // pids reads the pids a test command wrote, one a line.
 func pids(t *testing.T, path string) []int {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read pid file: %v", err)
-	}
 	var out []int
-	for _, f := range strings.Fields(string(b)) {
+	for _, f := range strings.Fields(testkit.ReadFile(t, path)) {
 		n, err := strconv.Atoi(f)
 		if err != nil {
 			t.Fatalf("pid file holds %q", f)
@@ -47,17 +31,17 @@ func pids(t *testing.T, path string) []int {
 	return out
 }
 
+// waitGone waits until none of pids is a live process.
 func waitGone(t *testing.T, pids []int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for _, p := range pids {
-		for alive(p) {
-			if time.Now().After(deadline) {
-				t.Fatalf("process %d is still alive", p)
+	testkit.Eventually(t, fmt.Sprintf("processes %v to end", pids), 5*time.Second, func() bool {
+		for _, p := range pids {
+			if testkit.Alive(p) {
+				return false
 			}
-			time.Sleep(20 * time.Millisecond)
 		}
-	}
+		return true
+	})
 }
 
 func TestRunCommand(t *testing.T) {
@@ -123,7 +107,7 @@ func TestRunCommand(t *testing.T) {
 			if tc.pidsLeft {
 				waitGone(t, pids(t, pidFile))
 			}
-			if _, err := os.Stat(filepath.Join(dir, "x")); err == nil {
+			if testkit.Exists(filepath.Join(dir, "x")) {
 				t.Error("argv command went through a shell")
 			}
 		})
@@ -189,5 +173,70 @@ func TestCommandEnvIsAllowListed(t *testing.T) {
 		if !strings.Contains("\n"+joined+"\n", "\n"+want+"\n") {
 			t.Errorf("command environment lacks %q", want)
 		}
+	}
+}
+
+// A background process that left the command's process group (setsid) but
+// holds its output does not hold the job: it is found and killed when the
+// command exits, and the job goes on.
+func TestEscapedHolderIsKilled(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "pids")
+	env := append(baseEnv(os.Environ()), "PIDFILE="+pidFile)
+	var out bytes.Buffer
+	start := time.Now()
+	err := runCommand(context.Background(), settings.Command{Shell: "setsid sleep 600 & echo $! > $PIDFILE; echo started"},
+		dir, env, 30*time.Second, 300*time.Millisecond, &out, nil)
+	if err != nil {
+		t.Fatalf("err = %v", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("took %s", took)
+	}
+	if !strings.HasPrefix(out.String(), "started\n") || !strings.Contains(out.String(), "held the output") {
+		t.Errorf("output %q", out.String())
+	}
+	waitGone(t, pids(t, pidFile))
+}
+
+func TestCapWriter(t *testing.T) {
+	cases := []struct {
+		name       string
+		head, tail int
+		writes     []string
+		want       string
+	}{
+		{"under the head", 10, 5, []string{"abc", "def"}, "abcdef"},
+		{"head then tail, nothing cut", 3, 5, []string{"abcdef"}, "abcdef"},
+		{"cut in the middle", 3, 3, []string{"abc", "1234", "xyz"}, "abc\n[... 4 bytes cut ...]\nxyz"},
+		{"one big write", 2, 2, []string{"0123456789"}, "01\n[... 6 bytes cut ...]\n89"},
+		{"many small writes wrap the ring", 1, 3, strings.Split("abcdefgh", ""), "a\n[... 4 bytes cut ...]\nfgh"},
+		{"no tail", 2, 0, []string{"abcd"}, "ab\n[... 2 bytes cut ...]\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var b bytes.Buffer
+			c := newCapWriter(&b, tc.head, tc.tail)
+			for _, w := range tc.writes {
+				if n, err := c.Write([]byte(w)); n != len(w) || err != nil {
+					t.Fatalf("Write = %d, %v", n, err)
+				}
+			}
+			if err := c.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			if b.String() != tc.want {
+				t.Errorf("got %q, want %q", b.String(), tc.want)
+			}
+		})
+	}
+}
+
+func BenchmarkCapWriter(b *testing.B) {
+	c := newCapWriter(&bytes.Buffer{}, 1<<10, 1<<20)
+	line := []byte(fmt.Sprintf("%80s\n", "x"))
+	b.SetBytes(int64(len(line)))
+	for b.Loop() {
+		_, _ = c.Write(line)
 	}
 }

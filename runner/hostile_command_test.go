@@ -7,11 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
+	"github.com/wh-gitd/wh-gitd/internal/testkit"
 	"github.com/wh-gitd/wh-gitd/job"
 )
 
@@ -58,7 +61,7 @@ func TestHostileCommands(t *testing.T) {
 			quoted := strings.ReplaceAll(tc.command, "'", "''") // a YAML single-quoted string
 			s := newSite(t, up.Path(), "{commands: ['"+quoted+"', 'touch %[1]s/second'], timeout: "+timeout+"}", "")
 			start := time.Now()
-			rec := s.rn.Run(context.Background(), manualJob(sha), nil)
+			rec := s.rn.Run(context.Background(), mainJob(job.EventManual, sha), nil)
 			took := time.Since(start)
 			t.Logf("%s after %s: %s", rec.State, took, rec.Error)
 			if rec.State != tc.state || !strings.Contains(rec.Error, tc.errHas) {
@@ -68,11 +71,10 @@ func TestHostileCommands(t *testing.T) {
 				t.Errorf("job took %s, want at most %s", took, tc.within)
 			}
 			noneLeft(t, pidsIn(t, filepath.Join(s.dir, "pids")))
-			_, err := os.Stat(filepath.Join(s.dir, "second"))
-			if ran := err == nil; ran != (tc.state == job.Succeeded) {
+			if ran := testkit.Exists(filepath.Join(s.dir, "second")); ran != (tc.state == job.Succeeded) {
 				t.Errorf("second command ran: %v, want %v", ran, tc.state == job.Succeeded)
 			}
-			log := readIfExists(rec.Log)
+			log := testkit.ReadIfExists(rec.Log)
 			if !strings.Contains(log, tc.logHas) {
 				t.Errorf("job log lacks %q:\n%.2000s", tc.logHas, log)
 			}
@@ -85,5 +87,35 @@ func TestHostileCommands(t *testing.T) {
 	runtime.ReadMemStats(&m)
 	if m.HeapSys > 256<<20 {
 		t.Errorf("heap grew to %d MiB while commands wrote over 1 GB", m.HeapSys>>20)
+	}
+}
+
+// pidsIn reads the pids the commands wrote to path, one per field.
+func pidsIn(t *testing.T, path string) []int {
+	t.Helper()
+	var out []int
+	for _, f := range strings.Fields(testkit.ReadIfExists(path)) {
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			t.Fatalf("%s holds %q", path, f)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// noneLeft fails the test if any of pids is still alive after a second,
+// and kills those that are.
+func noneLeft(t *testing.T, pids []int) {
+	t.Helper()
+	deadline := time.Now().Add(time.Second)
+	for _, p := range pids {
+		for testkit.Alive(p) && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if testkit.Alive(p) {
+			t.Errorf("process %d outlived its command", p)
+			_ = syscall.Kill(p, syscall.SIGKILL)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package runner_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -14,52 +15,56 @@ import (
 
 	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
 	"github.com/wh-gitd/wh-gitd/internal/gitsyncer"
+	"github.com/wh-gitd/wh-gitd/internal/testkit"
 	"github.com/wh-gitd/wh-gitd/job"
 	"github.com/wh-gitd/wh-gitd/jobstore"
 	"github.com/wh-gitd/wh-gitd/runner"
 	"github.com/wh-gitd/wh-gitd/settings"
 )
 
-// setup writes a settings file with one entry "site" whose branch main runs
-// commands (YAML flow list), loads it, and returns a runner on a real upstream.
-func setup(t *testing.T, commands, timeout string, extra ...string) (*runner.Runner, *settings.Settings, *gitsynctest.Upstream) {
+// site is one repository entry "site" on a runner with real gitsync.
+type site struct {
+	rn   *runner.Runner
+	set  *settings.Settings
+	dir  string        // the settings' folder, free for the test's files
+	logs *bytes.Buffer // the runner's log
+}
+
+// newSite loads settings with one entry "site" fetching remote, whose
+// branch main is the YAML flow mapping main, with extra added to the
+// entry; in main and extra %[1]s is the site's folder. kill_grace is 500ms.
+func newSite(t *testing.T, remote, main, extra string) *site {
 	t.Helper()
 	dir := t.TempDir()
-	up := gitsynctest.NewUpstream(t)
-	yaml := fmt.Sprintf(`state_dir: state
-kill_grace: 500ms
-repos:
-  site:
-    provider: github
-    repository: acme/site
-    remote: %s
-    path: wc
-    secret: s-secret-0123456789
-    branches:
-      main: {commands: %s, timeout: %s}
-%s`, up.Path(), commands, timeout, strings.Join(extra, ""))
-	file := filepath.Join(dir, "settings.yaml")
-	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	set, err := settings.Load(file, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := zerolog.Nop()
-	if err := os.MkdirAll(set.StateDir, 0o750); err != nil {
-		t.Fatal(err)
-	}
+	scratch := strings.NewReplacer("%[1]s", dir)
+	set := testkit.File{Top: "kill_grace: 500ms", Repos: []testkit.Repo{{Remote: remote, Path: "wc",
+		Extra: scratch.Replace(extra), Branches: []testkit.Target{{YAML: scratch.Replace(main)}}}}}.Load(t, dir)
+	s := &site{set: set, dir: dir, logs: &bytes.Buffer{}}
+	log := zerolog.New(zerolog.SyncWriter(s.logs))
 	store, err := jobstore.Open(set.StateDir, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	return runner.New(runner.Options{Settings: set, Syncer: gitsyncer.New(log), Prober: gitsyncer.New(log), Store: store, Logger: log}), set, up
+	s.rn = runner.New(runner.Options{Settings: set, Syncer: gitsyncer.New(log), Prober: gitsyncer.New(log),
+		Store: store, Logger: log})
+	return s
 }
 
-func mainJob(sha string) *job.Job {
-	return &job.Job{Repo: "site", Provider: "github", Event: job.EventManual, Ref: "refs/heads/main",
+// path is the entry's working copy.
+func (s *site) path() string { return s.set.Repos["site"].Path }
+
+// setup is newSite on a new upstream, with branch main running commands (a
+// YAML flow list) under timeout.
+func setup(t *testing.T, commands, timeout, extra string) (*site, *gitsynctest.Upstream) {
+	t.Helper()
+	up := gitsynctest.NewUpstream(t)
+	return newSite(t, up.Path(), "{commands: "+commands+", timeout: "+timeout+"}", extra), up
+}
+
+// mainJob is a job of event for branch main of the entry site at sha.
+func mainJob(event, sha string) *job.Job {
+	return &job.Job{Repo: "site", Provider: "github", Event: event, Ref: "refs/heads/main",
 		Branch: "main", SHA: sha}
 }
 
@@ -79,21 +84,18 @@ func TestJobStates(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			rn, set, up := setup(t, tc.commands, tc.timeout)
+			s, up := setup(t, tc.commands, tc.timeout, "")
 			sha := up.Commit(t, "main", map[string]string{"f": "1"}, "one")
-			res := rn.Run(context.Background(), mainJob(sha), nil)
+			res := s.rn.Run(context.Background(), mainJob(job.EventManual, sha), nil)
 			if res.State != tc.state || len(res.Commands) != tc.ran || !strings.Contains(res.Error, tc.errHas) {
 				t.Fatalf("state %s, %d commands, error %q; want %s, %d, %q", res.State, len(res.Commands),
 					res.Error, tc.state, tc.ran, tc.errHas)
 			}
-			if _, err := os.Stat(filepath.Join(set.Repos["site"].Path, "never")); err == nil {
+			if testkit.Exists(filepath.Join(s.path(), "never")) {
 				t.Error("a command after the failure ran")
 			}
-			log, err := os.ReadFile(res.Log)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !strings.Contains(string(log), "job "+res.Job.ID) || !strings.Contains(string(log), string(tc.state)) {
+			log := testkit.ReadFile(t, res.Log)
+			if !strings.Contains(log, "job "+res.Job.ID) || !strings.Contains(log, string(tc.state)) {
 				t.Errorf("job log lacks its summary:\n%s", log)
 			}
 		})
@@ -101,13 +103,13 @@ func TestJobStates(t *testing.T) {
 }
 
 func TestSyncFailureRunsNoCommand(t *testing.T) {
-	rn, set, up := setup(t, `['touch ran']`, "10s")
+	s, up := setup(t, `['touch ran']`, "10s", "")
 	up.Commit(t, "main", map[string]string{"f": "1"}, "one")
-	res := rn.Run(context.Background(), mainJob(strings.Repeat("ab", 20)), nil)
+	res := s.rn.Run(context.Background(), mainJob(job.EventManual, strings.Repeat("ab", 20)), nil)
 	if res.State != job.Failed || !strings.Contains(res.Error, "sync site") {
 		t.Fatalf("state %s error %q", res.State, res.Error)
 	}
-	if _, err := os.Stat(filepath.Join(set.Repos["site"].Path, "ran")); err == nil {
+	if testkit.Exists(filepath.Join(s.path(), "ran")) {
 		t.Error("a command ran after the sync failed")
 	}
 }
@@ -115,7 +117,7 @@ func TestSyncFailureRunsNoCommand(t *testing.T) {
 // 50 MB of output: the job log keeps head and tail only, and the daemon's
 // heap does not grow with the output.
 func TestLargeOutputKeepsMemoryBounded(t *testing.T) {
-	rn, _, up := setup(t, `['head -c 52428800 /dev/zero | tr "\\0" x; echo; echo END']`, "60s")
+	s, up := setup(t, `['head -c 52428800 /dev/zero | tr "\\0" x; echo; echo END']`, "60s", "")
 	sha := up.Commit(t, "main", map[string]string{"f": "1"}, "one")
 	var before runtime.MemStats
 	runtime.GC()
@@ -135,7 +137,7 @@ func TestLargeOutputKeepsMemoryBounded(t *testing.T) {
 			}
 		}
 	}()
-	res := rn.Run(context.Background(), mainJob(sha), nil)
+	res := s.rn.Run(context.Background(), mainJob(job.EventManual, sha), nil)
 	close(stop)
 	<-finished
 	if res.State != job.Succeeded {
@@ -151,31 +153,31 @@ func TestLargeOutputKeepsMemoryBounded(t *testing.T) {
 	if grew := int64(peak) - int64(before.HeapInuse); grew > 16<<20 {
 		t.Errorf("heap grew by %d MiB while the command printed 50 MB", grew>>20)
 	}
-	log, _ := os.ReadFile(res.Log)
-	if !strings.Contains(string(log), "bytes cut ...]") || !strings.Contains(string(log), "END") {
+	log := testkit.ReadIfExists(res.Log)
+	if !strings.Contains(log, "bytes cut ...]") || !strings.Contains(log, "END") {
 		t.Error("job log lacks the cut marker or the tail")
 	}
 }
 
 // With history.keep 5, fifty jobs leave five records and five log files.
 func TestHistoryRetention(t *testing.T) {
-	rn, set, up := setup(t, `['echo hi']`, "10s", "    history: {keep: 5}\n")
+	s, up := setup(t, `['echo hi']`, "10s", "history: {keep: 5}")
 	sha := up.Commit(t, "main", map[string]string{"f": "1"}, "one")
 	var last job.Record
 	for range 50 {
-		last = rn.Run(context.Background(), mainJob(sha), nil)
+		last = s.rn.Run(context.Background(), mainJob(job.EventManual, sha), nil)
 		if last.State != job.Succeeded {
 			t.Fatalf("job %s: %s", last.State, last.Error)
 		}
 	}
-	recs, err := rn.List(job.Filter{Repo: "site", Limit: 1000})
+	recs, err := s.rn.List(job.Filter{Repo: "site", Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(recs) != 5 || recs[0].Job.ID != last.Job.ID {
 		t.Fatalf("%d records kept (newest %v), want 5 ending with %s", len(recs), recs[0].Job.ID, last.Job.ID)
 	}
-	logs, _ := filepath.Glob(filepath.Join(set.StateDir, "jobs", "*.log"))
+	logs, _ := filepath.Glob(filepath.Join(s.set.StateDir, "jobs", "*.log"))
 	if len(logs) != 5 {
 		t.Errorf("%d log files kept, want 5", len(logs))
 	}
@@ -188,14 +190,14 @@ func TestHistoryRetention(t *testing.T) {
 
 // The poll deploys a branch that moved without a delivery, once per head.
 func TestPollDeploysMissedPushes(t *testing.T) {
-	rn, _, up := setup(t, `['true']`, "10s", "    poll: 1s\n")
-	if _, err := rn.Start(); err != nil {
+	s, up := setup(t, `['true']`, "10s", "poll: 1s")
+	if _, err := s.rn.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = rn.Close(context.Background()) })
+	t.Cleanup(func() { _ = s.rn.Close(context.Background()) })
 	deployed := func(sha string) int {
 		n := 0
-		recs, err := rn.List(job.Filter{Repo: "site", Limit: 1000})
+		recs, err := s.rn.List(job.Filter{Repo: "site", Limit: 1000})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -208,11 +210,7 @@ func TestPollDeploysMissedPushes(t *testing.T) {
 	}
 	for _, content := range []string{"1", "2"} {
 		sha := up.Commit(t, "main", map[string]string{"f": content}, "pushed without a delivery")
-		for deadline := time.Now().Add(20 * time.Second); deployed(sha) == 0; time.Sleep(50 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("the poll never deployed %s", sha)
-			}
-		}
+		testkit.Eventually(t, "the poll to deploy "+sha, 20*time.Second, func() bool { return deployed(sha) > 0 })
 		time.Sleep(2500 * time.Millisecond) // two more polls of the same head
 		if n := deployed(sha); n != 1 {
 			t.Errorf("%d poll jobs for one head, want 1", n)
@@ -225,30 +223,25 @@ func TestPollDeploysMissedPushes(t *testing.T) {
 // after its result is recorded, not between the sync and the first command,
 // and keeps the packs few.
 func TestMaintenanceAfterCommands(t *testing.T) {
-	_, set, up := setup(t, `['echo COMMAND-RAN']`, "10s")
+	s, up := setup(t, `['echo COMMAND-RAN']`, "10s", "")
 	store, err := jobstore.Open(t.TempDir(), time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
 	var atDone []string // each job's log as it was when its result was recorded
-	rn := runner.New(runner.Options{Settings: set, Syncer: gitsyncer.New(zerolog.Nop()), Store: store,
+	rn := runner.New(runner.Options{Settings: s.set, Syncer: gitsyncer.New(zerolog.Nop()), Store: store,
 		Logger: zerolog.Nop(), OnDone: func(r job.Record) {
-			b, _ := os.ReadFile(r.Log)
-			atDone = append(atDone, string(b))
+			atDone = append(atDone, testkit.ReadIfExists(r.Log))
 		}})
 	dropped := false
 	for i := range 6 {
 		sha := up.Commit(t, "main", map[string]string{"f": fmt.Sprint(i)}, "next")
-		res := rn.Run(context.Background(), mainJob(sha), nil)
+		res := rn.Run(context.Background(), mainJob(job.EventManual, sha), nil)
 		if res.State != job.Succeeded {
 			t.Fatalf("job %d: %s %s", i, res.State, res.Error)
 		}
-		b, err := os.ReadFile(res.Log)
-		if err != nil {
-			t.Fatal(err)
-		}
-		log := string(b)
+		log := testkit.ReadFile(t, res.Log)
 		at := strings.Index(log, "superseded by later fetches")
 		if at < 0 {
 			continue
@@ -264,15 +257,10 @@ func TestMaintenanceAfterCommands(t *testing.T) {
 	if !dropped {
 		t.Error("no job log says superseded packs were dropped")
 	}
-	packs, _ := filepath.Glob(filepath.Join(set.Repos["site"].Path, ".git", "objects", "pack", "*.pack"))
+	packs, _ := filepath.Glob(filepath.Join(s.path(), ".git", "objects", "pack", "*.pack"))
 	if len(packs) > 3 {
 		t.Errorf("%d packs after 6 shallow syncs, want at most 3", len(packs))
 	}
-}
-
-func pushJob(sha string) *job.Job {
-	return &job.Job{Repo: "site", Provider: "github", Event: job.EventPush, Ref: "refs/heads/main",
-		Branch: "main", SHA: sha}
 }
 
 // A push whose tip is already deployed by a job that succeeded runs
@@ -288,34 +276,31 @@ func TestSkipWhenTipDeployed(t *testing.T) {
 		runs   int // times the last command ran, both jobs together
 	}{
 		{"same tip again", "", nil, false, job.Skipped, 1},
-		{"always_run", "    always_run: true\n", nil, false, job.Succeeded, 2},
+		{"always_run", "always_run: true", nil, false, job.Succeeded, 2},
 		{"after a failed run", "", nil, true, job.Succeeded, 1},
-		{"manual run", "", mainJob(""), false, job.Succeeded, 2},
+		{"manual run", "", mainJob(job.EventManual, ""), false, job.Succeeded, 2},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			rn, set, up := setup(t, `['test ! -e "$FAIL"', 'echo "$WH_SHA" >> ran']`, "10s", tc.extra)
+			s, up := setup(t, `['test ! -e "$FAIL"', 'echo "$WH_SHA" >> ran']`, "10s", tc.extra)
 			sha := up.Commit(t, "main", map[string]string{"f": "1"}, "one")
 			fail := filepath.Join(t.TempDir(), "fail")
-			set.Repos["site"].Branches["main"].Env = map[string]string{"FAIL": fail}
+			s.set.Repos["site"].Branches["main"].Env = map[string]string{"FAIL": fail}
 			if tc.fail {
-				if err := os.WriteFile(fail, nil, 0o600); err != nil {
-					t.Fatal(err)
-				}
+				testkit.Touch(t, fail)
 			}
-			first := rn.Run(context.Background(), pushJob(sha), nil)
+			first := s.rn.Run(context.Background(), mainJob(job.EventPush, sha), nil)
 			os.Remove(fail)
 			second := tc.second
 			if second == nil {
-				second = pushJob(sha)
+				second = mainJob(job.EventPush, sha)
 			}
-			res := rn.Run(context.Background(), second, nil)
+			res := s.rn.Run(context.Background(), second, nil)
 			if res.State != tc.want || res.Deployed != sha {
 				t.Fatalf("second job %s at %s (%s, note %q); want %s at %s (first: %s)", res.State, res.Deployed,
 					res.Error, res.Note, tc.want, sha, first.State)
 			}
-			b, _ := os.ReadFile(filepath.Join(set.Repos["site"].Path, "ran"))
-			if runs := strings.Count(string(b), sha); runs != tc.runs {
+			if runs := strings.Count(testkit.ReadIfExists(filepath.Join(s.path(), "ran")), sha); runs != tc.runs {
 				t.Errorf("commands ran %d times, want %d", runs, tc.runs)
 			}
 		})

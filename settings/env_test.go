@@ -82,15 +82,3 @@ func TestEnvErrors(t *testing.T) {
 		})
 	}
 }
-
-func assertErr(t *testing.T, err error, want []string) {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("Load succeeded, want an error holding %q", want)
-	}
-	for _, w := range want {
-		if !strings.Contains(err.Error(), w) {
-			t.Errorf("error does not hold %q:\n%v", w, err)
-		}
-	}
-}

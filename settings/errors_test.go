@@ -210,26 +210,26 @@ func TestShortSecretFiles(t *testing.T) {
 }
 
 func TestRepositoryAsURL(t *testing.T) {
-	tests := []struct{ provider, repository, want string }{
-		{"github", "https://github.com/acme/site", "acme/site"},
-		{"github", "https://github.com/acme/site.git", "acme/site"},
-		{"github", "https://github.com/acme/site/tree/main", "acme/site"},
-		{"github", "git@github.com:acme/site.git", "acme/site"},
-		{"github", "ssh://git@github.com/acme/site.git", "acme/site"},
-		{"github", "github.com/acme/site", "acme/site"},
-		{"github", "acme/site.git", "acme/site"},
-		{"gitea", "https://git.example.org/acme/site/", "acme/site"},
-		{"gitlab", "https://gitlab.com/acme/web/shop.git", "acme/web/shop"},
-		{"gitlab", "git@gitlab.com:acme/web/shop.git", "acme/web/shop"},
+	tests := []struct {
+		provider, want string
+		repositories   []string
+	}{
+		{"github", "acme/site", []string{"https://github.com/acme/site", "https://github.com/acme/site.git",
+			"https://github.com/acme/site/tree/main", "git@github.com:acme/site.git", "ssh://git@github.com/acme/site.git",
+			"github.com/acme/site", "acme/site.git"}},
+		{"gitea", "acme/site", []string{"https://git.example.org/acme/site/"}},
+		{"gitlab", "acme/web/shop", []string{"https://gitlab.com/acme/web/shop.git", "git@gitlab.com:acme/web/shop.git"}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.provider+" "+tt.repository, func(t *testing.T) {
-			yaml := strings.NewReplacer("provider: github", "provider: "+tt.provider,
-				"repository: example/site", "repository: "+tt.repository).Replace(base)
-			_, _, err := load(t, yaml)
-			assertErr(t, err, []string{fmt.Sprintf("repos.site.repository: must be the forge's owner/name, not a clone URL: "+
-				"write it as %s (got %q)", tt.want, tt.repository)})
-		})
+		for _, repository := range tt.repositories {
+			t.Run(tt.provider+" "+repository, func(t *testing.T) {
+				yaml := strings.NewReplacer("provider: github", "provider: "+tt.provider,
+					"repository: example/site", "repository: "+repository).Replace(base)
+				_, _, err := load(t, yaml)
+				assertErr(t, err, []string{fmt.Sprintf("repos.site.repository: must be the forge's owner/name, not a clone URL: "+
+					"write it as %s (got %q)", tt.want, repository)})
+			})
+		}
 	}
 }
 

@@ -2,61 +2,30 @@ package settings
 
 import (
 	"os/exec"
+	"slices"
 	"testing"
 )
 
 func TestBranchNames(t *testing.T) {
-	tests := []struct {
-		name  string
-		valid bool
-	}{
-		{"main", true},
-		{"feature/login", true},
-		{"release/v1.2", true},
-		{"-rf", true},
-		{"x$(touch)", true},
-		{"x;rm", true},
-		{"`id`", true},
-		{"a|b&c>d", true},
-		{"HEAD", true},
-		{"a]b", true},
-		{"ünïcode", true},
-		{"x$(touch C)", false}, // the space, not the $( )
-		{"", false},
-		{"a b", false},
-		{"a\tb", false},
-		{"a\x7fb", false},
-		{"a~1", false},
-		{"a^", false},
-		{"a:b", false},
-		{"a?", false},
-		{"a*", false},
-		{"a[b", false},
-		{`a\b`, false},
-		{"a..b", false},
-		{"a@{1}", false},
-		{"a.lock", false},
-		{"a.lock/b", false},
-		{"a/", false},
-		{"/a", false},
-		{"a.", false},
-		{"a//b", false},
-		{".a", false},
-		{"a/.b", false},
-	}
+	valid := []string{"main", "feature/login", "release/v1.2", "-rf", "x$(touch)", "x;rm", "`id`", "a|b&c>d", "HEAD",
+		"a]b", "ünïcode"}
+	invalid := []string{"x$(touch C)", // the space, not the $( )
+		"", "a b", "a\tb", "a\x7fb", "a~1", "a^", "a:b", "a?", "a*", "a[b", `a\b`, "a..b", "a@{1}", "a.lock", "a.lock/b",
+		"a/", "/a", "a.", "a//b", ".a", "a/.b"}
 	git, _ := exec.LookPath("git")
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			msg := branchNameProblem(tt.name)
-			if (msg == "") != tt.valid {
-				t.Errorf("branchNameProblem(%q) = %q, want valid=%v", tt.name, msg, tt.valid)
+	for _, name := range slices.Concat(valid, invalid) {
+		t.Run(name, func(t *testing.T) {
+			want := slices.Contains(valid, name)
+			msg := branchNameProblem(name)
+			if (msg == "") != want {
+				t.Errorf("branchNameProblem(%q) = %q, want valid=%v", name, msg, want)
 			}
-			if git == "" || tt.name == "" {
+			if git == "" || name == "" {
 				return
 			}
-			gitValid := exec.Command(git, "check-ref-format", "refs/heads/"+tt.name).Run() == nil
-			if gitValid != tt.valid {
-				t.Errorf("git check-ref-format says valid=%v for %q", gitValid, tt.name)
+			gitValid := exec.Command(git, "check-ref-format", "refs/heads/"+name).Run() == nil
+			if gitValid != want {
+				t.Errorf("git check-ref-format says valid=%v for %q", gitValid, name)
 			}
 		})
 	}
@@ -103,23 +72,11 @@ func TestRemoteKind(t *testing.T) {
 }
 
 func TestListen(t *testing.T) {
-	tests := []struct {
-		listen string
-		valid  bool
-	}{
-		{"127.0.0.1:9000", true},
-		{":9000", true},
-		{"[::1]:9000", true},
-		{"localhost:0", true},
-		{"localhost", false},
-		{"127.0.0.1:http", false},
-		{"127.0.0.1:70000", false},
-		{"", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.listen, func(t *testing.T) {
-			if msg := listenProblem(tt.listen); (msg == "") != tt.valid {
-				t.Errorf("listenProblem(%q) = %q, want valid=%v", tt.listen, msg, tt.valid)
+	valid := []string{"127.0.0.1:9000", ":9000", "[::1]:9000", "localhost:0"}
+	for _, listen := range slices.Concat(valid, []string{"localhost", "127.0.0.1:http", "127.0.0.1:70000", ""}) {
+		t.Run(listen, func(t *testing.T) {
+			if msg, want := listenProblem(listen), slices.Contains(valid, listen); (msg == "") != want {
+				t.Errorf("listenProblem(%q) = %q, want valid=%v", listen, msg, want)
 			}
 		})
 	}

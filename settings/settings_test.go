@@ -11,57 +11,6 @@ import (
 	"github.com/wh-gitd/wh-gitd/settings"
 )
 
-const secret = "s3cr3t-Value-0042"
-
-// entry is a minimal valid repository entry.
-func entry(name, path string) string {
-	return "  " + name + `:
-    provider: github
-    repository: example/site
-    remote: https://github.com/example/site.git
-    path: ` + path + `
-    secret: ` + secret + `
-    branches:
-      main:
-        commands: [make deploy]
-`
-}
-
-// base is a minimal valid file; tests append to it or replace parts of it.
-var base = "state_dir: ./state\nrepos:\n" + entry("site", "./site")
-
-// write puts files (name → content) in a fresh folder and returns the folder.
-func write(t *testing.T, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for name, content := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
-func load(t *testing.T, yaml string, env ...string) (*settings.Settings, string, error) {
-	t.Helper()
-	dir := write(t, map[string]string{"settings.yaml": yaml})
-	s, err := settings.Load(filepath.Join(dir, "settings.yaml"), env)
-	return s, dir, err
-}
-
-func mustLoad(t *testing.T, yaml string, env ...string) (*settings.Settings, string) {
-	t.Helper()
-	s, dir, err := load(t, yaml, env...)
-	if err != nil {
-		t.Fatalf("Load: %v", err)
-	}
-	return s, dir
-}
-
 func TestDefaults(t *testing.T) {
 	s, _ := mustLoad(t, base)
 	site, ok := s.Repo("site")
@@ -324,4 +273,50 @@ func TestRepoLookup(t *testing.T) {
 	if got := s.RepoNames(); !reflect.DeepEqual(got, []string{"site"}) {
 		t.Errorf("RepoNames = %v", got)
 	}
+}
+
+// Load never panics on any file and any environment, and what it accepts
+// is complete: at least one entry, each with a provider, a secret and an
+// absolute working copy for every target, and it validates again.
+func FuzzLoad(f *testing.F) {
+	example, err := os.ReadFile("../settings.example.yaml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(string(example), "WH_GITD_LOG__LEVEL", "debug")
+	f.Add(base, "WH_GITD_REPOS__SITE__SECRET", "from-the-environment")
+	f.Add(base+"    allow: [10.0.0.0/8]\n", "WH_GITD_HTTP__READ_TIMEOUT", "3s")
+	f.Add(strings.Replace(base, "    path: ./site\n", "", 1)+"        path: ./a\n", "WH_GITD_REPOS__SITE__BRANCHES__MAIN__PATH", "b")
+	f.Add(base+"    environments: {p: {refs: [v*, '['], commands: [x]}}\n", "WH_GITD_REPOS__SITE__SHARED_PATH", "true")
+	f.Add("allow: [x]\ntls: {cert_file: a}\n"+base, "WH_GITD_REPOS__SITE__BRANCHES__MAIN__ENV__X", "1")
+	f.Add("repos: {a: {branches: {b: {commands: [[]]}}}}", "WH_GITD_REPOS____X", "")
+	f.Add("a: &a [*a, *a]\n", "WH_GITD_", "")
+	f.Fuzz(func(t *testing.T, yaml, envName, envValue string) {
+		s, _, err := load(t, yaml, envName+"="+envValue)
+		if err != nil {
+			if s != nil {
+				t.Fatalf("Load returned settings with an error: %v", err)
+			}
+			return
+		}
+		if len(s.Repos) == 0 {
+			t.Fatal("accepted settings without a repository")
+		}
+		for name, r := range s.Repos {
+			if r == nil || r.Name != name || r.Secret == "" || r.Provider == "" ||
+				len(r.Branches)+len(r.Environments) == 0 {
+				t.Fatalf("accepted an incomplete entry %q: %+v", name, r)
+			}
+			for _, targets := range []map[string]*settings.Target{r.Branches, r.Environments} {
+				for tn, target := range targets {
+					if target == nil || !filepath.IsAbs(r.WorkingCopy(target)) {
+						t.Fatalf("accepted entry %q with target %q without an absolute working copy", name, tn)
+					}
+				}
+			}
+		}
+		if err := s.Validate(); err != nil {
+			t.Fatalf("accepted settings do not validate again: %v", err)
+		}
+	})
 }

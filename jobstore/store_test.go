@@ -1,0 +1,127 @@
+package jobstore
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/wh-gitd/wh-gitd/internal/testkit"
+	"github.com/wh-gitd/wh-gitd/job"
+)
+
+// openStore opens a store in a fresh state dir, closed at the test's end.
+func openStore(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(filepath.Join(t.TempDir(), "state"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// finished records job id of entry site, finished at end, with a log and
+// a payload file.
+func finished(t *testing.T, s *Store, id string, end time.Time) {
+	t.Helper()
+	rec := &job.Record{Job: &job.Job{ID: id, Repo: "site", Event: job.EventPush, Queued: end}, State: job.Succeeded,
+		Finished: end, Log: s.LogPath(id)}
+	if err := s.Accept(rec, []byte(`{"ref":"refs/heads/main"}`)); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WriteFile(t, s.LogPath(id), "log of "+id)
+	if _, err := s.WritePayloadFile(id, []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Open makes the state dir, the folders it needs in it, and the job store.
+func TestOpenCreatesTheStateDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "var", "state")
+	s, err := Open(dir, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, d := range []string{dir, filepath.Join(dir, jobsDir), filepath.Join(dir, locksDir)} {
+		if fi, err := os.Stat(d); err != nil || !fi.IsDir() {
+			t.Errorf("folder %s: %v", d, err)
+		}
+	}
+	if !testkit.Exists(filepath.Join(dir, dbFile)) || s.Dir() != dir {
+		t.Errorf("no job store in %s (Dir %s)", dir, s.Dir())
+	}
+}
+
+// A record that does not decode is reported, naming its job, and never
+// hides the others.
+func TestRecordThatDoesNotDecode(t *testing.T) {
+	s := openStore(t)
+	now := time.Now()
+	for _, id := range []string{"j1", "j2", "j3"} {
+		finished(t, s, id, now)
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketJobs).Put([]byte("j2"), []byte("{not json")) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = "job j2: record does not decode"
+	if rec, err := s.Get("j2"); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Get of the bad record: %+v, %v; want an error holding %q", rec, err, want)
+	}
+	if _, err := s.Get("j3"); err != nil {
+		t.Errorf("Get of a good record: %v", err)
+	}
+	recs, err := s.List(job.Filter{})
+	var ids []string
+	for _, rec := range recs {
+		ids = append(ids, rec.Job.ID)
+	}
+	if err == nil || !strings.Contains(err.Error(), want) || strings.Join(ids, " ") != "j3 j1" {
+		t.Errorf("List: %v, %v; want j3 and j1 and an error holding %q", ids, err, want)
+	}
+}
+
+// Prune deletes the records of the jobs past the newest keep or finished
+// before the cutoff, and their log and payload files; the others stay whole.
+func TestPruneRemovesTheJobsFiles(t *testing.T) {
+	t0 := time.Now().Add(-time.Hour)
+	cases := []struct {
+		name   string
+		keep   int
+		cutoff time.Time
+		gone   map[string]bool
+	}{
+		{"past the newest keep", 1, time.Time{}, map[string]bool{"j1": true, "j2": true}},
+		{"finished before the cutoff", 10, t0.Add(30 * time.Minute), map[string]bool{"j1": true}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openStore(t)
+			for i, id := range []string{"j1", "j2", "j3"} {
+				finished(t, s, id, t0.Add(time.Duration(i)*time.Hour))
+			}
+			if err := s.Prune("site", tc.keep, tc.cutoff); err != nil {
+				t.Fatal(err)
+			}
+			for _, id := range []string{"j1", "j2", "j3"} {
+				pruned := tc.gone[id]
+				_, err := s.Get(id)
+				payload, _ := s.Payload(id)
+				if errors.Is(err, job.ErrNotFound) != pruned || (payload == nil) != pruned {
+					t.Errorf("%s: Get %v, payload %q; want pruned %v", id, err, payload, pruned)
+				}
+				for _, f := range []string{s.LogPath(id), s.payloadPath(id)} {
+					if testkit.Exists(f) == pruned {
+						t.Errorf("%s: file %s there: %v, want %v", id, filepath.Base(f), !pruned, !pruned)
+					}
+				}
+			}
+		})
+	}
+}
