@@ -3,16 +3,14 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,6 +18,8 @@ import (
 	"time"
 
 	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
+	"github.com/wh-gitd/wh-gitd/internal/testkit"
+	"github.com/wh-gitd/wh-gitd/settings"
 )
 
 // bins holds the binaries built once for all tests of this package.
@@ -63,31 +63,17 @@ func exitCode(t *testing.T, bin string, args ...string) (int, string, string) {
 	return 0, out.String(), errb.String()
 }
 
-func writeFile(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
+// siteFile describes settings whose one entry, site, deploys remote with
+// the branches given (main running true when none), its working copy
+// shared between them, and top as more top-level YAML.
+func siteFile(remote, top string, branches ...testkit.Target) testkit.File {
+	return testkit.File{Top: top, Repos: []testkit.Repo{{Remote: remote, Extra: "shared_path: true", Branches: branches}}}
 }
 
 func TestCommandLine(t *testing.T) {
 	dir := t.TempDir()
-	bad := filepath.Join(dir, "bad.yaml")
-	writeFile(t, bad, `state_dir: state
-workers: 0
-repos:
-  site:
-    provider: github
-    repository: acme/site
-    remote: /nonexistent
-    path: wc
-    secret: s3cret-value
-    branches:
-      main:
-        commands: [make]
-        timeout: banana
-        colour: blue
-`)
+	bad := testkit.File{Top: "workers: 0", Repos: []testkit.Repo{{Secret: "s3cret-value", Branches: []testkit.Target{
+		{Commands: []string{"make"}, Timeout: "banana", Extra: "colour: blue"}}}}}.Write(t, dir)
 	cases := []struct {
 		name    string
 		args    []string
@@ -193,56 +179,57 @@ func (d *daemon) logs() string {
 	return d.log.String()
 }
 
-// push sends a signed GitHub push for branch → sha and returns the answer.
-func (d *daemon) push(t *testing.T, name, secret, repository, branch, sha string) (int, map[string]any) {
+// signal sends sig to d, failing the test when it cannot.
+func (d *daemon) signal(t *testing.T, sig os.Signal) {
 	t.Helper()
-	code, a, err := sendPush(d.addr, name, secret, repository, branch, sha, fmt.Sprintf("%s-%d", branch, time.Now().UnixNano()))
+	if err := d.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// stop sends sig to d and waits until it exits, which must be with 0.
+func (d *daemon) stop(t *testing.T, sig os.Signal) {
+	t.Helper()
+	d.signal(t, sig)
+	select {
+	case err := <-d.done:
+		d.done <- err
+		if err != nil {
+			t.Fatalf("daemon exit: %v\n%s", err, d.logs())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("daemon did not stop")
+	}
+}
+
+// pushOf is a GitHub push of branch at sha to the entry name, whose
+// repository is acme/<name> and whose secret is testkit.Secret. Its URL is
+// the endpoint's path, which send completes.
+func pushOf(t *testing.T, name, branch, sha string) testkit.Delivery {
+	t.Helper()
+	body := testkit.PushBody(t, "../../receiver/testdata", settings.GitHub,
+		testkit.Push{Ref: "refs/heads/" + branch, After: sha, Repository: "acme/" + name})
+	return testkit.Delivery{Provider: settings.GitHub, URL: "/hooks/" + name, Body: body}
+}
+
+// send posts dl to d; it may run off the test's goroutine.
+func (d *daemon) send(dl testkit.Delivery) (testkit.Answer, error) {
+	req, err := http.NewRequest(http.MethodPost, "http://"+d.addr+dl.URL, bytes.NewReader(dl.Body))
+	if err != nil {
+		return testkit.Answer{}, err
+	}
+	req.Header = dl.Headers()
+	return testkit.Do(req)
+}
+
+// push sends pushOf(name, branch, sha) to d and returns the answer.
+func (d *daemon) push(t *testing.T, name, branch, sha string) testkit.Answer {
+	t.Helper()
+	a, err := d.send(pushOf(t, name, branch, sha))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return code, a
-}
-
-// sendPush sends a signed GitHub push delivery with the given id.
-func sendPush(addr, name, secret, repository, branch, sha, id string) (int, map[string]any, error) {
-	body, _ := json.Marshal(map[string]any{"ref": "refs/heads/" + branch, "before": strings.Repeat("0", 40),
-		"after": sha, "repository": map[string]any{"full_name": repository}, "pusher": map[string]any{"name": "t"}})
-	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/hooks/"+name, bytes.NewReader(body))
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write(body)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-GitHub-Event", "push")
-	req.Header.Set("X-GitHub-Delivery", id)
-	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(m.Sum(nil)))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	var a map[string]any
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, nil, err
-	}
-	if err := json.Unmarshal(raw, &a); err != nil {
-		return 0, nil, fmt.Errorf("answer %d: %q", resp.StatusCode, raw)
-	}
-	return resp.StatusCode, a, nil
-}
-
-func waitFor(t *testing.T, what string, timeout time.Duration, ok func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if ok() {
-			return
-		}
-	}
-	t.Fatalf("timed out waiting for %s", what)
-}
-
-func lines(path string) []string {
-	b, _ := os.ReadFile(path)
-	return strings.Fields(string(b))
+	return a
 }
 
 // The lock is shared between processes: two deliveries for two branches of
@@ -253,36 +240,24 @@ func TestNoTwoJobsOnOneWorkingCopy(t *testing.T) {
 	up := gitsynctest.NewUpstream(t)
 	a := up.Commit(t, "main", map[string]string{"f": "a"}, "a")
 	b := up.Commit(t, "dev", map[string]string{"f": "b"}, "b")
-	const guard = `if [ -e "$MARK" ]; then echo OVERLAP >> "$REC"; fi; touch "$MARK"; sleep 0.4; rm -f "$MARK"; echo "$WH_EVENT" >> "$REC"`
-	settingsFile := filepath.Join(dir, "settings.yaml")
-	writeFile(t, settingsFile, fmt.Sprintf(`listen: 127.0.0.1:0
-state_dir: state
-workers: 2
-repos:
-  site:
-    provider: github
-    repository: acme/site
-    remote: %s
-    path: wc
-    secret: s-secret-0123456789
-    shared_path: true
-    branches:
-      main: {commands: [%q], env: {MARK: %q, REC: %q}}
-      dev: {commands: [%q], env: {MARK: %q, REC: %q}}
-`, up.Path(), guard, filepath.Join(dir, "mark"), filepath.Join(dir, "rec"),
-		guard, filepath.Join(dir, "mark"), filepath.Join(dir, "rec")))
+	guard := testkit.Target{Commands: []string{`if [ -e "$MARK" ]; then echo OVERLAP >> "$REC"; fi; touch "$MARK"; sleep 0.4; rm -f "$MARK"; echo "$WH_EVENT" >> "$REC"`},
+		Env: map[string]string{"MARK": filepath.Join(dir, "mark"), "REC": filepath.Join(dir, "rec")}}
+	dev := guard
+	dev.Name = "dev"
+	settingsFile := siteFile(up.Path(), "workers: 2", guard, dev).Write(t, dir)
 	d := startDaemon(t, settingsFile)
 	for _, p := range []struct{ branch, sha string }{{"main", a}, {"dev", b}} {
-		if code, ans := d.push(t, "site", "s-secret-0123456789", "acme/site", p.branch, p.sha); code != http.StatusAccepted {
-			t.Fatalf("push %s: %d %v", p.branch, code, ans)
+		if ans := d.push(t, "site", p.branch, p.sha); ans.Code != http.StatusAccepted {
+			t.Fatalf("push %s: %d %v", p.branch, ans.Code, ans.Body)
 		}
 	}
 	code, stdout, stderr := exitCode(t, bins.trigger, settingsFile, "site", "--branch", "main")
 	if code != 0 {
 		t.Fatalf("wh-git-trigger exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	waitFor(t, "three runs", 30*time.Second, func() bool { return len(lines(filepath.Join(dir, "rec"))) >= 3 })
-	got := lines(filepath.Join(dir, "rec"))
+	rec := filepath.Join(dir, "rec")
+	testkit.Eventually(t, "three runs", 30*time.Second, func() bool { return len(strings.Fields(testkit.ReadIfExists(rec))) >= 3 })
+	got := strings.Fields(testkit.ReadIfExists(rec))
 	if strings.Contains(strings.Join(got, " "), "OVERLAP") || len(got) != 3 {
 		t.Fatalf("runs: %v, want 3 runs and no overlap\n%s", got, d.logs())
 	}
@@ -294,57 +269,29 @@ func TestShutdownKillsJobsAfterGrace(t *testing.T) {
 	dir := t.TempDir()
 	up := gitsynctest.NewUpstream(t)
 	a := up.Commit(t, "main", map[string]string{"f": "a"}, "a")
-	settingsFile := filepath.Join(dir, "settings.yaml")
-	writeFile(t, settingsFile, fmt.Sprintf(`listen: 127.0.0.1:0
-state_dir: state
-shutdown_grace: 1s
-kill_grace: 1s
-repos:
-  site:
-    provider: github
-    repository: acme/site
-    remote: %s
-    path: wc
-    secret: s-secret-0123456789
-    branches:
-      main: {commands: ['echo $$ > %s; sleep 600']}
-`, up.Path(), filepath.Join(dir, "pid")))
-	d := startDaemon(t, settingsFile)
-	if code, ans := d.push(t, "site", "s-secret-0123456789", "acme/site", "main", a); code != http.StatusAccepted {
-		t.Fatalf("push: %d %v", code, ans)
+	pidFile := filepath.Join(dir, "pid")
+	d := startDaemon(t, siteFile(up.Path(), "shutdown_grace: 1s\nkill_grace: 1s",
+		testkit.Target{Commands: []string{"echo $$ > " + pidFile + "; sleep 600"}}).Write(t, dir))
+	if ans := d.push(t, "site", "main", a); ans.Code != http.StatusAccepted {
+		t.Fatalf("push: %d %v", ans.Code, ans.Body)
 	}
-	waitFor(t, "the command to start", 30*time.Second, func() bool { return len(lines(filepath.Join(dir, "pid"))) == 1 })
+	testkit.Eventually(t, "the command to start", 30*time.Second, func() bool {
+		return len(strings.Fields(testkit.ReadIfExists(pidFile))) == 1
+	})
 	var pid int
-	fmt.Sscan(lines(filepath.Join(dir, "pid"))[0], &pid)
-	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-d.done:
-		d.done <- err
-		if err != nil {
-			t.Fatalf("daemon exit: %v\n%s", err, d.logs())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("daemon did not stop")
-	}
-	waitFor(t, "the command's process to be gone", 5*time.Second, func() bool { return !alive(pid) })
+	fmt.Sscan(testkit.ReadIfExists(pidFile), &pid)
+	d.stop(t, syscall.SIGTERM)
+	testkit.Eventually(t, "the command's process to be gone", 5*time.Second, func() bool { return !testkit.Alive(pid) })
 	if !strings.Contains(d.logs(), `"state":"interrupted"`) {
 		t.Errorf("job not recorded interrupted:\n%s", d.logs())
 	}
 }
 
-// alive reports whether pid is a live process (a zombie is not).
-func alive(pid int) bool {
-	if syscall.Kill(pid, 0) != nil {
-		return false
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	return len(f) > 0 && f[0] != "Z"
+// hup sends SIGHUP to d and waits until its log has wantLog.
+func (d *daemon) hup(t *testing.T, wantLog string) {
+	t.Helper()
+	d.signal(t, syscall.SIGHUP)
+	testkit.Eventually(t, wantLog, 10*time.Second, func() bool { return strings.Contains(d.logs(), wantLog) })
 }
 
 // SIGHUP reads the settings again; a broken file keeps the old settings and
@@ -354,43 +301,55 @@ func TestReload(t *testing.T) {
 	up := gitsynctest.NewUpstream(t)
 	a := up.Commit(t, "main", map[string]string{"f": "a"}, "a")
 	b := up.Commit(t, "dev", map[string]string{"f": "b"}, "b")
-	settingsFile := filepath.Join(dir, "settings.yaml")
-	base := fmt.Sprintf(`listen: 127.0.0.1:0
-state_dir: state
-repos:
-  site:
-    provider: github
-    repository: acme/site
-    remote: %s
-    path: wc
-    secret: s-secret-0123456789
-    shared_path: true
-    branches:
-      main: {commands: ['true']}
-`, up.Path())
-	writeFile(t, settingsFile, base)
-	d := startDaemon(t, settingsFile)
-	if code, ans := d.push(t, "site", "s-secret-0123456789", "acme/site", "dev", b); code != http.StatusOK || ans["status"] != "ignored" {
-		t.Fatalf("dev before reload: %d %v", code, ans)
+	d := startDaemon(t, siteFile(up.Path(), "").Write(t, dir))
+	if ans := d.push(t, "site", "dev", b); ans.Code != http.StatusOK || ans.Str("status") != "ignored" {
+		t.Fatalf("dev before reload: %d %v", ans.Code, ans.Body)
 	}
-	hup := func(wantLog string) {
-		t.Helper()
-		if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-			t.Fatal(err)
-		}
-		waitFor(t, wantLog, 10*time.Second, func() bool { return strings.Contains(d.logs(), wantLog) })
+	siteFile(up.Path(), "", testkit.Target{}, testkit.Target{Name: "dev"}).Write(t, dir)
+	d.hup(t, "settings reloaded")
+	if ans := d.push(t, "site", "dev", b); ans.Code != http.StatusAccepted {
+		t.Fatalf("dev after reload: %d %v", ans.Code, ans.Body)
 	}
-	writeFile(t, settingsFile, base+"      dev: {commands: ['true']}\n")
-	hup("settings reloaded")
-	if code, ans := d.push(t, "site", "s-secret-0123456789", "acme/site", "dev", b); code != http.StatusAccepted {
-		t.Fatalf("dev after reload: %d %v", code, ans)
-	}
-	writeFile(t, settingsFile, base+"      dev: {commands: ['true'], timeout: banana}\n")
-	hup("reload refused")
+	siteFile(up.Path(), "", testkit.Target{}, testkit.Target{Name: "dev", Timeout: "banana"}).Write(t, dir)
+	d.hup(t, "reload refused")
 	if !strings.Contains(d.logs(), "repos.site.branches.dev.timeout") {
 		t.Errorf("the refusal does not say which key is wrong:\n%s", d.logs())
 	}
-	if code, ans := d.push(t, "site", "s-secret-0123456789", "acme/site", "main", a); code != http.StatusAccepted {
-		t.Fatalf("main after a refused reload: %d %v", code, ans)
+	if ans := d.push(t, "site", "main", a); ans.Code != http.StatusAccepted {
+		t.Fatalf("main after a refused reload: %d %v", ans.Code, ans.Body)
+	}
+}
+
+// A reload that changes keys read only at start says which, in one warning,
+// applies the rest, and keeps listening where it did.
+func TestReloadNamesWhatNeedsARestart(t *testing.T) {
+	dir := t.TempDir()
+	up := gitsynctest.NewUpstream(t)
+	b := up.Commit(t, "dev", map[string]string{"f": "b"}, "b")
+	d := startDaemon(t, siteFile(up.Path(), "").Write(t, dir))
+	moved := siteFile(up.Path(), "workers: 3\nshutdown_grace: 5s\nlog: {level: debug}", testkit.Target{}, testkit.Target{Name: "dev"})
+	moved.Listen = testkit.FreeAddr(t)
+	moved.Write(t, dir)
+	d.hup(t, "settings reloaded")
+	var line struct {
+		Level, Message string
+		Keys           []string
+	}
+	for _, l := range strings.Split(d.logs(), "\n") {
+		if strings.Contains(l, "settings reloaded") {
+			_ = json.Unmarshal([]byte(l), &line)
+		}
+	}
+	want := []string{"listen", "workers", "log.level"}
+	if line.Level != "warn" || !slices.Equal(line.Keys, want) ||
+		line.Message != "settings reloaded; a restart is needed to apply: listen, workers, log.level" {
+		t.Errorf("reload line: %+v, want a warning naming %v\n%s", line, want, d.logs())
+	}
+	if ans := d.push(t, "site", "dev", b); ans.Code != http.StatusAccepted {
+		t.Errorf("a branch added by the reload, on the old address: %d %v", ans.Code, ans.Body)
+	}
+	if conn, err := net.Dial("tcp", moved.Listen); err == nil {
+		conn.Close()
+		t.Errorf("the daemon listens on the new address %s before a restart", moved.Listen)
 	}
 }

@@ -14,11 +14,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
+	"github.com/wh-gitd/wh-gitd/internal/testkit"
 )
 
 // writeCert writes a fresh self-signed certificate for 127.0.0.1 named cn,
@@ -38,11 +38,14 @@ func writeCert(t *testing.T, certFile, keyFile, cn string) *x509.Certificate {
 		t.Fatal(err)
 	}
 	keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
-	writeFile(t, certFile, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
-	writeFile(t, keyFile, string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})))
+	testkit.WriteFile(t, certFile, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
+	testkit.WriteFile(t, keyFile, string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})))
 	cert, _ := x509.ParseCertificate(der)
 	return cert
 }
+
+// tlsTop is the tls: of settings whose certificate and key lie beside them.
+const tlsTop = "tls: {cert_file: cert.pem, key_file: key.pem}"
 
 // The daemon serves HTTPS with tls.cert_file and tls.key_file, and after
 // a SIGHUP new connections get the renewed certificate; a broken pair keeps
@@ -52,21 +55,7 @@ func TestTLSAndReload(t *testing.T) {
 	up := gitsynctest.NewUpstream(t)
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	first := writeCert(t, certFile, keyFile, "first")
-	settingsFile := filepath.Join(dir, "settings.yaml")
-	writeFile(t, settingsFile, fmt.Sprintf(`listen: 127.0.0.1:0
-state_dir: state
-tls: {cert_file: cert.pem, key_file: key.pem}
-repos:
-  site:
-    provider: github
-    repository: acme/site
-    remote: %s
-    path: wc
-    secret: s-secret-0123456789
-    branches:
-      main: {commands: ['true']}
-`, up.Path()))
-	d := startDaemon(t, settingsFile)
+	d := startDaemon(t, siteFile(up.Path(), tlsTop).Write(t, dir))
 	served := func(roots *x509.Certificate) (string, error) {
 		cfg := &tls.Config{InsecureSkipVerify: roots == nil}
 		if roots != nil {
@@ -90,20 +79,12 @@ repos:
 		t.Fatalf("served %q, %v; want the first certificate", cn, err)
 	}
 	second := writeCert(t, certFile, keyFile, "second")
-	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the certificate reload", 10*time.Second, func() bool { return strings.Contains(d.logs(), "tls certificate reloaded") })
+	d.hup(t, "tls certificate reloaded")
 	if cn, err := served(second); err != nil || cn != "second" {
 		t.Errorf("after SIGHUP served %q, %v; want the second certificate", cn, err)
 	}
-	writeFile(t, keyFile, "not a key")
-	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the refused certificate reload", 10*time.Second, func() bool {
-		return strings.Contains(d.logs(), "tls certificate not reloaded")
-	})
+	testkit.WriteFile(t, keyFile, "not a key")
+	d.hup(t, "tls certificate not reloaded")
 	if cn, err := served(second); err != nil || cn != "second" {
 		t.Errorf("after a broken reload served %q, %v; want the second certificate kept", cn, err)
 	}
@@ -114,23 +95,9 @@ repos:
 
 func TestTLSErrors(t *testing.T) {
 	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "cert.pem"), "not a certificate")
-	writeFile(t, filepath.Join(dir, "key.pem"), "not a key")
-	settingsFile := filepath.Join(dir, "settings.yaml")
-	writeFile(t, settingsFile, `listen: 127.0.0.1:0
-state_dir: state
-tls: {cert_file: cert.pem, key_file: key.pem}
-repos:
-  site:
-    provider: github
-    repository: acme/site
-    remote: /nonexistent
-    path: wc
-    secret: s-secret-0123456789
-    branches:
-      main: {commands: ['true']}
-`)
-	code, _, stderr := exitCode(t, bins.daemon, settingsFile)
+	testkit.WriteFile(t, filepath.Join(dir, "cert.pem"), "not a certificate")
+	testkit.WriteFile(t, filepath.Join(dir, "key.pem"), "not a key")
+	code, _, stderr := exitCode(t, bins.daemon, siteFile("", tlsTop).Write(t, dir))
 	if code != 2 || !strings.Contains(stderr, "wh-gitd: load tls certificate") || !strings.Contains(stderr, "hint:") {
 		t.Errorf("exit %d, stderr %q; want 2 with the certificate error and a hint", code, stderr)
 	}
