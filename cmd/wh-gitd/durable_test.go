@@ -59,7 +59,7 @@ func (d *daemon) unfinished(t *testing.T) int {
 
 func (d *daemon) kill(t *testing.T) {
 	t.Helper()
-	_ = d.cmd.Process.Signal(syscall.SIGKILL)
+	_ = d.cmd.Process.Kill()
 	err := <-d.done
 	d.done <- err
 }
@@ -234,11 +234,7 @@ func TestInterruptedJobRunsAgain(t *testing.T) {
 	file := siteFile(up.Path(), "shutdown_grace: 500ms\nkill_grace: 500ms\napi: {token: "+token+"}", testkit.Target{
 		Commands: []string{"if [ -e " + marker + " ]; then exit 0; fi; touch " + marker + "; sleep 600"}}).Write(t, dir)
 	d := startDaemon(t, file)
-	a := d.push(t, "site", "main", sha)
-	if a.Code != http.StatusAccepted {
-		t.Fatalf("push: %d %v", a.Code, a.Body)
-	}
-	id := a.Str("job")
+	id := d.queue(t, "site", "main", sha)
 	testkit.WaitFile(t, marker)
 	d.stop(t, syscall.SIGTERM)
 	d = startDaemon(t, file)

@@ -15,7 +15,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -220,9 +219,7 @@ func TestHostileCommandOutputMemory(t *testing.T) {
 		t.Fatalf("warm-up push: %d", a.Code)
 	}
 	base := memory(t, pid, "VmHWM")
-	if a := d.push(t, "site", "main", sha); a.Code != http.StatusAccepted {
-		t.Fatalf("push: %d %v", a.Code, a.Body)
-	}
+	d.queue(t, "site", "main", sha)
 	testkit.Eventually(t, "the job to finish", 90*time.Second, func() bool { return strings.Contains(d.logs(), `"job finished"`) })
 	peak := memory(t, pid, "VmHWM")
 	t.Logf("VmHWM %d KiB before, %d KiB after 1 GB of output", base, peak)
@@ -251,23 +248,12 @@ func TestHostileShutdownLeavesNothing(t *testing.T) {
 	cmd := `trap "" TERM; sleep 600 & echo $! >> ` + pids + `; setsid sleep 600 & echo $! >> ` + pids +
 		`; echo $$ >> ` + pids + `; while :; do sleep 0.05; done`
 	d := startDaemonEnv(t, daemonSettings(t, dir, up.Path(), cmd), minimalEnv())
-	if a := d.push(t, "site", "main", sha); a.Code != http.StatusAccepted {
-		t.Fatalf("push: %d %v", a.Code, a.Body)
-	}
-	testkit.Eventually(t, "the command to start", 30*time.Second, func() bool {
-		return len(strings.Fields(testkit.ReadIfExists(pids))) == 3
-	})
+	d.queue(t, "site", "main", sha)
+	started := waitPIDs(t, pids, 3)
 	start := time.Now()
 	d.stop(t, os.Interrupt)
 	t.Logf("daemon stopped %s after the signal", time.Since(start))
-	var mu sync.Mutex
-	mu.Lock()
-	defer mu.Unlock()
-	for _, p := range strings.Fields(testkit.ReadIfExists(pids)) {
-		var pid int
-		fmt.Sscan(p, &pid)
-		testkit.Eventually(t, fmt.Sprintf("process %d to be gone", pid), 5*time.Second, func() bool { return !testkit.Alive(pid) })
-	}
+	waitGone(t, started)
 }
 
 // SIGHUP with the settings file broken in every way a deploy script or an
@@ -323,9 +309,7 @@ func TestHostileReloads(t *testing.T) {
 			_ = d.cmd.Process.Signal(syscall.SIGHUP)
 		}
 		testkit.Eventually(t, "the reloads", 10*time.Second, func() bool { return strings.Count(d.logs(), "settings reloaded") >= 1 })
-		if a := d.push(t, "site", "main", sha); a.Code != http.StatusAccepted {
-			t.Fatalf("push after the storm: %d %v", a.Code, a.Body)
-		}
+		d.queue(t, "site", "main", sha)
 	})
 	if n := strings.Count(d.logs(), "reload refused"); n != len(cases) {
 		t.Errorf("%d refusals logged, want %d", n, len(cases))

@@ -5,12 +5,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -232,6 +230,17 @@ func (d *daemon) push(t *testing.T, name, branch, sha string) testkit.Answer {
 	return a
 }
 
+// queue pushes branch at sha to the entry name of d, which must answer
+// 202, and returns the job's id.
+func (d *daemon) queue(t *testing.T, name, branch, sha string) string {
+	t.Helper()
+	a := d.push(t, name, branch, sha)
+	if a.Code != http.StatusAccepted {
+		t.Fatalf("push %s at %s to %s: %d %v", branch, sha, name, a.Code, a.Body)
+	}
+	return a.Str("job")
+}
+
 // The lock is shared between processes: two deliveries for two branches of
 // one working copy (two workers) and a concurrent wh-git-trigger never run
 // at the same time.
@@ -246,11 +255,8 @@ func TestNoTwoJobsOnOneWorkingCopy(t *testing.T) {
 	dev.Name = "dev"
 	settingsFile := siteFile(up.Path(), "workers: 2", guard, dev).Write(t, dir)
 	d := startDaemon(t, settingsFile)
-	for _, p := range []struct{ branch, sha string }{{"main", a}, {"dev", b}} {
-		if ans := d.push(t, "site", p.branch, p.sha); ans.Code != http.StatusAccepted {
-			t.Fatalf("push %s: %d %v", p.branch, ans.Code, ans.Body)
-		}
-	}
+	d.queue(t, "site", "main", a)
+	d.queue(t, "site", "dev", b)
 	code, stdout, stderr := exitCode(t, bins.trigger, settingsFile, "site", "--branch", "main")
 	if code != 0 {
 		t.Fatalf("wh-git-trigger exit %d\n%s\n%s", code, stdout, stderr)
@@ -263,6 +269,30 @@ func TestNoTwoJobsOnOneWorkingCopy(t *testing.T) {
 	}
 }
 
+// waitPIDs waits until the file at path lists n process ids, as a command
+// writes them when it starts, and returns them.
+func waitPIDs(t *testing.T, path string, n int) []int {
+	t.Helper()
+	testkit.Eventually(t, "the command to start", 30*time.Second, func() bool {
+		return len(strings.Fields(testkit.ReadIfExists(path))) == n
+	})
+	var pids []int
+	for _, f := range strings.Fields(testkit.ReadIfExists(path)) {
+		var pid int
+		fmt.Sscan(f, &pid)
+		pids = append(pids, pid)
+	}
+	return pids
+}
+
+// waitGone waits until no process of pids is alive.
+func waitGone(t *testing.T, pids []int) {
+	t.Helper()
+	for _, pid := range pids {
+		testkit.Eventually(t, fmt.Sprintf("process %d to be gone", pid), 5*time.Second, func() bool { return !testkit.Alive(pid) })
+	}
+}
+
 // SIGTERM stops intake, gives a running job its grace, then kills its
 // process group, and the daemon exits 0.
 func TestShutdownKillsJobsAfterGrace(t *testing.T) {
@@ -272,84 +302,11 @@ func TestShutdownKillsJobsAfterGrace(t *testing.T) {
 	pidFile := filepath.Join(dir, "pid")
 	d := startDaemon(t, siteFile(up.Path(), "shutdown_grace: 1s\nkill_grace: 1s",
 		testkit.Target{Commands: []string{"echo $$ > " + pidFile + "; sleep 600"}}).Write(t, dir))
-	if ans := d.push(t, "site", "main", a); ans.Code != http.StatusAccepted {
-		t.Fatalf("push: %d %v", ans.Code, ans.Body)
-	}
-	testkit.Eventually(t, "the command to start", 30*time.Second, func() bool {
-		return len(strings.Fields(testkit.ReadIfExists(pidFile))) == 1
-	})
-	var pid int
-	fmt.Sscan(testkit.ReadIfExists(pidFile), &pid)
+	d.queue(t, "site", "main", a)
+	pids := waitPIDs(t, pidFile, 1)
 	d.stop(t, syscall.SIGTERM)
-	testkit.Eventually(t, "the command's process to be gone", 5*time.Second, func() bool { return !testkit.Alive(pid) })
+	waitGone(t, pids)
 	if !strings.Contains(d.logs(), `"state":"interrupted"`) {
 		t.Errorf("job not recorded interrupted:\n%s", d.logs())
-	}
-}
-
-// hup sends SIGHUP to d and waits until its log has wantLog.
-func (d *daemon) hup(t *testing.T, wantLog string) {
-	t.Helper()
-	d.signal(t, syscall.SIGHUP)
-	testkit.Eventually(t, wantLog, 10*time.Second, func() bool { return strings.Contains(d.logs(), wantLog) })
-}
-
-// SIGHUP reads the settings again; a broken file keeps the old settings and
-// the log says why.
-func TestReload(t *testing.T) {
-	dir := t.TempDir()
-	up := gitsynctest.NewUpstream(t)
-	a := up.Commit(t, "main", map[string]string{"f": "a"}, "a")
-	b := up.Commit(t, "dev", map[string]string{"f": "b"}, "b")
-	d := startDaemon(t, siteFile(up.Path(), "").Write(t, dir))
-	if ans := d.push(t, "site", "dev", b); ans.Code != http.StatusOK || ans.Str("status") != "ignored" {
-		t.Fatalf("dev before reload: %d %v", ans.Code, ans.Body)
-	}
-	siteFile(up.Path(), "", testkit.Target{}, testkit.Target{Name: "dev"}).Write(t, dir)
-	d.hup(t, "settings reloaded")
-	if ans := d.push(t, "site", "dev", b); ans.Code != http.StatusAccepted {
-		t.Fatalf("dev after reload: %d %v", ans.Code, ans.Body)
-	}
-	siteFile(up.Path(), "", testkit.Target{}, testkit.Target{Name: "dev", Timeout: "banana"}).Write(t, dir)
-	d.hup(t, "reload refused")
-	if !strings.Contains(d.logs(), "repos.site.branches.dev.timeout") {
-		t.Errorf("the refusal does not say which key is wrong:\n%s", d.logs())
-	}
-	if ans := d.push(t, "site", "main", a); ans.Code != http.StatusAccepted {
-		t.Fatalf("main after a refused reload: %d %v", ans.Code, ans.Body)
-	}
-}
-
-// A reload that changes keys read only at start says which, in one warning,
-// applies the rest, and keeps listening where it did.
-func TestReloadNamesWhatNeedsARestart(t *testing.T) {
-	dir := t.TempDir()
-	up := gitsynctest.NewUpstream(t)
-	b := up.Commit(t, "dev", map[string]string{"f": "b"}, "b")
-	d := startDaemon(t, siteFile(up.Path(), "").Write(t, dir))
-	moved := siteFile(up.Path(), "workers: 3\nshutdown_grace: 5s\nlog: {level: debug}", testkit.Target{}, testkit.Target{Name: "dev"})
-	moved.Listen = testkit.FreeAddr(t)
-	moved.Write(t, dir)
-	d.hup(t, "settings reloaded")
-	var line struct {
-		Level, Message string
-		Keys           []string
-	}
-	for _, l := range strings.Split(d.logs(), "\n") {
-		if strings.Contains(l, "settings reloaded") {
-			_ = json.Unmarshal([]byte(l), &line)
-		}
-	}
-	want := []string{"listen", "workers", "log.level"}
-	if line.Level != "warn" || !slices.Equal(line.Keys, want) ||
-		line.Message != "settings reloaded; a restart is needed to apply: listen, workers, log.level" {
-		t.Errorf("reload line: %+v, want a warning naming %v\n%s", line, want, d.logs())
-	}
-	if ans := d.push(t, "site", "dev", b); ans.Code != http.StatusAccepted {
-		t.Errorf("a branch added by the reload, on the old address: %d %v", ans.Code, ans.Body)
-	}
-	if conn, err := net.Dial("tcp", moved.Listen); err == nil {
-		conn.Close()
-		t.Errorf("the daemon listens on the new address %s before a restart", moved.Listen)
 	}
 }

@@ -7,19 +7,86 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
 	"github.com/wh-gitd/wh-gitd/internal/testkit"
 )
+
+// hup sends SIGHUP to d and waits until its log has wantLog.
+func (d *daemon) hup(t *testing.T, wantLog string) {
+	t.Helper()
+	d.signal(t, syscall.SIGHUP)
+	testkit.Eventually(t, wantLog, 10*time.Second, func() bool { return strings.Contains(d.logs(), wantLog) })
+}
+
+// SIGHUP reads the settings again; a broken file keeps the old settings and
+// the log says why.
+func TestReload(t *testing.T) {
+	dir := t.TempDir()
+	up := gitsynctest.NewUpstream(t)
+	a := up.Commit(t, "main", map[string]string{"f": "a"}, "a")
+	b := up.Commit(t, "dev", map[string]string{"f": "b"}, "b")
+	d := startDaemon(t, siteFile(up.Path(), "").Write(t, dir))
+	if ans := d.push(t, "site", "dev", b); ans.Code != http.StatusOK || ans.Str("status") != "ignored" {
+		t.Fatalf("dev before reload: %d %v", ans.Code, ans.Body)
+	}
+	siteFile(up.Path(), "", testkit.Target{}, testkit.Target{Name: "dev"}).Write(t, dir)
+	d.hup(t, "settings reloaded")
+	d.queue(t, "site", "dev", b)
+	siteFile(up.Path(), "", testkit.Target{}, testkit.Target{Name: "dev", Timeout: "banana"}).Write(t, dir)
+	d.hup(t, "reload refused")
+	if !strings.Contains(d.logs(), "repos.site.branches.dev.timeout") {
+		t.Errorf("the refusal does not say which key is wrong:\n%s", d.logs())
+	}
+	d.queue(t, "site", "main", a)
+}
+
+// A reload that changes keys read only at start says which, in one warning,
+// applies the rest, and keeps listening where it did.
+func TestReloadNamesWhatNeedsARestart(t *testing.T) {
+	dir := t.TempDir()
+	up := gitsynctest.NewUpstream(t)
+	b := up.Commit(t, "dev", map[string]string{"f": "b"}, "b")
+	d := startDaemon(t, siteFile(up.Path(), "").Write(t, dir))
+	moved := siteFile(up.Path(), "workers: 3\nshutdown_grace: 5s\nlog: {level: debug}", testkit.Target{}, testkit.Target{Name: "dev"})
+	moved.Listen = testkit.FreeAddr(t)
+	moved.Write(t, dir)
+	d.hup(t, "settings reloaded")
+	var line struct {
+		Level, Message string
+		Keys           []string
+	}
+	for _, l := range strings.Split(d.logs(), "\n") {
+		if strings.Contains(l, "settings reloaded") {
+			_ = json.Unmarshal([]byte(l), &line)
+		}
+	}
+	want := []string{"listen", "workers", "log.level"}
+	if line.Level != "warn" || !slices.Equal(line.Keys, want) ||
+		line.Message != "settings reloaded; a restart is needed to apply: listen, workers, log.level" {
+		t.Errorf("reload line: %+v, want a warning naming %v\n%s", line, want, d.logs())
+	}
+	if ans := d.push(t, "site", "dev", b); ans.Code != http.StatusAccepted {
+		t.Errorf("a branch added by the reload, on the old address: %d %v", ans.Code, ans.Body)
+	}
+	if conn, err := net.Dial("tcp", moved.Listen); err == nil {
+		conn.Close()
+		t.Errorf("the daemon listens on the new address %s before a restart", moved.Listen)
+	}
+}
 
 // writeCert writes a fresh self-signed certificate for 127.0.0.1 named cn,
 // and its key, and returns the certificate.
