@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
 	"github.com/wh-gitd/wh-gitd/internal/testkit"
 )
 
@@ -44,8 +43,7 @@ func jobOf(t *testing.T, stderr string) string {
 // from starting on the same state dir, and goes at shutdown.
 func TestControlSocket(t *testing.T) {
 	dir := t.TempDir()
-	up := gitsynctest.NewUpstream(t)
-	sha := up.Commit(t, "main", map[string]string{"f": "a"}, "a")
+	up, sha := upstream(t, "main")
 	file := controlFile("", up.Path()).Write(t, dir)
 	sock := filepath.Join(dir, "state", "control.sock")
 	if err := os.Mkdir(filepath.Join(dir, "state"), 0o750); err != nil {
@@ -186,8 +184,7 @@ func TestTriggerAsRootForTheServiceUser(t *testing.T) {
 	u := scratchUser(t)
 	uid, gid := ids(t, u)
 	dir := t.TempDir()
-	up := gitsynctest.NewUpstream(t)
-	sha := up.Commit(t, "main", map[string]string{"f": "a"}, "a")
+	up, sha := upstream(t, "main")
 	file := controlFile("", up.Path()).Write(t, dir)
 	if err := os.Mkdir(filepath.Join(dir, "state"), 0o750); err != nil {
 		t.Fatal(err)

@@ -195,8 +195,7 @@ func checkCrashRound(t *testing.T, d *daemon, deliveries []testkit.Delivery, ans
 // first job, and runs nothing more.
 func TestReplayAfterRestart(t *testing.T) {
 	dir := t.TempDir()
-	up := gitsynctest.NewUpstream(t)
-	sha := up.Commit(t, "b0", map[string]string{"f": "1"}, "c")
+	up, sha := upstream(t, "b0")
 	file := crashFile(dir, up.Path(), 1).Write(t, dir)
 	d := startDaemon(t, file)
 	dl := pushOfR(t, 0, sha, "same-id")
@@ -228,8 +227,7 @@ func TestReplayAfterRestart(t *testing.T) {
 // (to success) at the next start.
 func TestInterruptedJobRunsAgain(t *testing.T) {
 	dir := t.TempDir()
-	up := gitsynctest.NewUpstream(t)
-	sha := up.Commit(t, "main", map[string]string{"f": "1"}, "c")
+	up, sha := upstream(t, "main")
 	marker := filepath.Join(dir, "second")
 	file := siteFile(up.Path(), "shutdown_grace: 500ms\nkill_grace: 500ms\napi: {token: "+token+"}", testkit.Target{
 		Commands: []string{"if [ -e " + marker + " ]; then exit 0; fi; touch " + marker + "; sleep 600"}}).Write(t, dir)
@@ -257,8 +255,7 @@ func TestStoreFullAnswers503(t *testing.T) {
 		t.Skipf("cannot mount a small tmpfs for the state dir here: %v %s", err, out)
 	}
 	t.Cleanup(func() { _ = exec.Command("umount", "-l", state).Run() })
-	up := gitsynctest.NewUpstream(t)
-	sha := up.Commit(t, "b0", map[string]string{"f": "1"}, "c")
+	up, sha := upstream(t, "b0")
 	d := startDaemon(t, crashFile(dir, up.Path(), 1).Write(t, dir))
 	filler := filepath.Join(state, "filler")
 	// Fill every last block: dd ends with "No space left on device".
@@ -319,8 +316,7 @@ func waitRecord(t *testing.T, d *daemon, id string) job.Record {
 // the same history; --list and --show read that history.
 func TestTriggerThroughTheDaemon(t *testing.T) {
 	dir := t.TempDir()
-	up := gitsynctest.NewUpstream(t)
-	sha := up.Commit(t, "b0", map[string]string{"f": "1"}, "c")
+	up, sha := upstream(t, "b0")
 	f := crashFile(dir, up.Path(), 1)
 	f.Listen = testkit.FreeAddr(t)
 	file := f.Write(t, dir)

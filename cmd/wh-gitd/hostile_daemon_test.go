@@ -19,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
 	"github.com/wh-gitd/wh-gitd/internal/testkit"
 )
 
@@ -119,8 +118,7 @@ func postBig(t *testing.T, addr string, size int64, chunked bool) int {
 // is declared, and bounded when it is not, however many are sent.
 func TestHostileBigBodyMemory(t *testing.T) {
 	dir := t.TempDir()
-	up := gitsynctest.NewUpstream(t)
-	up.Commit(t, "main", map[string]string{"f": "a"}, "a")
+	up, sha := upstream(t, "main")
 	d := startDaemonEnv(t, daemonSettings(t, dir, up.Path(), "true"), minimalEnv())
 	pid := d.cmd.Process.Pid
 	const size, chunkedRounds = 26 << 20, 10
@@ -154,7 +152,7 @@ func TestHostileBigBodyMemory(t *testing.T) {
 	if grew := chunked - base; grew > 80<<10 {
 		t.Errorf("peak memory grew %d KiB for %d chunked 26 MiB bodies, want at most 80 MiB", grew, chunkedRounds)
 	}
-	if a := d.push(t, "site", "main", up.Head(t, "main")); a.Code != http.StatusAccepted {
+	if a := d.push(t, "site", "main", sha); a.Code != http.StatusAccepted {
 		t.Errorf("a real push after the big bodies: %d", a.Code)
 	}
 }
@@ -164,8 +162,7 @@ func TestHostileBigBodyMemory(t *testing.T) {
 // WH_GITD_REPOS__SITE__SECRET, not the other variables of the service.
 func TestHostileCommandEnvironment(t *testing.T) {
 	dir := t.TempDir()
-	up := gitsynctest.NewUpstream(t)
-	sha := up.Commit(t, "main", map[string]string{"f": "a"}, "a")
+	up, sha := upstream(t, "main")
 	out := filepath.Join(dir, "env.txt")
 	file := daemonSettings(t, dir, up.Path(), "env > "+out)
 	const secret = "env-secret-0123456789"
@@ -208,8 +205,7 @@ func TestHostileCommandEnvironment(t *testing.T) {
 // log keeps the first and last MiB.
 func TestHostileCommandOutputMemory(t *testing.T) {
 	dir := t.TempDir()
-	up := gitsynctest.NewUpstream(t)
-	sha := up.Commit(t, "main", map[string]string{"f": "a"}, "a")
+	up, sha := upstream(t, "main")
 	done := filepath.Join(dir, "done")
 	file := daemonSettings(t, dir, up.Path(),
 		"echo FIRST; head -c 1073741824 /dev/zero | tr '\\0' x; echo; echo LAST; touch "+done)
@@ -242,8 +238,7 @@ func TestHostileCommandOutputMemory(t *testing.T) {
 // shutdown_grace and kill_grace, and no process of the job is left.
 func TestHostileShutdownLeavesNothing(t *testing.T) {
 	dir := t.TempDir()
-	up := gitsynctest.NewUpstream(t)
-	sha := up.Commit(t, "main", map[string]string{"f": "a"}, "a")
+	up, sha := upstream(t, "main")
 	pids := filepath.Join(dir, "pids")
 	cmd := `trap "" TERM; sleep 600 & echo $! >> ` + pids + `; setsid sleep 600 & echo $! >> ` + pids +
 		`; echo $$ >> ` + pids + `; while :; do sleep 0.05; done`
@@ -261,8 +256,7 @@ func TestHostileShutdownLeavesNothing(t *testing.T) {
 // SIGHUPs leaves the daemon serving.
 func TestHostileReloads(t *testing.T) {
 	dir := t.TempDir()
-	up := gitsynctest.NewUpstream(t)
-	sha := up.Commit(t, "main", map[string]string{"f": "a"}, "a")
+	up, sha := upstream(t, "main")
 	file := daemonSettings(t, dir, up.Path(), "true")
 	good := testkit.ReadFile(t, file)
 	d := startDaemonEnv(t, file, minimalEnv())

@@ -61,6 +61,14 @@ func exitCode(t *testing.T, bin string, args ...string) (int, string, string) {
 	return 0, out.String(), errb.String()
 }
 
+// upstream makes a bare upstream repository with one commit on branch, and
+// returns it and the commit.
+func upstream(t *testing.T, branch string) (*gitsynctest.Upstream, string) {
+	t.Helper()
+	up := gitsynctest.NewUpstream(t)
+	return up, up.Commit(t, branch, map[string]string{"f": branch}, branch)
+}
+
 // siteFile describes settings whose one entry, site, deploys remote with
 // the branches given (main running true when none), its working copy
 // shared between them, and top as more top-level YAML.
@@ -246,8 +254,7 @@ func (d *daemon) queue(t *testing.T, name, branch, sha string) string {
 // at the same time.
 func TestNoTwoJobsOnOneWorkingCopy(t *testing.T) {
 	dir := t.TempDir()
-	up := gitsynctest.NewUpstream(t)
-	a := up.Commit(t, "main", map[string]string{"f": "a"}, "a")
+	up, a := upstream(t, "main")
 	b := up.Commit(t, "dev", map[string]string{"f": "b"}, "b")
 	guard := testkit.Target{Commands: []string{`if [ -e "$MARK" ]; then echo OVERLAP >> "$REC"; fi; touch "$MARK"; sleep 0.4; rm -f "$MARK"; echo "$WH_EVENT" >> "$REC"`},
 		Env: map[string]string{"MARK": filepath.Join(dir, "mark"), "REC": filepath.Join(dir, "rec")}}
@@ -297,8 +304,7 @@ func waitGone(t *testing.T, pids []int) {
 // process group, and the daemon exits 0.
 func TestShutdownKillsJobsAfterGrace(t *testing.T) {
 	dir := t.TempDir()
-	up := gitsynctest.NewUpstream(t)
-	a := up.Commit(t, "main", map[string]string{"f": "a"}, "a")
+	up, a := upstream(t, "main")
 	pidFile := filepath.Join(dir, "pid")
 	d := startDaemon(t, siteFile(up.Path(), "shutdown_grace: 1s\nkill_grace: 1s",
 		testkit.Target{Commands: []string{"echo $$ > " + pidFile + "; sleep 600"}}).Write(t, dir))

@@ -21,7 +21,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
 	"github.com/wh-gitd/wh-gitd/internal/testkit"
 )
 
@@ -36,8 +35,7 @@ func (d *daemon) hup(t *testing.T, wantLog string) {
 // the log says why.
 func TestReload(t *testing.T) {
 	dir := t.TempDir()
-	up := gitsynctest.NewUpstream(t)
-	a := up.Commit(t, "main", map[string]string{"f": "a"}, "a")
+	up, a := upstream(t, "main")
 	b := up.Commit(t, "dev", map[string]string{"f": "b"}, "b")
 	d := startDaemon(t, siteFile(up.Path(), "").Write(t, dir))
 	if ans := d.push(t, "site", "dev", b); ans.Code != http.StatusOK || ans.Str("status") != "ignored" {
@@ -58,8 +56,7 @@ func TestReload(t *testing.T) {
 // applies the rest, and keeps listening where it did.
 func TestReloadNamesWhatNeedsARestart(t *testing.T) {
 	dir := t.TempDir()
-	up := gitsynctest.NewUpstream(t)
-	b := up.Commit(t, "dev", map[string]string{"f": "b"}, "b")
+	up, b := upstream(t, "dev")
 	d := startDaemon(t, siteFile(up.Path(), "").Write(t, dir))
 	moved := siteFile(up.Path(), "workers: 3\nshutdown_grace: 5s\nlog: {level: debug}", testkit.Target{}, testkit.Target{Name: "dev"})
 	moved.Listen = testkit.FreeAddr(t)
@@ -119,10 +116,9 @@ const tlsTop = "tls: {cert_file: cert.pem, key_file: key.pem}"
 // the old one.
 func TestTLSAndReload(t *testing.T) {
 	dir := t.TempDir()
-	up := gitsynctest.NewUpstream(t)
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	first := writeCert(t, certFile, keyFile, "first")
-	d := startDaemon(t, siteFile(up.Path(), tlsTop).Write(t, dir))
+	d := startDaemon(t, siteFile("", tlsTop).Write(t, dir))
 	served := func(roots *x509.Certificate) (string, error) {
 		cfg := &tls.Config{InsecureSkipVerify: roots == nil}
 		if roots != nil {
