@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +10,8 @@ import (
 
 	"github.com/wh-gitd/wh-gitd/cmd/internal/cli"
 	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
+	"github.com/wh-gitd/wh-gitd/internal/testkit"
+	"github.com/wh-gitd/wh-gitd/settings"
 )
 
 func TestTrigger(t *testing.T) {
@@ -19,40 +20,19 @@ func TestTrigger(t *testing.T) {
 	a := up.Commit(t, "main", map[string]string{"f": "a"}, "a")
 	b := up.Commit(t, "main", map[string]string{"f": "b"}, "b")
 	up.Commit(t, "dev", map[string]string{"f": "d"}, "d")
-	file := filepath.Join(dir, "settings.yaml")
-	yaml := fmt.Sprintf(`state_dir: state
-repos:
-  one:
-    provider: github
-    repository: acme/one
-    remote: %[1]s
-    path: wc-one
-    secret: s-secret-0123456789
-    branches:
-      main: {commands: ['echo "deploying $WH_BRANCH at $WH_SHA by $WH_EVENT"', 'cat f']}
-  two:
-    provider: gitlab
-    repository: acme/two
-    remote: %[1]s
-    path: wc-two
-    secret: s-secret-0123456789
-    shared_path: true
-    branches:
-      main: {commands: ['true']}
-      dev: {commands: ['echo failing; exit 7']}
-    environments:
-      production: {branch: main, commands: ['echo "env $WH_ENVIRONMENT"']}
-`, up.Path())
-	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	f := testkit.File{Repos: []testkit.Repo{
+		{Name: "one", Remote: up.Path(), Branches: []testkit.Target{
+			{Commands: []string{`echo "deploying $WH_BRANCH at $WH_SHA by $WH_EVENT"`, "cat f"}}}},
+		{Name: "two", Provider: settings.GitLab, Remote: up.Path(), Extra: "shared_path: true",
+			Branches:     []testkit.Target{{}, {Name: "dev", Commands: []string{"echo failing; exit 7"}}},
+			Environments: []testkit.Target{{Name: "production", Branch: "main", Commands: []string{`echo "env $WH_ENVIRONMENT"`}}}},
+	}}
+	file := f.Write(t, dir)
 	if err := os.Mkdir(filepath.Join(dir, "state"), 0o750); err != nil {
 		t.Fatal(err)
 	}
-	missing := filepath.Join(dir, "missing.yaml")
-	if err := os.WriteFile(missing, []byte(strings.Replace(yaml, "state_dir: state", "state_dir: nowhere", 1)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	f.StateDir = "nowhere"
+	missing := testkit.WriteFile(t, filepath.Join(dir, "missing.yaml"), f.String())
 	cases := []struct {
 		name   string
 		args   []string
@@ -90,7 +70,11 @@ repos:
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			if strings.Contains(tc.name, "missing") {
-				defer mustNotExist(t, filepath.Join(dir, "nowhere"))
+				defer func() {
+					if nowhere := filepath.Join(dir, "nowhere"); testkit.Exists(nowhere) {
+						t.Errorf("%s was created", nowhere)
+					}
+				}()
 			}
 			var out, errb bytes.Buffer
 			err := run(context.Background(), tc.args, &out, &errb)
@@ -109,12 +93,5 @@ repos:
 				}
 			}
 		})
-	}
-}
-
-func mustNotExist(t *testing.T, path string) {
-	t.Helper()
-	if _, err := os.Lstat(path); err == nil {
-		t.Errorf("%s was created", path)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -16,44 +15,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
+	"github.com/wh-gitd/wh-gitd/internal/testkit"
 )
 
-// siteSettings writes settings with state_dir "state", the top-level keys
-// of top and one entry "site" on remote whose branch main prints the commit
-// it runs at, plus the branches given. The job API is off (no api.token).
-func siteSettings(t *testing.T, file, top, remote, branches string) {
-	t.Helper()
-	writeFile(t, file, fmt.Sprintf(`state_dir: state
-%srepos:
-  site:
-    provider: github
-    repository: acme/site
-    remote: %s
-    path: wc
-    secret: s-secret-0123456789
-    shared_path: true
-    branches:
-      main: {commands: ['echo "deploying $WH_SHA"']}
-%s`, top, remote, branches))
-}
-
-// controlSettings is siteSettings listening on listen.
-func controlSettings(t *testing.T, file, listen, remote string) {
-	t.Helper()
-	siteSettings(t, file, "listen: "+listen+"\nshutdown_grace: 2s\n", remote, "")
-}
-
-// staleSocket leaves a socket file at path that nothing listens on, as a
-// daemon killed with SIGKILL does.
-func staleSocket(t *testing.T, path string) {
-	t.Helper()
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln.SetUnlinkOnClose(false)
-	ln.Close()
+// controlFile describes settings listening on listen (a free port when
+// ""), with the job API off (no api.token), and one entry, site, on remote
+// whose branch main prints the commit it deploys.
+func controlFile(listen, remote string) testkit.File {
+	f := siteFile(remote, "shutdown_grace: 2s", testkit.Target{Commands: []string{`echo "deploying $WH_SHA"`}})
+	f.Listen = listen
+	return f
 }
 
 // jobOf reads the job id from wh-git-trigger's "submitted" line.
@@ -72,15 +43,13 @@ func jobOf(t *testing.T, stderr string) string {
 // from starting on the same state dir, and goes at shutdown.
 func TestControlSocket(t *testing.T) {
 	dir := t.TempDir()
-	up := gitsynctest.NewUpstream(t)
-	sha := up.Commit(t, "main", map[string]string{"f": "a"}, "a")
-	file := filepath.Join(dir, "settings.yaml")
-	controlSettings(t, file, "127.0.0.1:0", up.Path())
+	up, sha := upstream(t, "main")
+	file := controlFile("", up.Path()).Write(t, dir)
 	sock := filepath.Join(dir, "state", "control.sock")
 	if err := os.Mkdir(filepath.Join(dir, "state"), 0o750); err != nil {
 		t.Fatal(err)
 	}
-	staleSocket(t, sock)
+	testkit.StaleSocket(t, sock)
 	d := startDaemon(t, file)
 	if fi, err := os.Lstat(sock); err != nil || fi.Mode().Type() != fs.ModeSocket || fi.Mode().Perm() != 0o660 {
 		t.Fatalf("control socket: %v %v, want a socket of mode 0660", fi.Mode(), err)
@@ -115,8 +84,7 @@ func TestControlSocket(t *testing.T) {
 		}
 	}
 
-	second := filepath.Join(dir, "second.yaml")
-	controlSettings(t, second, freeAddr(t), up.Path())
+	second := testkit.WriteFile(t, filepath.Join(dir, "second.yaml"), controlFile(testkit.FreeAddr(t), up.Path()).String())
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, bins.daemon, second).CombinedOutput()
@@ -125,13 +93,7 @@ func TestControlSocket(t *testing.T) {
 		t.Errorf("a second daemon on the same state dir: %v\n%s", err, out)
 	}
 
-	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-d.done; err != nil {
-		t.Fatalf("daemon exit: %v\n%s", err, d.logs())
-	}
-	d.done <- nil
+	d.stop(t, syscall.SIGTERM)
 	if _, err := os.Lstat(sock); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the control socket outlives the daemon: %v", err)
 	}
@@ -222,10 +184,8 @@ func TestTriggerAsRootForTheServiceUser(t *testing.T) {
 	u := scratchUser(t)
 	uid, gid := ids(t, u)
 	dir := t.TempDir()
-	up := gitsynctest.NewUpstream(t)
-	sha := up.Commit(t, "main", map[string]string{"f": "a"}, "a")
-	file := filepath.Join(dir, "settings.yaml")
-	controlSettings(t, file, "127.0.0.1:0", up.Path())
+	up, sha := upstream(t, "main")
+	file := controlFile("", up.Path()).Write(t, dir)
 	if err := os.Mkdir(filepath.Join(dir, "state"), 0o750); err != nil {
 		t.Fatal(err)
 	}

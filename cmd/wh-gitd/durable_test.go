@@ -3,9 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,36 +15,30 @@ import (
 	"time"
 
 	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
+	"github.com/wh-gitd/wh-gitd/internal/testkit"
 	"github.com/wh-gitd/wh-gitd/job"
 )
 
 const token = "durable-test-token-0123"
 
 // api asks the daemon's job API for path and decodes the answer.
-func (d *daemon) api(t *testing.T, method, path string) (int, map[string]any) {
+func (d *daemon) api(t *testing.T, method, path string) testkit.Answer {
 	t.Helper()
-	req, _ := http.NewRequest(method, "http://"+d.addr+path, nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
+	req, err := http.NewRequest(method, "http://"+d.addr+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var a map[string]any
-	raw, _ := io.ReadAll(resp.Body)
-	if err := json.Unmarshal(raw, &a); err != nil {
-		t.Fatalf("%s %s: %d %q", method, path, resp.StatusCode, raw)
-	}
-	return resp.StatusCode, a
+	req.Header.Set("Authorization", "Bearer "+token)
+	return testkit.MustDo(t, req)
 }
 
 func (d *daemon) record(t *testing.T, id string) job.Record {
 	t.Helper()
-	code, a := d.api(t, http.MethodGet, "/api/jobs/"+id)
-	if code != http.StatusOK {
-		t.Fatalf("job %s: %d %v", id, code, a)
+	a := d.api(t, http.MethodGet, "/api/jobs/"+id)
+	if a.Code != http.StatusOK {
+		t.Fatalf("job %s: %d %v", id, a.Code, a.Body)
 	}
-	raw, _ := json.Marshal(a["job"])
+	raw, _ := json.Marshal(a.Body["job"])
 	var rec job.Record
 	if err := json.Unmarshal(raw, &rec); err != nil {
 		t.Fatal(err)
@@ -59,8 +51,7 @@ func (d *daemon) unfinished(t *testing.T) int {
 	t.Helper()
 	n := 0
 	for _, s := range []job.State{job.Queued, job.Running, job.Interrupted} {
-		_, a := d.api(t, http.MethodGet, "/api/jobs?limit=1000&state="+string(s))
-		jobs, _ := a["jobs"].([]any)
+		jobs, _ := d.api(t, http.MethodGet, "/api/jobs?limit=1000&state="+string(s)).Body["jobs"].([]any)
 		n += len(jobs)
 	}
 	return n
@@ -68,28 +59,29 @@ func (d *daemon) unfinished(t *testing.T) int {
 
 func (d *daemon) kill(t *testing.T) {
 	t.Helper()
-	_ = d.cmd.Process.Signal(syscall.SIGKILL)
+	_ = d.cmd.Process.Kill()
 	err := <-d.done
 	d.done <- err
 }
 
-// crashSettings writes settings with n entries r0..rN-1 on branches b0..bN-1
-// of one upstream, each recording the commits its command saw.
-func crashSettings(t *testing.T, dir, remote string, n int, extra string) string {
-	t.Helper()
-	var b strings.Builder
-	if !strings.Contains(extra, "listen:") {
-		extra += "listen: 127.0.0.1:0\n"
-	}
-	fmt.Fprintf(&b, "state_dir: state\nworkers: 2\napi: {token: %s}\nshutdown_grace: 2s\nkill_grace: 1s\n%srepos:\n", token, extra)
+// crashFile describes settings with n entries r0..rN-1 on branches
+// b0..bN-1 of one upstream, each recording in dir/recN the commits its
+// command saw.
+func crashFile(dir, remote string, n int) testkit.File {
+	f := testkit.File{Top: "workers: 2\napi: {token: " + token + "}\nshutdown_grace: 2s\nkill_grace: 1s"}
 	for i := range n {
-		fmt.Fprintf(&b, "  r%d:\n    provider: github\n    repository: acme/r%d\n    remote: %s\n    path: wc%d\n    secret: s%d-secret-0123456789\n"+
-			"    branches:\n      b%d: {commands: ['sleep 0.05; echo \"$WH_SHA\" >> %s']}\n",
-			i, i, remote, i, i, i, filepath.Join(dir, fmt.Sprintf("rec%d", i)))
+		f.Repos = append(f.Repos, testkit.Repo{Name: fmt.Sprint("r", i), Remote: remote, Branches: []testkit.Target{{
+			Name: fmt.Sprint("b", i), Commands: []string{`sleep 0.05; echo "$WH_SHA" >> ` + filepath.Join(dir, fmt.Sprint("rec", i))}}}})
 	}
-	file := filepath.Join(dir, "settings.yaml")
-	writeFile(t, file, b.String())
-	return file
+	return f
+}
+
+// pushOfR is pushOf for the entry rN of crashFile, with the delivery id id.
+func pushOfR(t *testing.T, n int, sha, id string) testkit.Delivery {
+	t.Helper()
+	dl := pushOf(t, fmt.Sprint("r", n), fmt.Sprint("b", n), sha)
+	dl.ID = id
+	return dl
 }
 
 // Deliveries for ten repositories while the daemon is killed with SIGKILL at
@@ -106,27 +98,21 @@ func TestCrashRecovery(t *testing.T) {
 	}
 }
 
-type crashDelivery struct {
-	repo int
-	sha  string
-	id   string
-}
-
 func crashRound(t *testing.T, seed uint64) {
 	const repos, perRepo = 10, 20
 	killRNG, retryRNG := rand.New(rand.NewPCG(seed, 7)), rand.New(rand.NewPCG(seed, 8))
 	dir := t.TempDir()
 	up := gitsynctest.NewUpstream(t)
-	var deliveries []crashDelivery
+	var deliveries []testkit.Delivery
 	last := map[int]string{}
 	for k := range perRepo {
 		for i := range repos {
 			sha := up.Commit(t, fmt.Sprintf("b%d", i), map[string]string{"n": fmt.Sprint(k)}, "c")
-			deliveries = append(deliveries, crashDelivery{repo: i, sha: sha, id: fmt.Sprintf("d-%d-%d-%d", seed, i, k)})
+			deliveries = append(deliveries, pushOfR(t, i, sha, fmt.Sprintf("d-%d-%d-%d", seed, i, k)))
 			last[i] = sha
 		}
 	}
-	file := crashSettings(t, dir, up.Path(), repos, "")
+	file := crashFile(dir, up.Path(), repos).Write(t, dir)
 	var mu sync.Mutex
 	d := startDaemon(t, file)
 	current := func() *daemon { mu.Lock(); defer mu.Unlock(); return d }
@@ -136,12 +122,10 @@ func crashRound(t *testing.T, seed uint64) {
 		defer close(sent)
 		for _, dl := range deliveries {
 			for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-				code, a, err := sendPush(current().addr, fmt.Sprintf("r%d", dl.repo), fmt.Sprintf("s%d-secret-0123456789", dl.repo),
-					fmt.Sprintf("acme/r%d", dl.repo), fmt.Sprintf("b%d", dl.repo), dl.sha, dl.id)
-				if err == nil && code/100 == 2 {
-					jb, _ := a["job"].(string)
+				a, err := current().send(dl)
+				if err == nil && a.Code/100 == 2 {
 					mu.Lock()
-					answers[dl.id] = append(answers[dl.id], jb)
+					answers[dl.ID] = append(answers[dl.ID], a.Str("job"))
 					mu.Unlock()
 					// A forge that lost the answer retries; so do we, sometimes.
 					if retryRNG.IntN(10) != 0 {
@@ -172,21 +156,21 @@ func crashRound(t *testing.T, seed uint64) {
 done:
 	<-sent
 	t.Logf("%d kills", kills)
-	waitFor(t, "every job to end", 120*time.Second, func() bool { return d.unfinished(t) == 0 })
+	testkit.Eventually(t, "every job to end", 120*time.Second, func() bool { return d.unfinished(t) == 0 })
 	checkCrashRound(t, d, deliveries, answers, last, dir)
 }
 
-func checkCrashRound(t *testing.T, d *daemon, deliveries []crashDelivery, answers map[string][]string,
+func checkCrashRound(t *testing.T, d *daemon, deliveries []testkit.Delivery, answers map[string][]string,
 	last map[int]string, dir string) {
 	t.Helper()
 	for _, dl := range deliveries {
-		ids := answers[dl.id]
+		ids := answers[dl.ID]
 		if len(ids) == 0 {
-			t.Fatalf("delivery %s never got a 2xx", dl.id)
+			t.Fatalf("delivery %s never got a 2xx", dl.ID)
 		}
 		for _, id := range ids[1:] {
 			if id != ids[0] {
-				t.Errorf("delivery %s answered with two jobs: %v", dl.id, ids)
+				t.Errorf("delivery %s answered with two jobs: %v", dl.ID, ids)
 			}
 		}
 		rec := d.record(t, ids[0])
@@ -197,53 +181,44 @@ func checkCrashRound(t *testing.T, d *daemon, deliveries []crashDelivery, answer
 				t.Errorf("job %s superseded by %s of another branch", rec.Job.ID, by.Job.ID)
 			}
 		default:
-			t.Errorf("job %s of delivery %s ended %s: %s", rec.Job.ID, dl.id, rec.State, rec.Error)
+			t.Errorf("job %s of delivery %s ended %s: %s", rec.Job.ID, dl.ID, rec.State, rec.Error)
 		}
 	}
 	for i, sha := range last {
-		if got := gitHead(t, filepath.Join(dir, fmt.Sprintf("wc%d", i))); got != sha {
+		if got := testkit.Head(t, filepath.Join(dir, fmt.Sprintf("wc-r%d", i))); got != sha {
 			t.Errorf("working copy %d at %s, want the last push %s", i, got, sha)
 		}
 	}
-}
-
-func gitHead(t *testing.T, dir string) string {
-	t.Helper()
-	out, err := exec.Command("git", "-C", dir, "rev-parse", "HEAD").CombinedOutput()
-	if err != nil {
-		t.Fatalf("rev-parse in %s: %v %s", dir, err, out)
-	}
-	return strings.TrimSpace(string(out))
 }
 
 // The same delivery id before and after a restart is a duplicate of the
 // first job, and runs nothing more.
 func TestReplayAfterRestart(t *testing.T) {
 	dir := t.TempDir()
-	up := gitsynctest.NewUpstream(t)
-	sha := up.Commit(t, "b0", map[string]string{"f": "1"}, "c")
-	file := crashSettings(t, dir, up.Path(), 1, "")
+	up, sha := upstream(t, "b0")
+	file := crashFile(dir, up.Path(), 1).Write(t, dir)
 	d := startDaemon(t, file)
-	code, a, err := sendPush(d.addr, "r0", "s0-secret-0123456789", "acme/r0", "b0", sha, "same-id")
-	if err != nil || code != http.StatusAccepted {
-		t.Fatalf("first: %d %v %v", code, a, err)
+	dl := pushOfR(t, 0, sha, "same-id")
+	a, err := d.send(dl)
+	if err != nil || a.Code != http.StatusAccepted {
+		t.Fatalf("first: %d %v %v", a.Code, a.Body, err)
 	}
-	jb := a["job"]
+	jb := a.Str("job")
 	// Wait for the record, not only the command's output: a kill between
 	// the two leaves the job unfinished, and it rightly runs again.
-	waitFor(t, "the job", 30*time.Second, func() bool { return d.record(t, jb.(string)).State == job.Succeeded })
+	testkit.Eventually(t, "the job", 30*time.Second, func() bool { return d.record(t, jb).State == job.Succeeded })
 	for _, when := range []string{"before", "after"} {
 		if when == "after" {
 			d.kill(t)
 			d = startDaemon(t, file)
 		}
-		code, a, err := sendPush(d.addr, "r0", "s0-secret-0123456789", "acme/r0", "b0", sha, "same-id")
-		if err != nil || code != http.StatusOK || a["status"] != "duplicate" || a["job"] != jb {
-			t.Fatalf("replay %s the restart: %d %v %v, want 200 duplicate of %v", when, code, a, err, jb)
+		a, err := d.send(dl)
+		if err != nil || a.Code != http.StatusOK || a.Str("status") != "duplicate" || a.Str("job") != jb {
+			t.Fatalf("replay %s the restart: %d %v %v, want 200 duplicate of %v", when, a.Code, a.Body, err, jb)
 		}
 	}
 	time.Sleep(300 * time.Millisecond)
-	if n := len(lines(filepath.Join(dir, "rec0"))); n != 1 {
+	if n := len(strings.Fields(testkit.ReadIfExists(filepath.Join(dir, "rec0")))); n != 1 {
 		t.Errorf("%d runs, want 1", n)
 	}
 }
@@ -252,40 +227,16 @@ func TestReplayAfterRestart(t *testing.T) {
 // (to success) at the next start.
 func TestInterruptedJobRunsAgain(t *testing.T) {
 	dir := t.TempDir()
-	up := gitsynctest.NewUpstream(t)
-	sha := up.Commit(t, "main", map[string]string{"f": "1"}, "c")
+	up, sha := upstream(t, "main")
 	marker := filepath.Join(dir, "second")
-	file := filepath.Join(dir, "settings.yaml")
-	writeFile(t, file, fmt.Sprintf(`listen: 127.0.0.1:0
-state_dir: state
-shutdown_grace: 500ms
-kill_grace: 500ms
-api: {token: %s}
-repos:
-  site:
-    provider: github
-    repository: acme/site
-    remote: %s
-    path: wc
-    secret: s-secret-0123456789
-    branches:
-      main: {commands: ['if [ -e %s ]; then exit 0; fi; touch %s; sleep 600']}
-`, token, up.Path(), marker, marker))
+	file := siteFile(up.Path(), "shutdown_grace: 500ms\nkill_grace: 500ms\napi: {token: "+token+"}", testkit.Target{
+		Commands: []string{"if [ -e " + marker + " ]; then exit 0; fi; touch " + marker + "; sleep 600"}}).Write(t, dir)
 	d := startDaemon(t, file)
-	code, a, err := sendPush(d.addr, "site", "s-secret-0123456789", "acme/site", "main", sha, "one")
-	if err != nil || code != http.StatusAccepted {
-		t.Fatalf("push: %d %v %v", code, a, err)
-	}
-	id := a["job"].(string)
-	waitFor(t, "the command to start", 30*time.Second, func() bool { _, err := os.Stat(marker); return err == nil })
-	_ = d.cmd.Process.Signal(syscall.SIGTERM)
-	err = <-d.done
-	d.done <- err
-	if err != nil {
-		t.Fatalf("daemon exit: %v", err)
-	}
+	id := d.queue(t, "site", "main", sha)
+	testkit.WaitFile(t, marker)
+	d.stop(t, syscall.SIGTERM)
 	d = startDaemon(t, file)
-	waitFor(t, "the job to run again", 30*time.Second, func() bool { return d.record(t, id).State.Final() })
+	testkit.Eventually(t, "the job to run again", 30*time.Second, func() bool { return d.record(t, id).State.Final() })
 	if rec := d.record(t, id); rec.State != job.Succeeded || rec.Attempts != 2 {
 		t.Errorf("job %s after restart: %s, attempt %d, want succeeded at attempt 2", id, rec.State, rec.Attempts)
 	}
@@ -304,38 +255,36 @@ func TestStoreFullAnswers503(t *testing.T) {
 		t.Skipf("cannot mount a small tmpfs for the state dir here: %v %s", err, out)
 	}
 	t.Cleanup(func() { _ = exec.Command("umount", "-l", state).Run() })
-	up := gitsynctest.NewUpstream(t)
-	sha := up.Commit(t, "b0", map[string]string{"f": "1"}, "c")
-	file := crashSettings(t, dir, up.Path(), 1, "")
-	d := startDaemon(t, file)
+	up, sha := upstream(t, "b0")
+	d := startDaemon(t, crashFile(dir, up.Path(), 1).Write(t, dir))
 	filler := filepath.Join(state, "filler")
 	// Fill every last block: dd ends with "No space left on device".
 	_ = exec.Command("dd", "if=/dev/zero", "of="+filler, "bs=4k").Run()
 	_ = exec.Command("dd", "if=/dev/zero", "of="+filler+"2", "bs=512").Run()
 	// The store's file has free pages of its own, so the first deliveries
 	// still fit; once it must grow, deliveries are refused.
-	refused := ""
-	for i := 0; i < 2000 && refused == ""; i++ {
-		id := fmt.Sprint("full-", i)
-		code, a, err := sendPush(d.addr, "r0", "s0-secret-0123456789", "acme/r0", "b0", sha, id)
+	var refused testkit.Delivery
+	dl := pushOfR(t, 0, sha, "")
+	for i := 0; i < 2000 && refused.ID == ""; i++ {
+		dl.ID = fmt.Sprint("full-", i)
+		a, err := d.send(dl)
 		switch {
 		case err != nil:
 			t.Fatal(err)
-		case code == http.StatusServiceUnavailable:
-			refused = id
-			if a["status"] != "error" {
-				t.Errorf("503 answer %v", a)
+		case a.Code == http.StatusServiceUnavailable:
+			refused = dl
+			if a.Str("status") != "error" {
+				t.Errorf("503 answer %v", a.Body)
 			}
-		case code != http.StatusAccepted:
-			t.Fatalf("delivery %d on a full disk: %d %v", i, code, a)
+		case a.Code != http.StatusAccepted:
+			t.Fatalf("delivery %d on a full disk: %d %v", i, a.Code, a.Body)
 		}
 	}
-	if refused == "" {
+	if refused.ID == "" {
 		t.Fatal("2000 deliveries accepted on a full disk")
 	}
-	code, _, err := sendPush(d.addr, "r0", "s0-secret-0123456789", "acme/r0", "b0", sha, refused)
-	if err != nil || code != http.StatusServiceUnavailable {
-		t.Fatalf("a second try on a full disk: %d %v, want 503 again", code, err)
+	if a, err := d.send(refused); err != nil || a.Code != http.StatusServiceUnavailable {
+		t.Fatalf("a second try on a full disk: %d %v, want 503 again", a.Code, err)
 	}
 	resp, err := http.Get("http://" + d.addr + "/healthz")
 	if err != nil || resp.StatusCode != http.StatusOK {
@@ -347,18 +296,18 @@ func TestStoreFullAnswers503(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	code, a, err := sendPush(d.addr, "r0", "s0-secret-0123456789", "acme/r0", "b0", sha, refused)
-	if err != nil || code != http.StatusAccepted {
-		t.Fatalf("the refused delivery, retried with room: %d %v %v, want 202", code, a, err)
+	a, err := d.send(refused)
+	if err != nil || a.Code != http.StatusAccepted {
+		t.Fatalf("the refused delivery, retried with room: %d %v %v, want 202", a.Code, a.Body, err)
 	}
-	if rec := waitRecord(t, d, a["job"].(string)); rec.State != job.Succeeded {
+	if rec := waitRecord(t, d, a.Str("job")); rec.State != job.Succeeded {
 		t.Errorf("job %s: %s", rec.State, rec.Error)
 	}
 }
 
 func waitRecord(t *testing.T, d *daemon, id string) job.Record {
 	t.Helper()
-	waitFor(t, "job "+id, 30*time.Second, func() bool { return d.record(t, id).State.Final() })
+	testkit.Eventually(t, "job "+id, 30*time.Second, func() bool { return d.record(t, id).State.Final() })
 	return d.record(t, id)
 }
 
@@ -367,9 +316,10 @@ func waitRecord(t *testing.T, d *daemon, id string) job.Record {
 // the same history; --list and --show read that history.
 func TestTriggerThroughTheDaemon(t *testing.T) {
 	dir := t.TempDir()
-	up := gitsynctest.NewUpstream(t)
-	sha := up.Commit(t, "b0", map[string]string{"f": "1"}, "c")
-	file := crashSettings(t, dir, up.Path(), 1, "listen: "+freeAddr(t)+"\n")
+	up, sha := upstream(t, "b0")
+	f := crashFile(dir, up.Path(), 1)
+	f.Listen = testkit.FreeAddr(t)
+	file := f.Write(t, dir)
 	d := startDaemon(t, file)
 	code, stdout, stderr := exitCode(t, bins.trigger, file, "r0")
 	if code != 0 || !strings.Contains(stderr, "submitted to the daemon as job") || !strings.Contains(stdout, "succeeded") {
@@ -400,15 +350,4 @@ func TestTriggerThroughTheDaemon(t *testing.T) {
 	if code, _, stderr := exitCode(t, bins.trigger, file, "--show", "nope"); code != 1 || !strings.Contains(stderr, "no job nope") {
 		t.Errorf("--show of an unknown job: exit %d %s", code, stderr)
 	}
-}
-
-// freeAddr is a loopback address with a port free right now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }

@@ -10,41 +10,73 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
-	"sync"
+	"syscall"
 	"testing"
 	"time"
 
-	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
+	"github.com/wh-gitd/wh-gitd/internal/testkit"
 )
 
-// daemonSettings writes a settings file with one GitHub entry "site" on up
-// whose branch main runs command, plus head at the top.
-func daemonSettings(t *testing.T, dir string, up *gitsynctest.Upstream, head, command string) string {
+// daemonSettings writes a settings file in dir with one GitHub entry
+// "site" on remote whose branch main runs command.
+func daemonSettings(t *testing.T, dir, remote, command string) string {
 	t.Helper()
-	file := filepath.Join(dir, "settings.yaml")
-	writeFile(t, file, fmt.Sprintf(`listen: 127.0.0.1:0
-state_dir: state
-shutdown_grace: 1s
-kill_grace: 500ms
-%srepos:
-  site:
-    provider: github
-    repository: acme/site
-    remote: %s
-    path: wc
-    secret: s-secret-0123456789
-    branches:
-      main: {commands: [%q], timeout: 2m}
-`, head, up.Path(), command))
-	return file
+	return siteFile(remote, "shutdown_grace: 1s\nkill_grace: 500ms",
+		testkit.Target{Commands: []string{command}, Timeout: "2m"}).Write(t, dir)
 }
 
 // minimalEnv is what a service manager gives a daemon, plus extra.
 func minimalEnv(extra ...string) []string {
 	return append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir(), "LANG=C.UTF-8"}, extra...)
+}
+
+// startDaemonEnv is startDaemon with the daemon's environment set to env.
+func startDaemonEnv(t *testing.T, settingsFile string, env []string) *daemon {
+	t.Helper()
+	cmd := exec.Command(bins.daemon, settingsFile)
+	cmd.Env = env
+	return startDaemonCmd(t, cmd)
+}
+
+// memory reads a field of /proc/PID/status (VmHWM, VmRSS) in KiB.
+func memory(t *testing.T, pid int, field string) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+			n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
+			if err != nil {
+				t.Fatalf("%s: %q", field, line)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no %s in /proc/%d/status", field, pid)
+	return 0
+}
+
+// spaces yields n spaces without holding them: a huge body that costs the
+// test no memory.
+type spaces struct{ left int64 }
+
+func (p *spaces) Read(b []byte) (int, error) {
+	if p.left <= 0 {
+		return 0, io.EOF
+	}
+	n := min(int64(len(b)), p.left)
+	for i := range b[:n] {
+		b[i] = ' '
+	}
+	p.left -= n
+	return int(n), nil
 }
 
 // postBig sends a signed-looking GitHub push of size bytes of spaces, with a
@@ -86,13 +118,12 @@ func postBig(t *testing.T, addr string, size int64, chunked bool) int {
 // is declared, and bounded when it is not, however many are sent.
 func TestHostileBigBodyMemory(t *testing.T) {
 	dir := t.TempDir()
-	up := gitsynctest.NewUpstream(t)
-	up.Commit(t, "main", map[string]string{"f": "a"}, "a")
-	d := startDaemonEnv(t, daemonSettings(t, dir, up, "", "true"), minimalEnv())
+	up, sha := upstream(t, "main")
+	d := startDaemonEnv(t, daemonSettings(t, dir, up.Path(), "true"), minimalEnv())
 	pid := d.cmd.Process.Pid
 	const size, chunkedRounds = 26 << 20, 10
-	if code, _ := d.push(t, "site", "s-secret-0123456789", "acme/site", "other", strings.Repeat("a", 40)); code != http.StatusOK {
-		t.Fatalf("warm-up push: %d", code)
+	if a := d.push(t, "site", "other", strings.Repeat("a", 40)); a.Code != http.StatusOK {
+		t.Fatalf("warm-up push: %d", a.Code)
 	}
 	base := memory(t, pid, "VmHWM")
 	for range 3 {
@@ -121,8 +152,8 @@ func TestHostileBigBodyMemory(t *testing.T) {
 	if grew := chunked - base; grew > 80<<10 {
 		t.Errorf("peak memory grew %d KiB for %d chunked 26 MiB bodies, want at most 80 MiB", grew, chunkedRounds)
 	}
-	if code, _ := d.push(t, "site", "s-secret-0123456789", "acme/site", "main", up.Head(t, "main")); code != http.StatusAccepted {
-		t.Errorf("a real push after the big bodies: %d", code)
+	if a := d.push(t, "site", "main", sha); a.Code != http.StatusAccepted {
+		t.Errorf("a real push after the big bodies: %d", a.Code)
 	}
 }
 
@@ -131,22 +162,23 @@ func TestHostileBigBodyMemory(t *testing.T) {
 // WH_GITD_REPOS__SITE__SECRET, not the other variables of the service.
 func TestHostileCommandEnvironment(t *testing.T) {
 	dir := t.TempDir()
-	up := gitsynctest.NewUpstream(t)
-	sha := up.Commit(t, "main", map[string]string{"f": "a"}, "a")
+	up, sha := upstream(t, "main")
 	out := filepath.Join(dir, "env.txt")
-	file := daemonSettings(t, dir, up, "", "env > "+out)
+	file := daemonSettings(t, dir, up.Path(), "env > "+out)
 	const secret = "env-secret-0123456789"
 	d := startDaemonEnv(t, file, minimalEnv("WH_GITD_REPOS__SITE__SECRET="+secret, "AWS_SECRET_ACCESS_KEY=aws-value",
 		"DATABASE_URL=postgres://u:pw@db/x", "LD_PRELOAD=/nonexistent.so", "GIT_DIR=/etc", "GIT_SSH_COMMAND=touch C",
 		"NOTIFY_SOCKET=", "TZ=UTC", "USER=deploy", "SSH_AUTH_SOCK=/run/agent"))
-	if code, ans := d.push(t, "site", secret, "acme/site", "main", sha); code != http.StatusAccepted {
-		t.Fatalf("push signed with the environment's secret: %d %v", code, ans)
+	dl := pushOf(t, "site", "main", sha)
+	dl.Secret = secret
+	if a, err := d.send(dl); err != nil || a.Code != http.StatusAccepted {
+		t.Fatalf("push signed with the environment's secret: %d %v %v", a.Code, a.Body, err)
 	}
-	waitFor(t, "the command's environment", 30*time.Second, func() bool { _, err := os.Stat(out); return err == nil })
+	testkit.WaitFile(t, out)
 	time.Sleep(100 * time.Millisecond)
 	allowed := []string{"PATH", "HOME", "LANG", "TZ", "USER", "SSH_AUTH_SOCK", "PWD", "SHLVL", "_", "OLDPWD"}
 	var names []string
-	for _, line := range strings.Split(strings.TrimSpace(readFileT(t, out)), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(testkit.ReadFile(t, out)), "\n") {
 		name, _, _ := strings.Cut(line, "=")
 		names = append(names, name)
 		if !slices.Contains(allowed, name) && !strings.HasPrefix(name, "WH_") {
@@ -161,7 +193,7 @@ func TestHostileCommandEnvironment(t *testing.T) {
 			t.Errorf("the command does not see %s: %v", want, names)
 		}
 	}
-	if env := readFileT(t, out); strings.Contains(env, secret) || strings.Contains(env, "aws-value") || strings.Contains(env, "pw@db") {
+	if env := testkit.ReadFile(t, out); strings.Contains(env, secret) || strings.Contains(env, "aws-value") || strings.Contains(env, "pw@db") {
 		t.Errorf("a secret reached the command:\n%s", env)
 	}
 	if strings.Contains(d.logs(), secret) {
@@ -169,34 +201,22 @@ func TestHostileCommandEnvironment(t *testing.T) {
 	}
 }
 
-func readFileT(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 // A command writing 1 GB of output leaves the daemon's memory flat: the job
 // log keeps the first and last MiB.
 func TestHostileCommandOutputMemory(t *testing.T) {
 	dir := t.TempDir()
-	up := gitsynctest.NewUpstream(t)
-	sha := up.Commit(t, "main", map[string]string{"f": "a"}, "a")
+	up, sha := upstream(t, "main")
 	done := filepath.Join(dir, "done")
-	file := daemonSettings(t, dir, up, "",
+	file := daemonSettings(t, dir, up.Path(),
 		"echo FIRST; head -c 1073741824 /dev/zero | tr '\\0' x; echo; echo LAST; touch "+done)
 	d := startDaemonEnv(t, file, minimalEnv())
 	pid := d.cmd.Process.Pid
-	if code, _ := d.push(t, "site", "s-secret-0123456789", "acme/site", "other", sha); code != http.StatusOK {
-		t.Fatalf("warm-up push: %d", code)
+	if a := d.push(t, "site", "other", sha); a.Code != http.StatusOK {
+		t.Fatalf("warm-up push: %d", a.Code)
 	}
 	base := memory(t, pid, "VmHWM")
-	if code, ans := d.push(t, "site", "s-secret-0123456789", "acme/site", "main", sha); code != http.StatusAccepted {
-		t.Fatalf("push: %d %v", code, ans)
-	}
-	waitFor(t, "the job to finish", 90*time.Second, func() bool { return strings.Contains(d.logs(), `"job finished"`) })
+	d.queue(t, "site", "main", sha)
+	testkit.Eventually(t, "the job to finish", 90*time.Second, func() bool { return strings.Contains(d.logs(), `"job finished"`) })
 	peak := memory(t, pid, "VmHWM")
 	t.Logf("VmHWM %d KiB before, %d KiB after 1 GB of output", base, peak)
 	if grew := peak - base; grew > 32<<10 {
@@ -218,36 +238,77 @@ func TestHostileCommandOutputMemory(t *testing.T) {
 // shutdown_grace and kill_grace, and no process of the job is left.
 func TestHostileShutdownLeavesNothing(t *testing.T) {
 	dir := t.TempDir()
-	up := gitsynctest.NewUpstream(t)
-	sha := up.Commit(t, "main", map[string]string{"f": "a"}, "a")
+	up, sha := upstream(t, "main")
 	pids := filepath.Join(dir, "pids")
 	cmd := `trap "" TERM; sleep 600 & echo $! >> ` + pids + `; setsid sleep 600 & echo $! >> ` + pids +
 		`; echo $$ >> ` + pids + `; while :; do sleep 0.05; done`
-	d := startDaemonEnv(t, daemonSettings(t, dir, up, "", cmd), minimalEnv())
-	if code, ans := d.push(t, "site", "s-secret-0123456789", "acme/site", "main", sha); code != http.StatusAccepted {
-		t.Fatalf("push: %d %v", code, ans)
-	}
-	waitFor(t, "the command to start", 30*time.Second, func() bool { return len(lines(pids)) == 3 })
+	d := startDaemonEnv(t, daemonSettings(t, dir, up.Path(), cmd), minimalEnv())
+	d.queue(t, "site", "main", sha)
+	started := waitPIDs(t, pids, 3)
 	start := time.Now()
-	if err := d.cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-d.done:
-		d.done <- err
-		if err != nil {
-			t.Fatalf("daemon exit: %v\n%s", err, d.logs())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("daemon did not stop")
-	}
+	d.stop(t, os.Interrupt)
 	t.Logf("daemon stopped %s after the signal", time.Since(start))
-	var mu sync.Mutex
-	mu.Lock()
-	defer mu.Unlock()
-	for _, p := range lines(pids) {
-		var pid int
-		fmt.Sscan(p, &pid)
-		waitFor(t, fmt.Sprintf("process %d to be gone", pid), 5*time.Second, func() bool { return !alive(pid) })
+	waitGone(t, started)
+}
+
+// SIGHUP with the settings file broken in every way a deploy script or an
+// editor can break it keeps the settings in force and logs why; a storm of
+// SIGHUPs leaves the daemon serving.
+func TestHostileReloads(t *testing.T) {
+	dir := t.TempDir()
+	up, sha := upstream(t, "main")
+	file := daemonSettings(t, dir, up.Path(), "true")
+	good := testkit.ReadFile(t, file)
+	d := startDaemonEnv(t, file, minimalEnv())
+	refusals := 0
+	hup := func(t *testing.T) {
+		t.Helper()
+		refusals++
+		d.signal(t, syscall.SIGHUP)
+		testkit.Eventually(t, "the reload to be refused", 10*time.Second, func() bool {
+			return strings.Count(d.logs(), "reload refused") >= refusals
+		})
+	}
+	cases := []struct {
+		name   string
+		break_ func(t *testing.T)
+		logHas string
+	}{
+		{"half-written file", func(t *testing.T) { testkit.WriteFile(t, file, good[:len(good)/2]+"\n  bad: [") }, "parse settings"},
+		{"empty file", func(t *testing.T) { testkit.WriteFile(t, file, "") }, "repos: at least one repository is required"},
+		{"valid YAML, bad values", func(t *testing.T) {
+			testkit.WriteFile(t, file, strings.Replace(good, "kill_grace: 500ms", "kill_grace: soon", 1))
+		}, "kill_grace: must be a duration"},
+		{"file removed", func(t *testing.T) { _ = os.Remove(file) }, "read settings"},
+		{"a folder instead", func(t *testing.T) { _ = os.Remove(file); _ = os.Mkdir(file, 0o755) }, "read settings"},
+		{"binary garbage", func(t *testing.T) { _ = os.Remove(file); testkit.WriteFile(t, file, "\x00\xff\xfe{{{\x01") }, "settings"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.break_(t)
+			hup(t)
+			if !strings.Contains(d.logs(), tc.logHas) {
+				t.Errorf("the refusal does not say %q:\n%s", tc.logHas, d.logs())
+			}
+			if a := d.push(t, "site", "main", sha); a.Code != http.StatusAccepted &&
+				!(a.Code == http.StatusOK && a.Str("status") == "duplicate") {
+				t.Fatalf("push with the old settings: %d %v", a.Code, a.Body)
+			}
+			_ = os.RemoveAll(file)
+			testkit.WriteFile(t, file, good)
+		})
+	}
+	t.Run("storm of SIGHUPs", func(t *testing.T) {
+		for range 50 {
+			_ = d.cmd.Process.Signal(syscall.SIGHUP)
+		}
+		testkit.Eventually(t, "the reloads", 10*time.Second, func() bool { return strings.Count(d.logs(), "settings reloaded") >= 1 })
+		d.queue(t, "site", "main", sha)
+	})
+	if n := strings.Count(d.logs(), "reload refused"); n != len(cases) {
+		t.Errorf("%d refusals logged, want %d", n, len(cases))
+	}
+	if strings.Contains(d.logs(), `"secret"`) || strings.Contains(d.logs(), "secret: \""+testkit.Secret+"\"\n") {
+		t.Error("a reload refusal shows the secret")
 	}
 }

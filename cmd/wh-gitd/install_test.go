@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/wh-gitd/wh-gitd/internal/testkit"
 	"github.com/wh-gitd/wh-gitd/settings"
 )
 
@@ -139,7 +140,7 @@ func scratchRoot(t *testing.T, user, group string) string {
 				kept = append(kept, line)
 			}
 		}
-		writeFile(t, filepath.Join(root, "etc", name), strings.Join(kept, ""))
+		testkit.WriteFile(t, filepath.Join(root, "etc", name), strings.Join(kept, ""))
 	}
 	return root
 }
@@ -287,11 +288,7 @@ type unitFile struct {
 
 func readUnit(t *testing.T, path string) unitFile {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := unitFile{name: filepath.Base(path), text: string(b), keys: map[string][]string{}}
+	u := unitFile{name: filepath.Base(path), text: testkit.ReadFile(t, path), keys: map[string][]string{}}
 	for _, line := range strings.Split(u.text, "\n") {
 		key, value, ok := strings.Cut(line, "=")
 		if ok && !strings.HasPrefix(line, "#") && !strings.HasPrefix(line, ";") {
@@ -351,11 +348,7 @@ func readAccount(t *testing.T, root, user, group string) account {
 // dbEntry returns the fields of name's line in a passwd or group file.
 func dbEntry(t *testing.T, path, name string) []string {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
+	for _, line := range strings.Split(testkit.ReadFile(t, path), "\n") {
 		if f := strings.Split(line, ":"); f[0] == name {
 			return f
 		}
@@ -418,12 +411,20 @@ func checkUnitInstalled(t *testing.T, root string, unit unitFile) {
 			t.Errorf("%s --version: %v\n%s", prog, err, out)
 		}
 	}
-	text := strings.Replace(unit.text, "ExecStart="+bin, "ExecStart="+filepath.Join(root, bin), 1)
-	path := filepath.Join(t.TempDir(), unit.name)
-	writeFile(t, path, text)
+	verifyUnit(t, unit, filepath.Join(root, bin))
+}
+
+// verifyUnit writes unit with its ExecStart= program replaced by bin to a
+// scratch file, checks that systemd-analyze verify accepts it silently, and
+// returns the file's path.
+func verifyUnit(t *testing.T, unit unitFile, bin string) string {
+	t.Helper()
+	text := strings.Replace(unit.text, "ExecStart="+unit.execStart(t)[0], "ExecStart="+bin, 1)
+	path := testkit.WriteFile(t, filepath.Join(t.TempDir(), unit.name), text)
 	if out, err := exec.Command("systemd-analyze", "verify", path).CombinedOutput(); err != nil || len(out) > 0 {
-		t.Errorf("systemd-analyze verify of the installed unit: %v\n%s", err, out)
+		t.Errorf("systemd-analyze verify of %s with ExecStart=%s: %v\n%s", unit.name, bin, err, out)
 	}
+	return path
 }
 
 // checkSettingsInstalled: the settings file the unit names, and every file

@@ -3,12 +3,8 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,6 +16,8 @@ import (
 	"time"
 
 	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
+	"github.com/wh-gitd/wh-gitd/internal/testkit"
+	"github.com/wh-gitd/wh-gitd/settings"
 )
 
 // bins holds the binaries built once for all tests of this package.
@@ -63,31 +61,25 @@ func exitCode(t *testing.T, bin string, args ...string) (int, string, string) {
 	return 0, out.String(), errb.String()
 }
 
-func writeFile(t *testing.T, path, content string) {
+// upstream makes a bare upstream repository with one commit on branch, and
+// returns it and the commit.
+func upstream(t *testing.T, branch string) (*gitsynctest.Upstream, string) {
 	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	up := gitsynctest.NewUpstream(t)
+	return up, up.Commit(t, branch, map[string]string{"f": branch}, branch)
+}
+
+// siteFile describes settings whose one entry, site, deploys remote with
+// the branches given (main running true when none), its working copy
+// shared between them, and top as more top-level YAML.
+func siteFile(remote, top string, branches ...testkit.Target) testkit.File {
+	return testkit.File{Top: top, Repos: []testkit.Repo{{Remote: remote, Extra: "shared_path: true", Branches: branches}}}
 }
 
 func TestCommandLine(t *testing.T) {
 	dir := t.TempDir()
-	bad := filepath.Join(dir, "bad.yaml")
-	writeFile(t, bad, `state_dir: state
-workers: 0
-repos:
-  site:
-    provider: github
-    repository: acme/site
-    remote: /nonexistent
-    path: wc
-    secret: s3cret-value
-    branches:
-      main:
-        commands: [make]
-        timeout: banana
-        colour: blue
-`)
+	bad := testkit.File{Top: "workers: 0", Repos: []testkit.Repo{{Secret: "s3cret-value", Branches: []testkit.Target{
+		{Commands: []string{"make"}, Timeout: "banana", Extra: "colour: blue"}}}}}.Write(t, dir)
 	cases := []struct {
 		name    string
 		args    []string
@@ -193,132 +185,18 @@ func (d *daemon) logs() string {
 	return d.log.String()
 }
 
-// push sends a signed GitHub push for branch → sha and returns the answer.
-func (d *daemon) push(t *testing.T, name, secret, repository, branch, sha string) (int, map[string]any) {
+// signal sends sig to d, failing the test when it cannot.
+func (d *daemon) signal(t *testing.T, sig os.Signal) {
 	t.Helper()
-	code, a, err := sendPush(d.addr, name, secret, repository, branch, sha, fmt.Sprintf("%s-%d", branch, time.Now().UnixNano()))
-	if err != nil {
+	if err := d.cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
-	return code, a
 }
 
-// sendPush sends a signed GitHub push delivery with the given id.
-func sendPush(addr, name, secret, repository, branch, sha, id string) (int, map[string]any, error) {
-	body, _ := json.Marshal(map[string]any{"ref": "refs/heads/" + branch, "before": strings.Repeat("0", 40),
-		"after": sha, "repository": map[string]any{"full_name": repository}, "pusher": map[string]any{"name": "t"}})
-	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/hooks/"+name, bytes.NewReader(body))
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write(body)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-GitHub-Event", "push")
-	req.Header.Set("X-GitHub-Delivery", id)
-	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(m.Sum(nil)))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	var a map[string]any
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, nil, err
-	}
-	if err := json.Unmarshal(raw, &a); err != nil {
-		return 0, nil, fmt.Errorf("answer %d: %q", resp.StatusCode, raw)
-	}
-	return resp.StatusCode, a, nil
-}
-
-func waitFor(t *testing.T, what string, timeout time.Duration, ok func() bool) {
+// stop sends sig to d and waits until it exits, which must be with 0.
+func (d *daemon) stop(t *testing.T, sig os.Signal) {
 	t.Helper()
-	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if ok() {
-			return
-		}
-	}
-	t.Fatalf("timed out waiting for %s", what)
-}
-
-func lines(path string) []string {
-	b, _ := os.ReadFile(path)
-	return strings.Fields(string(b))
-}
-
-// The lock is shared between processes: two deliveries for two branches of
-// one working copy (two workers) and a concurrent wh-git-trigger never run
-// at the same time.
-func TestNoTwoJobsOnOneWorkingCopy(t *testing.T) {
-	dir := t.TempDir()
-	up := gitsynctest.NewUpstream(t)
-	a := up.Commit(t, "main", map[string]string{"f": "a"}, "a")
-	b := up.Commit(t, "dev", map[string]string{"f": "b"}, "b")
-	const guard = `if [ -e "$MARK" ]; then echo OVERLAP >> "$REC"; fi; touch "$MARK"; sleep 0.4; rm -f "$MARK"; echo "$WH_EVENT" >> "$REC"`
-	settingsFile := filepath.Join(dir, "settings.yaml")
-	writeFile(t, settingsFile, fmt.Sprintf(`listen: 127.0.0.1:0
-state_dir: state
-workers: 2
-repos:
-  site:
-    provider: github
-    repository: acme/site
-    remote: %s
-    path: wc
-    secret: s-secret-0123456789
-    shared_path: true
-    branches:
-      main: {commands: [%q], env: {MARK: %q, REC: %q}}
-      dev: {commands: [%q], env: {MARK: %q, REC: %q}}
-`, up.Path(), guard, filepath.Join(dir, "mark"), filepath.Join(dir, "rec"),
-		guard, filepath.Join(dir, "mark"), filepath.Join(dir, "rec")))
-	d := startDaemon(t, settingsFile)
-	for _, p := range []struct{ branch, sha string }{{"main", a}, {"dev", b}} {
-		if code, ans := d.push(t, "site", "s-secret-0123456789", "acme/site", p.branch, p.sha); code != http.StatusAccepted {
-			t.Fatalf("push %s: %d %v", p.branch, code, ans)
-		}
-	}
-	code, stdout, stderr := exitCode(t, bins.trigger, settingsFile, "site", "--branch", "main")
-	if code != 0 {
-		t.Fatalf("wh-git-trigger exit %d\n%s\n%s", code, stdout, stderr)
-	}
-	waitFor(t, "three runs", 30*time.Second, func() bool { return len(lines(filepath.Join(dir, "rec"))) >= 3 })
-	got := lines(filepath.Join(dir, "rec"))
-	if strings.Contains(strings.Join(got, " "), "OVERLAP") || len(got) != 3 {
-		t.Fatalf("runs: %v, want 3 runs and no overlap\n%s", got, d.logs())
-	}
-}
-
-// SIGTERM stops intake, gives a running job its grace, then kills its
-// process group, and the daemon exits 0.
-func TestShutdownKillsJobsAfterGrace(t *testing.T) {
-	dir := t.TempDir()
-	up := gitsynctest.NewUpstream(t)
-	a := up.Commit(t, "main", map[string]string{"f": "a"}, "a")
-	settingsFile := filepath.Join(dir, "settings.yaml")
-	writeFile(t, settingsFile, fmt.Sprintf(`listen: 127.0.0.1:0
-state_dir: state
-shutdown_grace: 1s
-kill_grace: 1s
-repos:
-  site:
-    provider: github
-    repository: acme/site
-    remote: %s
-    path: wc
-    secret: s-secret-0123456789
-    branches:
-      main: {commands: ['echo $$ > %s; sleep 600']}
-`, up.Path(), filepath.Join(dir, "pid")))
-	d := startDaemon(t, settingsFile)
-	if code, ans := d.push(t, "site", "s-secret-0123456789", "acme/site", "main", a); code != http.StatusAccepted {
-		t.Fatalf("push: %d %v", code, ans)
-	}
-	waitFor(t, "the command to start", 30*time.Second, func() bool { return len(lines(filepath.Join(dir, "pid"))) == 1 })
-	var pid int
-	fmt.Sscan(lines(filepath.Join(dir, "pid"))[0], &pid)
-	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
+	d.signal(t, sig)
 	select {
 	case err := <-d.done:
 		d.done <- err
@@ -328,69 +206,113 @@ repos:
 	case <-time.After(20 * time.Second):
 		t.Fatal("daemon did not stop")
 	}
-	waitFor(t, "the command's process to be gone", 5*time.Second, func() bool { return !alive(pid) })
+}
+
+// pushOf is a GitHub push of branch at sha to the entry name, whose
+// repository is acme/<name> and whose secret is testkit.Secret. Its URL is
+// the endpoint's path, which send completes.
+func pushOf(t *testing.T, name, branch, sha string) testkit.Delivery {
+	t.Helper()
+	body := testkit.PushBody(t, "../../receiver/testdata", settings.GitHub,
+		testkit.Push{Ref: "refs/heads/" + branch, After: sha, Repository: "acme/" + name})
+	return testkit.Delivery{Provider: settings.GitHub, URL: "/hooks/" + name, Body: body}
+}
+
+// send posts dl to d; it may run off the test's goroutine.
+func (d *daemon) send(dl testkit.Delivery) (testkit.Answer, error) {
+	req, err := http.NewRequest(http.MethodPost, "http://"+d.addr+dl.URL, bytes.NewReader(dl.Body))
+	if err != nil {
+		return testkit.Answer{}, err
+	}
+	req.Header = dl.Headers()
+	return testkit.Do(req)
+}
+
+// push sends pushOf(name, branch, sha) to d and returns the answer.
+func (d *daemon) push(t *testing.T, name, branch, sha string) testkit.Answer {
+	t.Helper()
+	a, err := d.send(pushOf(t, name, branch, sha))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// queue pushes branch at sha to the entry name of d, which must answer
+// 202, and returns the job's id.
+func (d *daemon) queue(t *testing.T, name, branch, sha string) string {
+	t.Helper()
+	a := d.push(t, name, branch, sha)
+	if a.Code != http.StatusAccepted {
+		t.Fatalf("push %s at %s to %s: %d %v", branch, sha, name, a.Code, a.Body)
+	}
+	return a.Str("job")
+}
+
+// The lock is shared between processes: two deliveries for two branches of
+// one working copy (two workers) and a concurrent wh-git-trigger never run
+// at the same time.
+func TestNoTwoJobsOnOneWorkingCopy(t *testing.T) {
+	dir := t.TempDir()
+	up, a := upstream(t, "main")
+	b := up.Commit(t, "dev", map[string]string{"f": "b"}, "b")
+	guard := testkit.Target{Commands: []string{`if [ -e "$MARK" ]; then echo OVERLAP >> "$REC"; fi; touch "$MARK"; sleep 0.4; rm -f "$MARK"; echo "$WH_EVENT" >> "$REC"`},
+		Env: map[string]string{"MARK": filepath.Join(dir, "mark"), "REC": filepath.Join(dir, "rec")}}
+	dev := guard
+	dev.Name = "dev"
+	settingsFile := siteFile(up.Path(), "workers: 2", guard, dev).Write(t, dir)
+	d := startDaemon(t, settingsFile)
+	d.queue(t, "site", "main", a)
+	d.queue(t, "site", "dev", b)
+	code, stdout, stderr := exitCode(t, bins.trigger, settingsFile, "site", "--branch", "main")
+	if code != 0 {
+		t.Fatalf("wh-git-trigger exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	rec := filepath.Join(dir, "rec")
+	testkit.Eventually(t, "three runs", 30*time.Second, func() bool { return len(strings.Fields(testkit.ReadIfExists(rec))) >= 3 })
+	got := strings.Fields(testkit.ReadIfExists(rec))
+	if strings.Contains(strings.Join(got, " "), "OVERLAP") || len(got) != 3 {
+		t.Fatalf("runs: %v, want 3 runs and no overlap\n%s", got, d.logs())
+	}
+}
+
+// waitPIDs waits until the file at path lists n process ids, as a command
+// writes them when it starts, and returns them.
+func waitPIDs(t *testing.T, path string, n int) []int {
+	t.Helper()
+	testkit.Eventually(t, "the command to start", 30*time.Second, func() bool {
+		return len(strings.Fields(testkit.ReadIfExists(path))) == n
+	})
+	var pids []int
+	for _, f := range strings.Fields(testkit.ReadIfExists(path)) {
+		var pid int
+		fmt.Sscan(f, &pid)
+		pids = append(pids, pid)
+	}
+	return pids
+}
+
+// waitGone waits until no process of pids is alive.
+func waitGone(t *testing.T, pids []int) {
+	t.Helper()
+	for _, pid := range pids {
+		testkit.Eventually(t, fmt.Sprintf("process %d to be gone", pid), 5*time.Second, func() bool { return !testkit.Alive(pid) })
+	}
+}
+
+// SIGTERM stops intake, gives a running job its grace, then kills its
+// process group, and the daemon exits 0.
+func TestShutdownKillsJobsAfterGrace(t *testing.T) {
+	dir := t.TempDir()
+	up, a := upstream(t, "main")
+	pidFile := filepath.Join(dir, "pid")
+	d := startDaemon(t, siteFile(up.Path(), "shutdown_grace: 1s\nkill_grace: 1s",
+		testkit.Target{Commands: []string{"echo $$ > " + pidFile + "; sleep 600"}}).Write(t, dir))
+	d.queue(t, "site", "main", a)
+	pids := waitPIDs(t, pidFile, 1)
+	d.stop(t, syscall.SIGTERM)
+	waitGone(t, pids)
 	if !strings.Contains(d.logs(), `"state":"interrupted"`) {
 		t.Errorf("job not recorded interrupted:\n%s", d.logs())
-	}
-}
-
-// alive reports whether pid is a live process (a zombie is not).
-func alive(pid int) bool {
-	if syscall.Kill(pid, 0) != nil {
-		return false
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	return len(f) > 0 && f[0] != "Z"
-}
-
-// SIGHUP reads the settings again; a broken file keeps the old settings and
-// the log says why.
-func TestReload(t *testing.T) {
-	dir := t.TempDir()
-	up := gitsynctest.NewUpstream(t)
-	a := up.Commit(t, "main", map[string]string{"f": "a"}, "a")
-	b := up.Commit(t, "dev", map[string]string{"f": "b"}, "b")
-	settingsFile := filepath.Join(dir, "settings.yaml")
-	base := fmt.Sprintf(`listen: 127.0.0.1:0
-state_dir: state
-repos:
-  site:
-    provider: github
-    repository: acme/site
-    remote: %s
-    path: wc
-    secret: s-secret-0123456789
-    shared_path: true
-    branches:
-      main: {commands: ['true']}
-`, up.Path())
-	writeFile(t, settingsFile, base)
-	d := startDaemon(t, settingsFile)
-	if code, ans := d.push(t, "site", "s-secret-0123456789", "acme/site", "dev", b); code != http.StatusOK || ans["status"] != "ignored" {
-		t.Fatalf("dev before reload: %d %v", code, ans)
-	}
-	hup := func(wantLog string) {
-		t.Helper()
-		if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-			t.Fatal(err)
-		}
-		waitFor(t, wantLog, 10*time.Second, func() bool { return strings.Contains(d.logs(), wantLog) })
-	}
-	writeFile(t, settingsFile, base+"      dev: {commands: ['true']}\n")
-	hup("settings reloaded")
-	if code, ans := d.push(t, "site", "s-secret-0123456789", "acme/site", "dev", b); code != http.StatusAccepted {
-		t.Fatalf("dev after reload: %d %v", code, ans)
-	}
-	writeFile(t, settingsFile, base+"      dev: {commands: ['true'], timeout: banana}\n")
-	hup("reload refused")
-	if !strings.Contains(d.logs(), "repos.site.branches.dev.timeout") {
-		t.Errorf("the refusal does not say which key is wrong:\n%s", d.logs())
-	}
-	if code, ans := d.push(t, "site", "s-secret-0123456789", "acme/site", "main", a); code != http.StatusAccepted {
-		t.Fatalf("main after a refused reload: %d %v", code, ans)
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -14,29 +13,18 @@ import (
 // The shipped unit passes systemd-analyze verify (with ExecStart pointing at
 // a real binary) and keeps an exposure score of "OK" or better.
 func TestSystemdUnit(t *testing.T) {
-	analyze, err := exec.LookPath("systemd-analyze")
-	if err != nil {
+	if _, err := exec.LookPath("systemd-analyze"); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatal("systemd-analyze is missing; .ci/run installs it")
 		}
 		t.Skip("systemd-analyze is not installed")
 	}
-	unit, err := os.ReadFile("../../systemd/wh-gitd.service")
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := strings.Replace(string(unit), "ExecStart=/usr/local/bin/wh-gitd ", "ExecStart="+bins.daemon+" ", 1)
-	if text == string(unit) {
+	unit := readUnit(t, "../../systemd/wh-gitd.service")
+	if unit.execStart(t)[0] != "/usr/local/bin/wh-gitd" {
 		t.Fatal("unit has no ExecStart=/usr/local/bin/wh-gitd")
 	}
-	path := filepath.Join(t.TempDir(), "wh-gitd.service")
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(analyze, "verify", path).CombinedOutput(); err != nil || len(out) > 0 {
-		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
-	}
-	out, err := exec.Command(analyze, "security", "--offline=true", path).CombinedOutput()
+	path := verifyUnit(t, unit, bins.daemon)
+	out, err := exec.Command("systemd-analyze", "security", "--offline=true", path).CombinedOutput()
 	if err != nil {
 		t.Fatalf("systemd-analyze security: %v\n%s", err, out)
 	}
@@ -50,7 +38,7 @@ func TestSystemdUnit(t *testing.T) {
 	}
 	// The stop timeout must leave room for the default shutdown_grace and
 	// kill_grace, or systemd kills jobs before wh-gitd can record them.
-	m := regexp.MustCompile(`(?m)^TimeoutStopSec=(\d+)s$`).FindStringSubmatch(text)
+	m := regexp.MustCompile(`(?m)^TimeoutStopSec=(\d+)s$`).FindStringSubmatch(unit.text)
 	if m == nil {
 		t.Fatal("unit has no TimeoutStopSec=<n>s")
 	}
@@ -59,7 +47,7 @@ func TestSystemdUnit(t *testing.T) {
 	}
 	for _, want := range []string{"ProtectSystem=strict", "ReadWritePaths=", "PrivateTmp=true",
 		"NoNewPrivileges=true", "Restart=on-failure", "RestartPreventExitStatus=2", "User=wh-gitd"} {
-		if !strings.Contains(text, want) {
+		if !strings.Contains(unit.text, want) {
 			t.Errorf("unit lacks %s", want)
 		}
 	}
