@@ -1,16 +1,10 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -85,29 +79,6 @@ func TestReloadNamesWhatNeedsARestart(t *testing.T) {
 	}
 }
 
-// writeCert writes a fresh self-signed certificate for 127.0.0.1 named cn,
-// and its key, and returns the certificate.
-func writeCert(t *testing.T, certFile, keyFile, cn string) *x509.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
-	testkit.WriteFile(t, certFile, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
-	testkit.WriteFile(t, keyFile, string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})))
-	cert, _ := x509.ParseCertificate(der)
-	return cert
-}
-
 // tlsTop is the tls: of settings whose certificate and key lie beside them.
 const tlsTop = "tls: {cert_file: cert.pem, key_file: key.pem}"
 
@@ -117,7 +88,7 @@ const tlsTop = "tls: {cert_file: cert.pem, key_file: key.pem}"
 func TestTLSAndReload(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	first := writeCert(t, certFile, keyFile, "first")
+	first := testkit.Cert(t, certFile, keyFile, "first")
 	d := startDaemon(t, siteFile("", tlsTop).Write(t, dir))
 	served := func(roots *x509.Certificate) (string, error) {
 		cfg := &tls.Config{InsecureSkipVerify: roots == nil}
@@ -141,7 +112,7 @@ func TestTLSAndReload(t *testing.T) {
 	if cn, err := served(first); err != nil || cn != "first" {
 		t.Fatalf("served %q, %v; want the first certificate", cn, err)
 	}
-	second := writeCert(t, certFile, keyFile, "second")
+	second := testkit.Cert(t, certFile, keyFile, "second")
 	d.hup(t, "tls certificate reloaded")
 	if cn, err := served(second); err != nil || cn != "second" {
 		t.Errorf("after SIGHUP served %q, %v; want the second certificate", cn, err)
