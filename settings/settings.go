@@ -5,6 +5,7 @@
 package settings
 
 import (
+	"net/url"
 	"path"
 	"slices"
 	"strings"
@@ -56,6 +57,10 @@ type Settings struct {
 	// TrustedProxies lists the reverse proxies whose X-Forwarded-For is
 	// believed (the rightmost address not in this list is the client).
 	TrustedProxies []CIDR `koanf:"trusted_proxies"`
+	// PublicURL is the address people reach this daemon at, such as
+	// https://deploy.example.com; links handed out (a job's page,
+	// {public_url}/jobs/{id}) start with it. Empty: no links are handed out.
+	PublicURL string `koanf:"public_url"`
 	// Repos maps an entry name (the {name} of /hooks/{name}) to its entry.
 	Repos map[string]*Repo `koanf:"repos"`
 
@@ -77,6 +82,15 @@ func (s *Settings) RepoNames() []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+// JobURL is the address of a job's page, {public_url}/jobs/{id}, or ""
+// when public_url is not set.
+func (s *Settings) JobURL(id string) string {
+	if s.PublicURL == "" || id == "" {
+		return ""
+	}
+	return strings.TrimSuffix(s.PublicURL, "/") + "/jobs/" + url.PathEscape(id)
 }
 
 // API guards the local job API (/api/...) with a bearer token.

@@ -320,3 +320,17 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+func TestJobURL(t *testing.T) {
+	for _, c := range []struct{ base, id, want string }{
+		{"", "abc", ""},
+		{"https://deploy.example.com", "", ""},
+		{"https://deploy.example.com", "20261203-abc", "https://deploy.example.com/jobs/20261203-abc"},
+		{"https://example.com/wh/", "a b", "https://example.com/wh/jobs/a%20b"},
+	} {
+		s := &settings.Settings{PublicURL: c.base}
+		if got := s.JobURL(c.id); got != c.want {
+			t.Errorf("JobURL(%q) with public_url %q = %q, want %q", c.id, c.base, got, c.want)
+		}
+	}
+}

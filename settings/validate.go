@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"maps"
 	"net"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -63,6 +64,27 @@ func (s *Settings) checkDaemon(ps *problems) {
 	oneOf(ps, "log.level", s.Log.Level, logLevels)
 	oneOf(ps, "log.format", s.Log.Format, logFormats)
 	s.checkNetwork(ps)
+	if msg := publicURLProblem(s.PublicURL); msg != "" {
+		ps.add("public_url", "%s (got %q)", msg, s.PublicURL)
+	}
+}
+
+// publicURLProblem accepts an absolute http or https URL with a host and
+// no query, fragment or credentials; empty is allowed (no links).
+func publicURLProblem(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https"):
+		return "must be an absolute http:// or https:// URL, such as https://deploy.example.com"
+	case u.User != nil:
+		return "must not hold credentials"
+	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
+		return "must not have a query or fragment"
+	}
+	return ""
 }
 
 func listenProblem(listen string) string {
