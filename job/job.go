@@ -93,12 +93,22 @@ type CommandResult struct {
 	Command  string        `json:"command"`
 	ExitCode int           `json:"exit_code"`
 	Duration time.Duration `json:"-"`
+	// Phase is PhaseOnFailure or PhaseAlways for the follow-up commands
+	// that ran after the main ones; empty for the main commands.
+	Phase string `json:"phase,omitempty"`
 }
+
+// Phases of follow-up commands, which never change a job's result.
+const (
+	PhaseOnFailure = "on_failure"
+	PhaseAlways    = "always"
+)
 
 type commandResultJSON struct {
 	Command    string `json:"command"`
 	ExitCode   int    `json:"exit_code"`
 	DurationMS int64  `json:"duration_ms"`
+	Phase      string `json:"phase,omitempty"`
 	// Duration is the nanoseconds of records written before duration_ms.
 	Duration int64 `json:"duration,omitempty"`
 }
@@ -106,7 +116,7 @@ type commandResultJSON struct {
 // MarshalJSON writes the duration as duration_ms.
 func (c CommandResult) MarshalJSON() ([]byte, error) {
 	return json.Marshal(commandResultJSON{Command: c.Command, ExitCode: c.ExitCode,
-		DurationMS: c.Duration.Milliseconds()})
+		DurationMS: c.Duration.Milliseconds(), Phase: c.Phase})
 }
 
 // UnmarshalJSON reads duration_ms, and the nanoseconds of older records.
@@ -115,7 +125,7 @@ func (c *CommandResult) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &v); err != nil {
 		return err
 	}
-	c.Command, c.ExitCode = v.Command, v.ExitCode
+	c.Command, c.ExitCode, c.Phase = v.Command, v.ExitCode, v.Phase
 	c.Duration = time.Duration(v.DurationMS) * time.Millisecond
 	if v.DurationMS == 0 && v.Duration != 0 {
 		c.Duration = time.Duration(v.Duration)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -37,6 +38,7 @@ func (r *Runner) Run(ctx context.Context, jb *job.Job, live io.Writer) job.Recor
 			return rec
 		}
 	}
+	parent := ctx
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	rec := r.start(jb, stop)
@@ -52,7 +54,7 @@ func (r *Runner) Run(ctx context.Context, jb *job.Job, live io.Writer) job.Recor
 	if live != nil {
 		out = io.MultiWriter(live, cw)
 	}
-	after, err := r.execute(ctx, rec, out)
+	after, err := r.execute(ctx, parent, rec, out)
 	fmt.Fprintf(out, "%s %s\n", stamp(), summary(ctx, rec, err))
 	if ferr := cw.Flush(); ferr != nil && err == nil {
 		err = fmt.Errorf("write job log: %w", ferr)
@@ -96,7 +98,10 @@ func (r *Runner) stopped(jb *job.Job) {
 // job's result is recorded) does the object store's upkeep and lets the
 // lock go: the upkeep is not what the push waits for, and a crash during it
 // must not make a job whose commands all ran run again.
-func (r *Runner) execute(ctx context.Context, rec *job.Record, out io.Writer) (after func(), err error) {
+//
+// The target's follow-up commands (on_failure, always) run under parent,
+// which the daemon's shutdown cancels but a cancel of this job does not.
+func (r *Runner) execute(ctx, parent context.Context, rec *job.Record, out io.Writer) (after func(), err error) {
 	after = func() {}
 	jb := rec.Job
 	repo, target, err := r.lookup(jb)
@@ -118,8 +123,10 @@ func (r *Runner) execute(ctx context.Context, rec *job.Record, out io.Writer) (a
 	rec.Sync, err = r.syncer.Sync(log.WithContext(ctx), st, sw)
 	sw.end()
 	if err != nil {
-		lock.release()
-		return after, fmt.Errorf("sync %s: %w", jb.Repo, err)
+		defer lock.release()
+		err = fmt.Errorf("sync %s: %w", jb.Repo, err)
+		r.syncFailed(ctx, parent, rec, repo, target, err, out)
+		return after, err
 	}
 	rec.Deployed = rec.Sync.Commit
 	if rec.Note = deliveredNote(jb, rec.Sync); rec.Note != "" {
@@ -138,12 +145,44 @@ func (r *Runner) execute(ctx context.Context, rec *job.Record, out io.Writer) (a
 	}
 	env := commandEnv(r.environ, jb, repo, target, rec.Sync.Commit, payload)
 	dir := filepath.Join(path, target.Workdir)
-	for _, c := range target.Commands {
-		if err := r.runOne(ctx, rec, c, dir, env, target.Timeout, out); err != nil {
-			return after, err
+	err = r.runCommands(ctx, rec, target, dir, env, out)
+	r.followUp(ctx, parent, rec, target, dir, env, err, out)
+	return after, err
+}
+
+// runCommands runs the target's commands in order until the first failure.
+func (r *Runner) runCommands(ctx context.Context, rec *job.Record, t *settings.Target, dir string,
+	env []string, out io.Writer) error {
+	for _, c := range t.Commands {
+		if err := r.runOne(ctx, rec, c, dir, env, t.Timeout, out); err != nil {
+			return err
 		}
 	}
-	return after, nil
+	return nil
+}
+
+// syncFailed runs the follow-up commands of a job whose sync failed, in
+// the commands' folder or, while that is not there yet, in the working
+// copy or else its parent folder. No commit was checked out: WH_SHA is empty.
+func (r *Runner) syncFailed(ctx, parent context.Context, rec *job.Record, repo *settings.Repo,
+	t *settings.Target, err error, out io.Writer) {
+	if len(t.OnFailure)+len(t.Always) == 0 {
+		return
+	}
+	path := repo.WorkingCopy(t)
+	dir := filepath.Join(path, t.Workdir)
+	for _, d := range []string{path, filepath.Dir(path)} {
+		if isDir(dir) {
+			break
+		}
+		dir = d
+	}
+	payload, perr := r.writePayload(rec.Job)
+	if perr != nil {
+		fmt.Fprintf(out, "%s $WH_PAYLOAD not written: %v\n", stamp(), perr)
+	}
+	env := commandEnv(r.environ, rec.Job, repo, t, "", payload)
+	r.followUp(ctx, parent, rec, t, dir, env, err, out)
 }
 
 // maintain runs the working copy's object-store upkeep after a job; a
@@ -183,6 +222,64 @@ func (r *Runner) runOne(ctx context.Context, rec *job.Record, c settings.Command
 	}
 	rec.Commands = append(rec.Commands, cr)
 	return err
+}
+
+// followUp runs the target's on_failure commands when the job failed or
+// timed out, then its always commands, each under the target's timeout,
+// with the job's environment plus WH_RESULT (the job's result) and
+// WH_FAILED_COMMAND (the command that failed or timed out; empty when the
+// sync failed, and for any other result).
+// They run under parent: cancelling the job stopped its commands but not
+// its clean-up, while a shutdown interrupts the job, which runs again, and
+// so runs none of them. Each is recorded with its phase; a failure of one
+// stops the rest of its list and changes nothing about the job's result.
+func (r *Runner) followUp(ctx, parent context.Context, rec *job.Record, t *settings.Target, dir string,
+	env []string, err error, out io.Writer) {
+	result := finalState(ctx, err)
+	if len(t.OnFailure)+len(t.Always) == 0 || result == job.Interrupted || parent.Err() != nil {
+		return
+	}
+	failed := result == job.Failed || result == job.TimedOut
+	command := ""
+	if failed {
+		command = failedCommand(rec, err)
+	}
+	env = append(env[:len(env):len(env)], "WH_RESULT="+string(result), "WH_FAILED_COMMAND="+command)
+	if failed {
+		r.runPhase(parent, rec, job.PhaseOnFailure, t.OnFailure, dir, env, t.Timeout, out)
+	}
+	r.runPhase(parent, rec, job.PhaseAlways, t.Always, dir, env, t.Timeout, out)
+}
+
+// runPhase runs one list of follow-up commands until the first failure.
+func (r *Runner) runPhase(ctx context.Context, rec *job.Record, phase string, cs []settings.Command, dir string,
+	env []string, timeout time.Duration, out io.Writer) {
+	if len(cs) > 0 {
+		fmt.Fprintf(out, "%s %s commands\n", stamp(), phase)
+	}
+	for _, c := range cs {
+		err := r.runOne(ctx, rec, c, dir, env, timeout, out)
+		rec.Commands[len(rec.Commands)-1].Phase = phase
+		if err != nil {
+			fmt.Fprintf(out, "%s %s command failed: %v; the job's result stays as it was\n", stamp(), phase, err)
+			r.jobLogger(rec.Job).Warn().Str("phase", phase).Err(err).Msg("follow-up command failed")
+			return
+		}
+	}
+}
+
+// failedCommand is the main command whose failure ended the job, or "".
+func failedCommand(rec *job.Record, err error) string {
+	var ce *CommandError
+	if !errors.As(err, &ce) || len(rec.Commands) == 0 {
+		return ""
+	}
+	return rec.Commands[len(rec.Commands)-1].Command
+}
+
+func isDir(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
 }
 
 // syncTarget maps a repository entry, the job's target and the job onto

@@ -65,6 +65,9 @@ func TestErrors(t *testing.T) {
 			[]string{"repos.site.branches.main.commands[0]: must be a string (run by /bin/sh -c) or a list"}},
 		{"empty command", func(t *testing.T) string { return replace(t, "[make deploy]", `["  "]`) },
 			[]string{"repos.site.branches.main.commands[0]: must not be empty"}},
+		{"empty follow-up commands", func(t *testing.T) string {
+			return replace(t, "commands: [make deploy]", "commands: [make deploy]\n        on_failure: [[]]\n        always: [ok, \"\"]")
+		}, []string{"repos.site.branches.main.on_failure[0]: ", "repos.site.branches.main.always[1]: must not be empty"}},
 		{"empty program", func(t *testing.T) string { return replace(t, "[make deploy]", `[["", x]]`) },
 			[]string{"repos.site.branches.main.commands[0]: the first item of an argv list"}},
 		{"no commands", func(t *testing.T) string { return replace(t, "commands: [make deploy]", "workdir: .") },

@@ -201,6 +201,15 @@ type Target struct {
 	Path string `koanf:"path"`
 	// Commands run in order; the first failure stops the job.
 	Commands []Command `koanf:"commands"`
+	// OnFailure runs after the commands when the job failed or timed out
+	// (a command, or the sync), with WH_RESULT and WH_FAILED_COMMAND set;
+	// its own failure is recorded and changes nothing about the job's result.
+	OnFailure []Command `koanf:"on_failure"`
+	// Always runs last, after every job that reached its commands or failed
+	// to sync, whatever the result (not for a skipped job, nor for one the
+	// daemon's shutdown interrupted, which runs again); a cancel of the job
+	// does not stop it.
+	Always []Command `koanf:"always"`
 	// Workdir is the commands' folder, relative to the working copy (default ".").
 	Workdir string `koanf:"workdir"`
 	// Env is added to the commands' environment.

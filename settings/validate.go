@@ -177,11 +177,9 @@ func checkTarget(ps *problems, p string, t *Target) {
 	if len(t.Commands) == 0 {
 		ps.add(p+".commands", "at least one command is required")
 	}
-	for i, c := range t.Commands {
-		if msg := commandProblem(c); msg != "" {
-			ps.add(fmt.Sprintf("%s.commands[%d]", p, i), "%s", msg)
-		}
-	}
+	checkCommands(ps, p+".commands", t.Commands)
+	checkCommands(ps, p+".on_failure", t.OnFailure)
+	checkCommands(ps, p+".always", t.Always)
 	if msg := workdirProblem(t.Workdir); msg != "" {
 		ps.add(p+".workdir", "%s (got %q)", msg, t.Workdir)
 	}
@@ -197,6 +195,14 @@ func checkTarget(ps *problems, p string, t *Target) {
 	if t.Path != "" {
 		if msg := pathProblem(t.Path); msg != "" {
 			ps.add(p+".path", "%s (got %q)", msg, t.Path)
+		}
+	}
+}
+
+func checkCommands(ps *problems, p string, cs []Command) {
+	for i, c := range cs {
+		if msg := commandProblem(c); msg != "" {
+			ps.add(fmt.Sprintf("%s[%d]", p, i), "%s", msg)
 		}
 	}
 }
