@@ -20,6 +20,7 @@ import (
 	"github.com/wh-gitd/wh-gitd/internal/gitsyncer"
 	"github.com/wh-gitd/wh-gitd/job"
 	"github.com/wh-gitd/wh-gitd/jobstore"
+	"github.com/wh-gitd/wh-gitd/report"
 	"github.com/wh-gitd/wh-gitd/runner"
 )
 
@@ -107,6 +108,11 @@ func (inv invocation) inProcess(ctx context.Context, jb *job.Job) error {
 
 func (inv invocation) openStore() (*jobstore.Store, error) {
 	store, err := jobstore.Open(inv.set.StateDir, 500*time.Millisecond)
+	if err == nil {
+		// Statuses and notifications wait in the outbox for the daemon's
+		// sender, which posts them when it next runs.
+		store.SetPlanner(report.NewPlanner(inv.set).Plan)
+	}
 	if errors.Is(err, jobstore.ErrLocked) {
 		return nil, &cli.Failure{Err: err, Hint: "another wh-git-trigger runs a job with these settings: wait for it to end"}
 	}
