@@ -17,19 +17,18 @@ import (
 // past report.give_up.
 func (s *Sender) attempt(ctx context.Context, set *settings.Settings, m jobstore.Message) {
 	b, err := decodeBody(m)
+	code := 0
 	if err == nil {
-		err = s.post(ctx, set, m.Lane, b)
+		code, err = s.post(ctx, set, m.Lane, b)
 	}
 	if ctx.Err() != nil {
 		return // closing: the message stays as it was, for the next start
 	}
 	now := time.Now()
 	m.Report.Attempts++
-	m.Report.Updated, m.Report.Code, m.Report.Error = now, 0, ""
+	m.Report.Updated, m.Report.Code, m.Report.Error = now, code, ""
 	var ae *answerError
-	if errors.As(err, &ae) {
-		m.Report.Code = ae.code
-	}
+	errors.As(err, &ae)
 	if err != nil {
 		m.Report.Error = err.Error()
 	}
@@ -132,44 +131,60 @@ func classOf(err error) string {
 // post sends b with the settings in force: a notification to its target,
 // a status with the entry's token, or an App's, minted again once when
 // GitHub refuses it.
-func (s *Sender) post(ctx context.Context, set *settings.Settings, lane string, b body) error {
+func (s *Sender) post(ctx context.Context, set *settings.Settings, lane string, b body) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, set.Report.Timeout)
 	defer cancel()
 	if b.Kind == kindNotify {
 		n, err := notifyTarget(set, b)
 		if err != nil {
-			return errors.Join(errGone, err)
+			return 0, errors.Join(errGone, err)
 		}
 		req, err := notifyRequest(ctx, n, b)
 		if err != nil {
-			return errors.Join(errGone, err)
+			return 0, errors.Join(errGone, err)
 		}
-		_, err = s.send(req, b, lane)
-		return err
+		code, _, err := s.send(req, b, lane)
+		return code, err
 	}
 	repo, ok := set.Repo(b.Entry)
 	if !ok || !repo.Status.Enabled() || repo.Provider != b.Forge {
-		return errors.Join(errGone, errors.New("entry "+b.Entry+" posts no statuses now"))
+		return 0, errors.Join(errGone, errors.New("entry "+b.Entry+" posts no statuses now"))
 	}
 	c := statusCred(repo)
 	for try := 0; ; try++ {
 		token := c.token
 		if c.app != nil {
 			var err error
-			if token, err = s.apps.token(ctx, *c.app, func(r *http.Request) ([]byte, error) { return s.send(r, b, lane) }); err != nil {
-				return err
+			if token, err = s.apps.token(ctx, *c.app, s.minter(b, lane)); err != nil {
+				var ae *answerError
+				errors.As(err, &ae)
+				return codeOf(ae), err
 			}
 		}
 		req, err := statusRequest(ctx, repo, b, token)
 		if err != nil {
-			return errors.Join(errGone, err)
+			return 0, errors.Join(errGone, err)
 		}
-		_, err = s.send(req, b, lane)
-		var ae *answerError
-		if c.app != nil && try == 0 && errors.As(err, &ae) && ae.code == http.StatusUnauthorized {
+		code, _, err := s.send(req, b, lane)
+		if c.app != nil && try == 0 && code == http.StatusUnauthorized {
 			s.apps.forget(*c.app)
 			continue
 		}
-		return err
+		return code, err
 	}
+}
+
+// minter sends an App's token request on the lane of b.
+func (s *Sender) minter(b body, lane string) func(*http.Request) ([]byte, error) {
+	return func(r *http.Request) ([]byte, error) {
+		_, raw, err := s.send(r, b, lane)
+		return raw, err
+	}
+}
+
+func codeOf(ae *answerError) int {
+	if ae == nil {
+		return 0
+	}
+	return ae.code
 }

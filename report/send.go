@@ -16,10 +16,10 @@ import (
 const maxAnswer = 64 << 10
 
 // send makes one request of message body b on lane, and returns the
-// answer's body when it is a success (GitLab's "cannot transition" is
+// answer's status, and its body when it is a success (GitLab's "cannot transition" is
 // one: the state is already set). A failure is an *answerError, or a
 // network error that never names the URL (a notify URL is a secret).
-func (s *Sender) send(req *http.Request, b body, lane string) ([]byte, error) {
+func (s *Sender) send(req *http.Request, b body, lane string) (int, []byte, error) {
 	req.Header.Set("User-Agent", s.ua)
 	l := s.lane(lane)
 	now := time.Now()
@@ -31,7 +31,7 @@ func (s *Sender) send(req *http.Request, b body, lane string) ([]byte, error) {
 			err = ue.Err
 		}
 		s.posted(b, "network")
-		return nil, fmt.Errorf("no answer: %w", err)
+		return 0, nil, fmt.Errorf("no answer: %w", err)
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
@@ -40,17 +40,17 @@ func (s *Sender) send(req *http.Request, b body, lane string) ([]byte, error) {
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		s.posted(b, "2xx")
-		return raw, nil
+		return resp.StatusCode, raw, nil
 	}
 	if b.Forge == settings.GitLab && resp.StatusCode == http.StatusBadRequest &&
 		strings.Contains(string(raw), "Cannot transition status") {
 		s.posted(b, "4xx")
-		return raw, nil
+		return resp.StatusCode, raw, nil
 	}
 	ae := &answerError{code: resp.StatusCode, header: resp.Header,
 		msg: fmt.Sprintf("answer %d: %s", resp.StatusCode, answerText(raw))}
 	s.posted(b, classOf(ae))
-	return nil, ae
+	return resp.StatusCode, nil, ae
 }
 
 func (s *Sender) posted(b body, class string) {
