@@ -49,7 +49,8 @@ type Transition struct {
 	// Replacement is the job that superseded Next (Next.SupersededBy).
 	Replacement *job.Record
 	// Earlier returns the newest job of the same branch or environment
-	// queued before Next whose record satisfies match; nil if none.
+	// queued before Next whose record satisfies match; nil if none. It
+	// reads the transaction, so only while the planner runs.
 	Earlier func(match func(*job.Record) bool) *job.Record
 }
 
