@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -166,5 +167,37 @@ func TestFinalStatusSurvivesKill(t *testing.T) {
 	}
 	if got := statesOf(srv, 77); got[len(got)-1] != "success 201" || time.Since(rec.Finished) < 0 {
 		t.Errorf("statuses %v", got)
+	}
+}
+
+// A job wh-git-trigger runs in its own process (no daemon) enqueues its
+// statuses; --show lists them waiting, and the daemon posts them when it
+// starts.
+func TestInProcessRunReportsThroughTheDaemon(t *testing.T) {
+	dir := t.TempDir()
+	up, sha := upstream(t, "main")
+	srv := forgetest.New(t, forgetest.Gitea, forgeToken)
+	testkit.WriteFile(t, filepath.Join(dir, "forge-token"), forgeToken+"\n")
+	file := testkit.File{Top: "api: {token: " + token + "}", Repos: []testkit.Repo{{Provider: settings.Gitea, Remote: up.Path(),
+		Extra: fmt.Sprintf("status: {api_url: %q, token_file: forge-token, commits: true}", srv.APIURL)}}}.Write(t, dir)
+	if err := os.Mkdir(filepath.Join(dir, "state"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := exitCode(t, bins.trigger, file, "site")
+	if code != 0 {
+		t.Fatalf("in-process run: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	_, rest, _ := strings.Cut(stdout, " job ")
+	id := strings.TrimSuffix(strings.Fields(rest)[0], ":")
+	code, stdout, _ = exitCode(t, bins.trigger, file, "--show", id)
+	if code != 0 || !strings.Contains(stdout, "gitea commit "+sha[:7]+"  success  pending") {
+		t.Errorf("--show: exit %d\n%s", code, stdout)
+	}
+	d := startDaemon(t, file)
+	rec := d.settled(t, id)
+	srv.Check(t)
+	// A manual run names no commit: the one it deployed gets its statuses.
+	if got := srv.States(); !slices.Equal(got, []string{"pending", "success"}) || rec.Reports[1].Outcome != job.ReportSent {
+		t.Errorf("states %v, reports %+v", got, rec.Reports)
 	}
 }
