@@ -44,37 +44,7 @@ func statusCred(repo *settings.Repo) cred {
 
 // statusRequest builds the request of a deployment or commit status.
 func statusRequest(ctx context.Context, repo *settings.Repo, b body, token string) (*http.Request, error) {
-	api := trimSlash(repo.Status.APIURL)
-	var u string
-	var v any
-	switch {
-	case b.Kind == kindDeployment:
-		u = fmt.Sprintf("%s/repos/%s/deployments/%d/statuses", api, repoPath(b.Repository), b.Deployment)
-		v = struct {
-			State          string `json:"state"`
-			LogURL         string `json:"log_url,omitempty"`
-			TargetURL      string `json:"target_url,omitempty"`
-			Description    string `json:"description"`
-			EnvironmentURL string `json:"environment_url,omitempty"`
-		}{b.State, b.TargetURL, b.TargetURL, b.Description, b.EnvironmentURL}
-	case b.Forge == settings.GitLab:
-		u = fmt.Sprintf("%s/projects/%s/statuses/%s", api, url.PathEscape(b.Repository), b.SHA)
-		v = struct {
-			State       string `json:"state"`
-			Ref         string `json:"ref,omitempty"`
-			Name        string `json:"name"`
-			TargetURL   string `json:"target_url,omitempty"`
-			Description string `json:"description"`
-		}{b.State, b.Ref, b.Context, b.TargetURL, b.Description}
-	default: // GitHub, Gitea, Forgejo commit statuses
-		u = fmt.Sprintf("%s/repos/%s/statuses/%s", api, repoPath(b.Repository), b.SHA)
-		v = struct {
-			State       string `json:"state"`
-			TargetURL   string `json:"target_url,omitempty"`
-			Description string `json:"description"`
-			Context     string `json:"context"`
-		}{b.State, b.TargetURL, b.Description, b.Context}
-	}
+	u, v := statusBody(trimSlash(repo.Status.APIURL), b)
 	raw, _ := json.Marshal(v)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(raw))
 	if err != nil {
@@ -91,6 +61,38 @@ func statusRequest(ctx context.Context, repo *settings.Repo, b body, token strin
 		req.Header.Set("Authorization", "token "+token)
 	}
 	return req, nil
+}
+
+// statusBody returns the URL under api and the JSON body of a status.
+func statusBody(api string, b body) (string, any) {
+	switch {
+	case b.Kind == kindDeployment:
+		return fmt.Sprintf("%s/repos/%s/deployments/%d/statuses", api, repoPath(b.Repository), b.Deployment),
+			struct {
+				State          string `json:"state"`
+				LogURL         string `json:"log_url,omitempty"`
+				TargetURL      string `json:"target_url,omitempty"`
+				Description    string `json:"description"`
+				EnvironmentURL string `json:"environment_url,omitempty"`
+			}{b.State, b.TargetURL, b.TargetURL, b.Description, b.EnvironmentURL}
+	case b.Forge == settings.GitLab:
+		return fmt.Sprintf("%s/projects/%s/statuses/%s", api, url.PathEscape(b.Repository), b.SHA),
+			struct {
+				State       string `json:"state"`
+				Ref         string `json:"ref,omitempty"`
+				Name        string `json:"name"`
+				TargetURL   string `json:"target_url,omitempty"`
+				Description string `json:"description"`
+			}{b.State, b.Ref, b.Context, b.TargetURL, b.Description}
+	}
+	// GitHub, Gitea and Forgejo commit statuses
+	return fmt.Sprintf("%s/repos/%s/statuses/%s", api, repoPath(b.Repository), b.SHA),
+		struct {
+			State       string `json:"state"`
+			TargetURL   string `json:"target_url,omitempty"`
+			Description string `json:"description"`
+			Context     string `json:"context"`
+		}{b.State, b.TargetURL, b.Description, b.Context}
 }
 
 // notifyRequest builds the request of a notification.

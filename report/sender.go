@@ -133,12 +133,7 @@ func (s *Sender) run(ctx context.Context) {
 // returns when the next pass is due.
 func (s *Sender) pass(ctx context.Context) time.Time {
 	set := s.set.Load()
-	if n, err := s.store.Compact(set.Report.MaxQueue); err != nil {
-		s.log.Error().Err(err).Msg("outbox not compacted")
-	} else if n > 0 {
-		s.log.Warn().Int("dropped", n).Msg("outbox full: statuses and notifications a newer one replaces were dropped")
-	}
-	msgs, err := s.store.Outbox()
+	msgs, err := s.outbox(set.Report.MaxQueue)
 	if err != nil {
 		s.log.Error().Err(err).Msg("outbox unreadable")
 		return time.Now().Add(idle)
@@ -161,6 +156,22 @@ func (s *Sender) pass(ctx context.Context) time.Time {
 		return now
 	}
 	return wake
+}
+
+// outbox reads the messages waiting, compacting the outbox first when it
+// holds more than max.
+func (s *Sender) outbox(max int) ([]jobstore.Message, error) {
+	msgs, err := s.store.Outbox()
+	if err != nil || len(msgs) <= max {
+		return msgs, err
+	}
+	n, err := s.store.Compact(max)
+	if err != nil {
+		s.log.Error().Err(err).Msg("outbox not compacted")
+	} else if n > 0 {
+		s.log.Warn().Int("dropped", n).Msg("outbox full: statuses and notifications a newer one replaces were dropped")
+	}
+	return s.store.Outbox()
 }
 
 // due is when the lane of m may send m.

@@ -15,22 +15,26 @@ import (
 	"github.com/wh-gitd/wh-gitd/job"
 )
 
+// senderCase is an answer the queued status gets first, and what the
+// sender must make of it.
+type senderCase struct {
+	name string
+	top  string
+	// first answers the first `times` attempts of the queued status.
+	first    forgetest.Answer
+	times    int
+	outcome  string
+	attempts int
+	code     int
+	// wait is the least time between the first and the second attempt.
+	wait  time.Duration
+	class string
+}
+
 // What the sender does with each kind of answer: wait as told and send
 // again, back off on 5xx, stop at once on other 4xx, give up in time.
 func TestSenderAnswers(t *testing.T) {
-	cases := []struct {
-		name string
-		top  string
-		// first answers the first `times` attempts of the queued status.
-		first    forgetest.Answer
-		times    int
-		outcome  string
-		attempts int
-		code     int
-		// wait is the least time between the first and the second attempt.
-		wait  time.Duration
-		class string
-	}{
+	cases := []senderCase{
 		{name: "403 with Retry-After: 2, then 201", times: 1, outcome: job.ReportSent, attempts: 2, code: 201, wait: 2 * time.Second,
 			first: forgetest.Answer{Code: 403, Header: map[string]string{"Retry-After": "2"},
 				Body: `{"message":"You have exceeded a secondary rate limit"}`}, class: "rate_limited"},
@@ -45,43 +49,52 @@ func TestSenderAnswers(t *testing.T) {
 			first: forgetest.Answer{Code: 503}, class: "5xx"},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			srv := forgetest.New(t, forgetest.GitHub, token)
-			var times []time.Time
-			srv.Script = func(c forgetest.Call, n int) *forgetest.Answer {
-				if c.State() == "queued" {
-					times = append(times, time.Now())
-					if len(times) <= tc.times {
-						a := tc.first
-						if a.Header["X-Ratelimit-Reset"] != "" { // the next whole second at least 1s ahead
-							a.Header = map[string]string{"X-Ratelimit-Remaining": "0",
-								"X-Ratelimit-Reset": strconv.FormatInt(time.Now().Unix()+2, 10)}
-						}
-						return &a
-					}
-				}
-				return nil
-			}
-			r := newRig(t, testkit.File{Top: tc.top, Repos: []testkit.Repo{ghEntry(srv, "")}})
-			jb := r.accept(t, deployment(9))
-			r.run(t, jb, job.Record{State: job.Succeeded, Deployed: sha1})
-			reports := r.reports(t, jb.ID)
-			srv.Check(t)
-			q := reports[0]
-			if q.State != "queued" || q.Outcome != tc.outcome || (tc.attempts > 0 && q.Attempts != tc.attempts) || q.Code != tc.code {
-				t.Errorf("queued report %+v, want %s after %d attempts, code %d", q, tc.outcome, tc.attempts, tc.code)
-			}
-			if tc.wait > 0 && len(times) > 1 && times[1].Sub(times[0]) < tc.wait-50*time.Millisecond {
-				t.Errorf("second attempt %s after the first, want at least %s", times[1].Sub(times[0]), tc.wait)
-			}
-			if r.posts.get("github "+tc.class) == 0 {
-				t.Errorf("OnPost never told of class %s: %v", tc.class, r.posts.m)
-			}
-			// The statuses after it follow in order, whatever became of it.
-			if got := srv.States(); got[len(got)-1] != "success" || slices.Index(got, "in_progress") > slices.Index(got, "success") {
-				t.Errorf("states %v", got)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { tc.run(t) })
+	}
+}
+
+// script answers the first tc.times queued statuses as tc says, noting
+// when each came.
+func (tc senderCase) script(times *[]time.Time) func(forgetest.Call, int) *forgetest.Answer {
+	return func(c forgetest.Call, n int) *forgetest.Answer {
+		if c.State() != "queued" {
+			return nil
+		}
+		*times = append(*times, time.Now())
+		if len(*times) > tc.times {
+			return nil
+		}
+		a := tc.first
+		if a.Header["X-Ratelimit-Reset"] != "" { // the next whole second at least 1s ahead
+			a.Header = map[string]string{"X-Ratelimit-Remaining": "0",
+				"X-Ratelimit-Reset": strconv.FormatInt(time.Now().Unix()+2, 10)}
+		}
+		return &a
+	}
+}
+
+func (tc senderCase) run(t *testing.T) {
+	srv := forgetest.New(t, forgetest.GitHub, token)
+	var times []time.Time
+	srv.Script = tc.script(&times)
+	r := newRig(t, testkit.File{Top: tc.top, Repos: []testkit.Repo{ghEntry(srv, "")}})
+	jb := r.accept(t, deployment(9))
+	r.run(t, jb, job.Record{State: job.Succeeded, Deployed: sha1})
+	reports := r.reports(t, jb.ID)
+	srv.Check(t)
+	q := reports[0]
+	if q.State != "queued" || q.Outcome != tc.outcome || (tc.attempts > 0 && q.Attempts != tc.attempts) || q.Code != tc.code {
+		t.Errorf("queued report %+v, want %s after %d attempts, code %d", q, tc.outcome, tc.attempts, tc.code)
+	}
+	if tc.wait > 0 && len(times) > 1 && times[1].Sub(times[0]) < tc.wait-50*time.Millisecond {
+		t.Errorf("second attempt %s after the first, want at least %s", times[1].Sub(times[0]), tc.wait)
+	}
+	if r.posts.get("github "+tc.class) == 0 {
+		t.Errorf("OnPost never told of class %s: %v", tc.class, r.posts.m)
+	}
+	// The statuses after it follow in order, whatever became of it.
+	if got := srv.States(); got[len(got)-1] != "success" || slices.Index(got, "in_progress") > slices.Index(got, "success") {
+		t.Errorf("states %v", got)
 	}
 }
 
