@@ -29,11 +29,13 @@ func TestDeploymentStatuses(t *testing.T) {
 		{"success", job.Record{State: job.Succeeded, Deployed: sha1, Commands: []job.CommandResult{{Command: "true"}}},
 			"success", "deployed 1111111"},
 		{"commands failed", job.Record{State: job.Failed, Deployed: sha1, Error: "command make exited 2",
-			Commands: []job.CommandResult{{Command: "make", ExitCode: 2}}}, "failure", "failed: command make exited 2"},
-		{"timed out", job.Record{State: job.TimedOut, Deployed: sha1, Error: "command sleep timed out"}, "failure", "timed_out"},
-		{"sync failed", job.Record{State: job.Failed, Error: "sync site: fetch origin: " + strings.Repeat("x", 300)},
-			"error", "failed: sync site"},
+			Commands: []job.CommandResult{{Command: "true"}, {Command: "make", ExitCode: 2}}}, "failure", "command 2 failed with exit code 2"},
+		{"timed out", job.Record{State: job.TimedOut, Deployed: sha1, Error: "command sleep timed out",
+			Commands: []job.CommandResult{{Command: "sleep 600", ExitCode: -1}}}, "failure", "command 1 timed out"},
+		{"sync failed", job.Record{State: job.Failed, Error: "sync site: fetch https://user:pass@example.com: " + strings.Repeat("x", 300)},
+			"error", "the sync failed: see the job's log"},
 		{"cancelled", job.Record{State: job.Cancelled, Error: "job cancelled"}, "error", "cancelled"},
+		{"skipped", job.Record{State: job.Skipped, Deployed: sha1, Note: "tip already deployed"}, "success", "already deployed 1111111"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -47,8 +49,8 @@ func TestDeploymentStatuses(t *testing.T) {
 				t.Fatalf("states %v, want queued, in_progress, %s", got, tc.want)
 			}
 			last := srv.Calls()[2]
-			if d := last.Body["description"].(string); !strings.HasPrefix(d, tc.desc) {
-				t.Errorf("description %q, want it to start with %q", d, tc.desc)
+			if d := last.Body["description"].(string); d != tc.desc || strings.Contains(d, tc.final.Error) && tc.final.Error != "" {
+				t.Errorf("description %q, want %q (never the job's error)", d, tc.desc)
 			}
 			if last.Path != "/repos/acme/site/deployments/42/statuses" ||
 				last.Body["log_url"] != "https://deploy.example.com/jobs/"+jb.ID ||

@@ -124,7 +124,8 @@ func phaseOf(prev, next *job.Record) phase {
 	return phaseNone
 }
 
-// message wraps b as an outbox message of rec.
+// message wraps b as an outbox message on lane, about topic; to names its
+// target in the job's record.
 func message(lane, topic string, final bool, b body, to string) jobstore.Message {
 	raw, _ := json.Marshal(b)
 	return jobstore.Message{Lane: lane, Topic: topic, Final: final, Body: raw, Created: time.Now(),
@@ -141,22 +142,35 @@ func lane(repo *settings.Repo) string {
 	return "token " + repo.Name
 }
 
-// outcome is how a job ended, in words: what went wrong, or who replaced it.
+// outcome is how a job ended, in words the forge may show anyone who sees
+// the repository: never the job's error, which can name a command of the
+// settings or a remote's URL (the job's page has it).
 func outcome(t jobstore.Transition) string {
 	rec := t.Next
 	switch rec.State {
 	case job.Succeeded:
 		return "deployed " + short(rec.Deployed)
 	case job.Skipped:
-		return "already deployed: " + rec.Note
+		return "already deployed " + short(rec.Deployed)
 	case job.Superseded:
 		s := "superseded by job " + rec.SupersededBy
 		if r := t.Replacement; r != nil && r.DeploymentID != 0 {
 			s += fmt.Sprintf(" (deployment %d)", r.DeploymentID)
 		}
 		return s
+	case job.Cancelled:
+		return "cancelled"
 	}
-	return string(rec.State) + ": " + rec.Error
+	n := len(rec.Commands)
+	switch {
+	case syncFailed(rec):
+		return "the sync failed: see the job's log"
+	case n == 0:
+		return string(rec.State) + ": see the job's log"
+	case rec.State == job.TimedOut:
+		return fmt.Sprintf("command %d timed out", n)
+	}
+	return fmt.Sprintf("command %d failed with exit code %d", n, rec.Commands[n-1].ExitCode)
 }
 
 // syncFailed reports whether a failed job never reached its commands: the
