@@ -8,6 +8,7 @@ require (
 	github.com/go-playground/webhooks/v6 v6.4.0
 	github.com/go-viper/mapstructure/v2 v2.4.0
 	github.com/gogits/go-gogs-client v0.0.0-20200905025246-8bb8a50cb355
+	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/knadh/koanf/parsers/yaml v1.1.1
 	github.com/knadh/koanf/providers/env/v2 v2.0.2
 	github.com/knadh/koanf/providers/file v1.2.1

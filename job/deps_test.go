@@ -15,10 +15,14 @@ func TestDependencyDirection(t *testing.T) {
 		forbidden []string
 	}{
 		{"receiver", []string{"github.com/go-git/", "go.etcd.io/bbolt", "github.com/alitto/pond",
-			"wh-gitd/runner", "wh-gitd/gitsync", "wh-gitd/jobstore"}},
-		{"runner", []string{"wh-gitd/gitsync", "wh-gitd/jobstore", "wh-gitd/receiver", "github.com/go-git/"}},
+			"wh-gitd/runner", "wh-gitd/gitsync", "wh-gitd/jobstore", "wh-gitd/report"}},
+		{"runner", []string{"wh-gitd/gitsync", "wh-gitd/jobstore", "wh-gitd/receiver", "wh-gitd/report", "github.com/go-git/"}},
 		{"job", []string{"github.com/wh-gitd/wh-gitd/settings", "github.com/rs/", "go.etcd.io/"}},
 		{"gitsync", []string{"wh-gitd/job", "wh-gitd/runner", "wh-gitd/receiver", "wh-gitd/jobstore"}},
+		// The job store keeps the outbox's messages opaque; the forges'
+		// contracts are report's alone, which never reaches git or jobs' runs.
+		{"jobstore", []string{"wh-gitd/report", "wh-gitd/settings", "wh-gitd/runner"}},
+		{"report", []string{"wh-gitd/runner", "wh-gitd/receiver", "wh-gitd/gitsync", "github.com/go-git/"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.pkg, func(t *testing.T) {

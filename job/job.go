@@ -57,8 +57,11 @@ type Job struct {
 	Pusher      string `json:"pusher,omitempty"`
 	// RetryOf is the job whose delivery this one tries again (a forge's
 	// "Redeliver" after a job that did not succeed).
-	RetryOf string    `json:"retry_of,omitempty"`
-	Queued  time.Time `json:"queued"`
+	RetryOf string `json:"retry_of,omitempty"`
+	// DeploymentID is the forge's id of the deployment a job deploys
+	// (GitHub's deployment.id), to which its statuses are posted.
+	DeploymentID int64     `json:"deployment_id,omitempty"`
+	Queued       time.Time `json:"queued"`
 	// Payload is the raw delivery body, handed to commands as $WH_PAYLOAD.
 	Payload []byte `json:"-"`
 }
@@ -177,6 +180,10 @@ type Record struct {
 	// Group is the process group of the command running now, so that a
 	// daemon that died can kill it on its next start.
 	Group *Group `json:"group,omitempty"`
+	// Reports are the statuses and notifications the job's state changes
+	// sent out, and how each went. The job store keeps them: a record
+	// written through the store keeps the reports it already has.
+	Reports []Report `json:"reports,omitempty"`
 }
 
 // UnmarshalJSON reads a record, also one written when the job's fields

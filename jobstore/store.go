@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wh-gitd/wh-gitd/job"
@@ -47,6 +48,11 @@ type Store struct {
 	db        *bolt.DB
 	ops       chan storeOp
 	done      chan struct{}
+	// planner plans the outbox's messages of each state change; enqueued
+	// says the transaction being committed added some, outboxed tells.
+	planner  atomic.Pointer[Planner]
+	enqueued atomic.Bool
+	outboxed chan struct{}
 }
 
 type storeOp struct {
@@ -72,7 +78,7 @@ func Open(dir string, timeout time.Duration) (*Store, error) {
 		return nil, fmt.Errorf("open job store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketJobs, bucketPayloads, bucketDeliveries} {
+		for _, b := range [][]byte{bucketJobs, bucketPayloads, bucketDeliveries, bucketOutbox} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -83,7 +89,8 @@ func Open(dir string, timeout time.Duration) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open job store %s: %w", path, err)
 	}
-	s := &Store{dir: dir, db: db, ops: make(chan storeOp, 1024), done: make(chan struct{})}
+	s := &Store{dir: dir, db: db, ops: make(chan storeOp, 1024), done: make(chan struct{}),
+		outboxed: make(chan struct{}, 1)}
 	go s.commit()
 	return s, nil
 }
@@ -122,6 +129,9 @@ func (s *Store) commit() {
 			}
 			return nil
 		})
+		if err == nil {
+			s.signal()
+		}
 		if err == nil || len(batch) == 1 {
 			for _, o := range batch {
 				o.err <- err
@@ -131,6 +141,7 @@ func (s *Store) commit() {
 		for _, o := range batch {
 			o.err <- s.db.Update(o.fn)
 		}
+		s.signal()
 	}
 }
 
@@ -164,7 +175,7 @@ func putRecord(tx *bolt.Tx, rec *job.Record) error {
 // Accept records a new queued job, its payload and its delivery id.
 func (s *Store) Accept(rec *job.Record, payload []byte) error {
 	return s.write(func(tx *bolt.Tx) error {
-		if err := putRecord(tx, rec); err != nil {
+		if err := s.putState(tx, rec); err != nil {
 			return err
 		}
 		if len(payload) > 0 {
@@ -182,7 +193,7 @@ func (s *Store) Accept(rec *job.Record, payload []byte) error {
 
 // Put records rec (a state change).
 func (s *Store) Put(rec *job.Record) error {
-	return s.write(func(tx *bolt.Tx) error { return putRecord(tx, rec) })
+	return s.write(func(tx *bolt.Tx) error { return s.putState(tx, rec) })
 }
 
 // PutLater queues rec for the next commit and returns at once; done, if not
@@ -190,7 +201,7 @@ func (s *Store) Put(rec *job.Record) error {
 // nothing (recovery derives them again), so that the request path does not
 // wait for a second sync.
 func (s *Store) PutLater(rec *job.Record, done func(error)) {
-	op := storeOp{fn: func(tx *bolt.Tx) error { return putRecord(tx, rec) }, err: make(chan error, 1)}
+	op := storeOp{fn: func(tx *bolt.Tx) error { return s.putState(tx, rec) }, err: make(chan error, 1)}
 	s.ops <- op
 	if done != nil {
 		go func() { done(<-op.err) }()

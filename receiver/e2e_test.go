@@ -146,7 +146,7 @@ func TestGitHubEvents(t *testing.T) {
 		body := testkit.Payload(t, "", "github/deployment.json", map[string]any{"deployment.sha": c1,
 			"deployment.ref": "main", "deployment.environment": "production", "repository.full_name": "acme/site"})
 		res := deploy(t, body, "deployment", c1)
-		if res.Job.Environment != "production" || res.Job.Branch != "main" {
+		if res.Job.Environment != "production" || res.Job.Branch != "main" || res.Job.DeploymentID != 145988746 {
 			t.Errorf("job %+v", res.Job)
 		}
 		if rec := testkit.ReadFile(t, h.record("gh")); !strings.Contains(rec, "|"+c1+"||") || !strings.Contains(rec, "|production|") {

@@ -27,6 +27,7 @@ type event struct {
 	branch      string
 	environment string
 	status      string // GitLab deployment status
+	deployment  int64  // GitHub's deployment id; 0 otherwise
 	before      string
 	sha         string
 	pusher      string
@@ -156,6 +157,7 @@ type gogsPush struct {
 // so a deployment created with a string payload would not decode.
 type githubDeployment struct {
 	Deployment struct {
+		ID          int64      `json:"id"`
 		SHA         string     `json:"sha"`
 		Ref         string     `json:"ref"`
 		Environment string     `json:"environment"`
@@ -177,6 +179,7 @@ func decodeGitHubDeployment(ev event, body []byte) (event, error) {
 	d := p.Deployment
 	ev.repository, ev.pusher = p.Repository.FullName, d.Creator.Login
 	ev.environment, ev.sha, ev.sent, ev.deployRef = d.Environment, d.SHA, d.CreatedAt.Time, d.Ref
+	ev.deployment = d.ID
 	if sha256RE.MatchString(d.SHA) {
 		ev.ignore = fmt.Sprintf(sha256Reason, d.SHA)
 		return ev, nil

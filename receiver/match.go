@@ -36,7 +36,7 @@ func match(repo *settings.Repo, ev event) (*job.Job, string) {
 		return nil, fmt.Sprintf("ref %q may not be deployed to environment %q (its refs: %s)",
 			ev.deployRef, ev.environment, strings.Join(t.Refs, ", "))
 	}
-	jb.Environment = ev.environment
+	jb.Environment, jb.DeploymentID = ev.environment, ev.deployment
 	jb.Ref, jb.Branch = deploymentRef(ev)
 	return jb, ""
 }

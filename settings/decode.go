@@ -18,7 +18,8 @@ var (
 )
 
 // listFields are the keys whose items are named key[i] rather than key.k.
-var listFields = map[string]bool{"commands": true, "on_failure": true, "always": true, "deploy_on": true, "allow": true, "trusted_proxies": true, "refs": true}
+var listFields = map[string]bool{"commands": true, "on_failure": true, "always": true, "deploy_on": true,
+	"allow": true, "trusted_proxies": true, "refs": true, "notify": true, "on": true}
 
 // decode unmarshals the merged settings strictly: an unknown key, a key spelt
 // in another case, or a value of the wrong type is a problem. mapstructure

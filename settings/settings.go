@@ -61,6 +61,10 @@ type Settings struct {
 	// https://deploy.example.com; links handed out (a job's page,
 	// {public_url}/jobs/{id}) start with it. Empty: no links are handed out.
 	PublicURL string `koanf:"public_url"`
+	// Report bounds how statuses and notifications are sent.
+	Report Report `koanf:"report"`
+	// Notify lists the targets told about every entry's job results.
+	Notify []*Notify `koanf:"notify"`
 	// Repos maps an entry name (the {name} of /hooks/{name}) to its entry.
 	Repos map[string]*Repo `koanf:"repos"`
 
@@ -172,6 +176,11 @@ type Repo struct {
 	Branches map[string]*Target `koanf:"branches"`
 	// Environments maps a deployment environment to what a deployment runs.
 	Environments map[string]*Target `koanf:"environments"`
+	// Status, when it has credentials, posts deployment statuses (GitHub)
+	// and, with commits: true, commit statuses back to the forge.
+	Status Status `koanf:"status"`
+	// Notify lists this entry's own targets told about job results.
+	Notify []*Notify `koanf:"notify"`
 }
 
 // Auth holds credentials for the remote. Files are absolute paths.
@@ -216,6 +225,9 @@ type Target struct {
 	Env map[string]string `koanf:"env"`
 	// Timeout bounds each command (default 10m).
 	Timeout time.Duration `koanf:"timeout"`
+	// URL is, for an environment, the address of the deployed site,
+	// posted as the deployment status's environment_url.
+	URL string `koanf:"url"`
 }
 
 // Command is one configured command: a string for /bin/sh -c, or an argv list

@@ -20,6 +20,7 @@ import (
 	"github.com/wh-gitd/wh-gitd/internal/gitsyncer"
 	"github.com/wh-gitd/wh-gitd/job"
 	"github.com/wh-gitd/wh-gitd/jobstore"
+	"github.com/wh-gitd/wh-gitd/report"
 	"github.com/wh-gitd/wh-gitd/runner"
 )
 
@@ -107,6 +108,11 @@ func (inv invocation) inProcess(ctx context.Context, jb *job.Job) error {
 
 func (inv invocation) openStore() (*jobstore.Store, error) {
 	store, err := jobstore.Open(inv.set.StateDir, 500*time.Millisecond)
+	if err == nil {
+		// Statuses and notifications wait in the outbox for the daemon's
+		// sender, which posts them when it next runs.
+		store.SetPlanner(report.NewPlanner(inv.set).Plan)
+	}
 	if errors.Is(err, jobstore.ErrLocked) {
 		return nil, &cli.Failure{Err: err, Hint: "another wh-git-trigger runs a job with these settings: wait for it to end"}
 	}
@@ -143,9 +149,25 @@ func printJobs(out io.Writer, recs []*job.Record) {
 func showJob(out io.Writer, rec *job.Record, log func(io.Writer) error) error {
 	b, _ := json.MarshalIndent(rec, "", "  ")
 	fmt.Fprintf(out, "%s\n\n", b)
+	printReports(out, rec.Reports)
 	if rec.Log == "" {
 		return nil
 	}
 	fmt.Fprintln(out, strings.Repeat("-", 72))
 	return log(out)
+}
+
+// printReports lists the statuses and notifications of a job and how each
+// went.
+func printReports(out io.Writer, reports []job.Report) {
+	if len(reports) == 0 {
+		return
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "REPORT\tTO\tSTATE\tOUTCOME\tATTEMPTS\tCODE\tERROR")
+	for _, r := range reports {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", r.ID, r.To, r.State, r.Outcome, r.Attempts, r.Code, r.Error)
+	}
+	tw.Flush()
+	fmt.Fprintln(out)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/wh-gitd/wh-gitd/internal/gitsyncer"
 	"github.com/wh-gitd/wh-gitd/jobstore"
 	"github.com/wh-gitd/wh-gitd/receiver"
+	"github.com/wh-gitd/wh-gitd/report"
 	"github.com/wh-gitd/wh-gitd/runner"
 	"github.com/wh-gitd/wh-gitd/settings"
 )
@@ -30,6 +31,8 @@ type service struct {
 	store  *jobstore.Store
 	syncer gitsyncer.Syncer
 	rn     *runner.Runner
+	plan   *report.Planner
+	sender *report.Sender
 	h      *receiver.Handler
 	srv    *http.Server // webhooks and the job API with its token
 	ctlSrv *http.Server // the job API on the control socket
@@ -64,6 +67,10 @@ func open(set *settings.Settings, log zerolog.Logger) (*service, error) {
 		}
 		return nil, err
 	}
+	s.plan = report.NewPlanner(set)
+	s.store.SetPlanner(s.plan.Plan)
+	s.sender = report.New(report.Options{Settings: set, Store: s.store, Logger: log,
+		UserAgent: "wh-gitd/" + cli.Version()})
 	s.syncer = gitsyncer.New(log)
 	s.rn = runner.New(runner.Options{Settings: set, Syncer: s.syncer, Prober: s.syncer, Store: s.store, Logger: log})
 	s.h = receiver.New(receiver.Options{Settings: set, Jobs: s.rn, Logger: log})
@@ -104,6 +111,7 @@ func (s *service) Run(ctx context.Context, hup <-chan os.Signal, path string) er
 // start resumes the jobs left unfinished, then starts the poll and both
 // servers.
 func (s *service) start() {
+	s.sender.Start()
 	n, err := s.rn.Start()
 	if err != nil {
 		s.log.Error().Err(err).Msg("job history partly unreadable: those jobs are not resumed")
@@ -125,7 +133,7 @@ func (s *service) start() {
 // wait reloads the settings on every SIGHUP until ctx is done (SIGTERM,
 // SIGINT) or a server fails, and returns that server's error.
 func (s *service) wait(ctx context.Context, hup <-chan os.Signal, path string) error {
-	parts := []settable{s.rn, s.h}
+	parts := []settable{s.rn, s.h, s.plan, s.sender}
 	if s.cert != nil {
 		parts = append(parts, s.cert)
 	}
@@ -157,6 +165,7 @@ func (s *service) Close() {
 			Msg("running jobs did not finish within the grace period: cancelled")
 	}
 	closeServer(s.log, s.ctlSrv, time.Second)
+	s.sender.Close()
 	if err := s.store.Close(); err != nil {
 		s.log.Error().Err(err).Msg("close job store")
 	}
