@@ -186,6 +186,29 @@ type Record struct {
 	Reports []Report `json:"reports,omitempty"`
 }
 
+// MainCommands is the record's commands without the follow-up ones
+// (on_failure, always).
+func (rec *Record) MainCommands() []CommandResult {
+	var main []CommandResult
+	for _, c := range rec.Commands {
+		if c.Phase == "" {
+			main = append(main, c)
+		}
+	}
+	return main
+}
+
+// CommandFailed reports whether the job ended because one of its commands
+// failed or timed out, rather than because it could not deploy at all
+// (the sync failed, or it was interrupted once too often).
+func (rec *Record) CommandFailed() bool {
+	if rec.State == TimedOut {
+		return true
+	}
+	main := rec.MainCommands()
+	return rec.State == Failed && len(main) > 0 && main[len(main)-1].ExitCode != 0
+}
+
 // UnmarshalJSON reads a record, also one written when the job's fields
 // were nested under "job".
 func (rec *Record) UnmarshalJSON(b []byte) error {

@@ -34,6 +34,15 @@ func TestDeploymentStatuses(t *testing.T) {
 			Commands: []job.CommandResult{{Command: "sleep 600", ExitCode: -1}}}, "failure", "command 1 timed out"},
 		{"sync failed", job.Record{State: job.Failed, Error: "sync site: fetch https://user:pass@example.com: " + strings.Repeat("x", 300)},
 			"error", "the sync failed: see the job's log"},
+		{"sync failed, on_failure ran", job.Record{State: job.Failed, Error: "sync site: not found",
+			Commands: []job.CommandResult{{Command: "notify", Phase: job.PhaseOnFailure}}},
+			"error", "the sync failed: see the job's log"},
+		{"commands failed, always ran", job.Record{State: job.Failed, Deployed: sha1, Commands: []job.CommandResult{
+			{Command: "make", ExitCode: 2}, {Command: "cleanup", Phase: job.PhaseAlways}}},
+			"failure", "command 1 failed with exit code 2"},
+		{"interrupted once too often", job.Record{State: job.Failed, Deployed: sha1, Attempts: 3,
+			Error: "interrupted in each of its 3 attempts", Commands: []job.CommandResult{{Command: "true"}}},
+			"error", "failed: see the job's log"},
 		{"cancelled", job.Record{State: job.Cancelled, Error: "job cancelled"}, "error", "cancelled"},
 		{"skipped", job.Record{State: job.Skipped, Deployed: sha1, Note: "tip already deployed"}, "success", "already deployed 1111111"},
 	}

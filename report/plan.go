@@ -161,22 +161,22 @@ func outcome(t jobstore.Transition) string {
 	case job.Cancelled:
 		return "cancelled"
 	}
-	n := len(rec.Commands)
+	main := rec.MainCommands()
+	n := len(main)
 	switch {
 	case syncFailed(rec):
 		return "the sync failed: see the job's log"
-	case n == 0:
+	case !rec.CommandFailed():
 		return string(rec.State) + ": see the job's log"
 	case rec.State == job.TimedOut:
 		return fmt.Sprintf("command %d timed out", n)
 	}
-	return fmt.Sprintf("command %d failed with exit code %d", n, rec.Commands[n-1].ExitCode)
+	return fmt.Sprintf("command %d failed with exit code %d", n, main[n-1].ExitCode)
 }
 
-// syncFailed reports whether a failed job never reached its commands: the
-// deploy tooling's fault (error), not the commands' (failure).
+// syncFailed reports whether a failed job never reached its commands.
 func syncFailed(rec *job.Record) bool {
-	return rec.State == job.Failed && rec.Deployed == "" && len(rec.Commands) == 0
+	return rec.State == job.Failed && rec.Deployed == "" && len(rec.MainCommands()) == 0
 }
 
 func short(sha string) string {

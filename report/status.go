@@ -42,12 +42,13 @@ func deploymentStatuses(set *settings.Settings, repo *settings.Repo, t jobstore.
 }
 
 // deploymentFinal maps a job's final state onto a deployment's: failure
-// when the commands failed, error when wh-gitd could not deploy.
+// when a command failed or timed out, error when wh-gitd could not deploy
+// (sync failed, interrupted once too often, cancelled, superseded).
 func deploymentFinal(rec *job.Record) string {
 	switch {
 	case rec.State == job.Succeeded || rec.State == job.Skipped:
 		return "success"
-	case rec.State == job.TimedOut || (rec.State == job.Failed && !syncFailed(rec)):
+	case rec.CommandFailed():
 		return "failure"
 	}
 	return "error"

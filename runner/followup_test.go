@@ -2,6 +2,7 @@ package runner_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -163,5 +164,49 @@ func TestFollowUpAfterCancel(t *testing.T) {
 	}
 	if got := testkit.ReadFile(t, filepath.Join(s.dir, "seen")); got != "always cancelled [] "+sha+"\n" {
 		t.Errorf("follow-up commands saw %q", got)
+	}
+}
+
+// A job whose every attempt was interrupted runs again at start until its
+// third attempt; then it is recorded failed, and its commands run no more.
+func TestInterruptedJobRunsAtMostThreeTimes(t *testing.T) {
+	for _, tc := range []struct {
+		attempts int
+		state    job.State
+		ran      bool
+	}{{1, job.Succeeded, true}, {2, job.Succeeded, true}, {3, job.Failed, false}} {
+		t.Run(fmt.Sprint(tc.attempts), func(t *testing.T) {
+			up := gitsynctest.NewUpstream(t)
+			s := newSite(t, up.Path(), "{commands: ['touch %[1]s/ran'], timeout: 10s}", "")
+			jb := mainJob(job.EventPush, up.Commit(t, "main", map[string]string{"f": "1"}, "one"))
+			jb.ID = "20261203T000000-interrupted"
+			jb.Queued = time.Now()
+			if err := s.store.Accept(&job.Record{Job: jb, State: job.Queued}, nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.store.Put(&job.Record{Job: jb, State: job.Running, Attempts: tc.attempts}); err != nil {
+				t.Fatal(err)
+			}
+			resumed, err := s.rn.Start()
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.rn.Close(context.Background()) })
+			if want := map[bool]int{true: 1}[tc.ran]; resumed != want {
+				t.Errorf("resumed %d jobs, want %d", resumed, want)
+			}
+			var rec *job.Record
+			testkit.Eventually(t, "the job's final state", 30*time.Second, func() bool {
+				rec, err = s.store.Get(jb.ID)
+				return err == nil && rec.State.Final()
+			})
+			if rec.State != tc.state || testkit.Exists(filepath.Join(s.dir, "ran")) != tc.ran {
+				t.Fatalf("state %s (%s), commands ran: %v; want %s, %v", rec.State, rec.Error,
+					testkit.Exists(filepath.Join(s.dir, "ran")), tc.state, tc.ran)
+			}
+			if !tc.ran && !strings.Contains(rec.Error, "interrupted in each of its 3 attempts") {
+				t.Errorf("error %q", rec.Error)
+			}
+		})
 	}
 }

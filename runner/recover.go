@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"fmt"
 	"slices"
 	"time"
 
@@ -16,10 +17,12 @@ import (
 func (r *Runner) recover() (int, error) {
 	recs, err := r.store.Unfinished()
 	slices.SortFunc(recs, func(a, b *job.Record) int { return cmpString(a.Job.ID, b.Job.ID) })
+	resumed := 0
 	for _, rec := range recs {
-		if rec.State != job.Queued {
-			r.interrupted(rec)
+		if rec.State != job.Queued && !r.interrupted(rec) {
+			continue
 		}
+		resumed++
 		rec.Job.Payload = nil // read from the store when the job runs
 		r.mu.Lock()
 		old := r.enqueue(rec.Job)
@@ -28,7 +31,7 @@ func (r *Runner) recover() (int, error) {
 			r.supersede(old, rec.Job)
 		}
 	}
-	return len(recs), err
+	return resumed, err
 }
 
 func cmpString(a, b string) int {
@@ -41,8 +44,15 @@ func cmpString(a, b string) int {
 	return 0
 }
 
-// interrupted records a job that was running when its daemon died.
-func (r *Runner) interrupted(rec *job.Record) {
+// maxAttempts bounds how often a job interrupted by its daemon's death or
+// shutdown starts: one whose every attempt was interrupted (a deploy that
+// takes the machine down with it, say) is not started a fourth time.
+const maxAttempts = 3
+
+// interrupted records a job that was running when its daemon died, and
+// reports whether it runs again: after maxAttempts attempts it is recorded
+// failed instead.
+func (r *Runner) interrupted(rec *job.Record) bool {
 	log := r.jobLogger(rec.Job)
 	if rec.Group != nil && killStale(*rec.Group) {
 		log.Warn().Int("pgid", rec.Group.ID).Msg("killed the process group of an interrupted job")
@@ -50,10 +60,21 @@ func (r *Runner) interrupted(rec *job.Record) {
 	rec.Group = nil
 	rec.State = job.Interrupted
 	rec.Finished = time.Now()
+	again := rec.Attempts < maxAttempts
+	if !again {
+		rec.State = job.Failed
+		rec.Error = fmt.Sprintf("interrupted in each of its %d attempts (the daemon stopped or died); "+
+			"not started again: run it by hand once the cause is found", rec.Attempts)
+	}
 	if err := r.store.Put(rec); err != nil {
 		log.Error().Err(err).Msg("interrupted job not recorded")
 	}
+	if !again {
+		log.Error().Int("attempt", rec.Attempts).Msg("job was interrupted once too often: not running it again")
+		return false
+	}
 	log.Warn().Int("attempt", rec.Attempts).Msg("job was interrupted: running it again")
+	return true
 }
 
 // prune removes the finished jobs of repo beyond its history bounds, with

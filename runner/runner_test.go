@@ -24,10 +24,11 @@ import (
 
 // site is one repository entry "site" on a runner with real gitsync.
 type site struct {
-	rn   *runner.Runner
-	set  *settings.Settings
-	dir  string        // the settings' folder, free for the test's files
-	logs *bytes.Buffer // the runner's log
+	rn    *runner.Runner
+	store *jobstore.Store
+	set   *settings.Settings
+	dir   string        // the settings' folder, free for the test's files
+	logs  *bytes.Buffer // the runner's log
 }
 
 // newSite loads settings with one entry "site" fetching remote, whose
@@ -46,6 +47,7 @@ func newSite(t *testing.T, remote, main, extra string) *site {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
+	s.store = store
 	s.rn = runner.New(runner.Options{Settings: set, Syncer: gitsyncer.New(log), Prober: gitsyncer.New(log),
 		Store: store, Logger: log})
 	return s
