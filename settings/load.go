@@ -99,6 +99,9 @@ func defaultsFor(raw map[string]any) map[string]any {
 	if h := missing(raw["http"], httpDefaults); len(h) > 0 {
 		out["http"] = h
 	}
+	if u := missing(raw["ui"], uiDefaults); len(u) > 0 {
+		out["ui"] = u
+	}
 	repos, _ := raw["repos"].(map[string]any)
 	rd := map[string]any{}
 	for name, v := range repos {
@@ -149,6 +152,7 @@ func (s *Settings) resolvePaths() {
 	s.StateDir = resolve(dir, s.StateDir)
 	s.resolveNetworkPaths()
 	s.API.TokenFile = resolve(dir, s.API.TokenFile)
+	s.UI.PasswordFile = resolve(dir, s.UI.PasswordFile)
 	for _, r := range s.Repos {
 		if r == nil {
 			continue
@@ -212,6 +216,7 @@ func defaultUsername(provider string) string {
 func (s *Settings) readSecrets() problems {
 	var ps problems
 	s.readAPIToken(&ps)
+	s.readUIPassword(&ps)
 	for _, name := range s.RepoNames() {
 		r := s.Repos[name]
 		if r == nil || r.SecretFile == "" {
