@@ -126,6 +126,14 @@ func loginSecret(set *settings.Settings) string {
 	return set.API.Token
 }
 
+// wrongWhat names what the login form takes, in a sentence.
+func wrongWhat(set *settings.Settings) string {
+	if set.UI.Password != "" {
+		return "password"
+	}
+	return "API token"
+}
+
 type loginData struct {
 	Next, Label, Message string
 }
@@ -168,7 +176,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.logins.fail(addr, now)
 		h.log.Warn().Str("remote", addr).Msg("page login refused: wrong secret")
 		h.render(w, r, http.StatusUnauthorized, "login", visitor{}, "Log in",
-			h.loginData(next, "Wrong "+strings.ToLower(h.loginData("", "").Label)+"."))
+			h.loginData(next, "Wrong "+wrongWhat(set)+"."))
 		return
 	}
 	se := h.sessions.create(set.UI.SessionTTL, credential(secret), now)

@@ -15,15 +15,16 @@ import (
 
 // pageDaemon starts a daemon with the page on and three entries on one
 // upstream: site (succeeds), broken (fails) and slow (prints a coloured
-// line with markup, then waits for the file go1, prints a line, then waits
-// for go2). It returns the daemon, the folder of go1 and go2, and the
+// line with markup and ready-42, waits for the file go1, prints
+// after-open-42, then waits for go2). It returns the daemon, the folder of go1 and go2, and the
 // upstream's commit.
 func pageDaemon(t *testing.T) (*daemon, string, string) {
 	t.Helper()
 	dir := t.TempDir()
 	up, sha := upstream(t, "main")
-	slow := `printf '\033[32mgreen <b>bold</b>\033[0m\n'; echo waiting; ` +
-		`while [ ! -e "$DIR/go1" ]; do sleep 0.1; done; echo printed-after-open; ` +
+	// The lines it prints are not in its own text, which the log shows too.
+	slow := `printf '\033[32mgreen <b>bold</b>\033[0m\n'; echo "ready-$((6*7))"; ` +
+		`while [ ! -e "$DIR/go1" ]; do sleep 0.1; done; echo "after-open-$((6*7))"; ` +
 		`while [ ! -e "$DIR/go2" ]; do sleep 0.1; done; echo done`
 	f := testkit.File{Top: "workers: 3\napi:\n  token: " + token, Repos: []testkit.Repo{
 		{Name: "site", Remote: up.Path(), Branches: []testkit.Target{{Commands: []string{"echo deployed site"}}}},
