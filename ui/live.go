@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
@@ -18,7 +17,11 @@ import (
 
 // escapePattern matches a terminal escape sequence: CSI (colours, cursor
 // moves), OSC (titles, links) and the short ones (charsets, keypad).
-var escapePattern = regexp.MustCompile(`\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[ -/]*[0-~])`)
+var escapePattern = regexp.MustCompile(`\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[ -/]*[0-Z\\^-~])`)
+
+// partialEscape matches the start of an escape sequence that the next
+// piece of a log may finish.
+var partialEscape = regexp.MustCompile(`^\x1b(\[[0-?]*[ -/]*|\][^\x07\x1b]*\x1b?|[ -/]*)$`)
 
 // maxHeldEscape bounds how much of an unfinished escape sequence is held
 // back for the next piece of the log.
@@ -46,9 +49,8 @@ func (c *logCleaner) clean(p []byte, final bool) string {
 // holdFrom is where the part of b that may go on in the next piece starts.
 func holdFrom(b []byte) int {
 	n := len(b)
-	if i := bytes.LastIndexByte(b[max(0, n-maxHeldEscape):], 0x1b); i >= 0 {
-		i += max(0, n-maxHeldEscape)
-		if !escapePattern.Match(b[i:]) {
+	for i := max(0, n-maxHeldEscape); i < n; i++ {
+		if b[i] == 0x1b && partialEscape.Match(b[i:]) {
 			return i
 		}
 	}
