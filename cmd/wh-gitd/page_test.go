@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -48,36 +47,12 @@ func (d *daemon) waitJob(t *testing.T, id string, ok func(job.State) bool) job.R
 
 func ended(s job.State) bool { return s.Final() }
 
-// pageClient is an HTTP client that does not follow redirects.
-func pageClient() *http.Client {
-	return &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-}
-
 // fetch sends a request to the daemon and returns its status, Location
 // and body.
 func fetch(t *testing.T, d *daemon, method, path string, form url.Values, header http.Header) (int, string, string) {
 	t.Helper()
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
-	}
-	req, err := http.NewRequest(method, "http://"+d.addr+path, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	resp, err := pageClient().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header.Get("Location"), string(b)
+	resp, body := testkit.Fetch(t, method, "http://"+d.addr+path, form, header)
+	return resp.StatusCode, resp.Header.Get("Location"), body
 }
 
 // Without the session cookie or the bearer token no route of the page
@@ -148,14 +123,7 @@ func (d *daemon) listJobs(t *testing.T) []any {
 // CSRF token of the overview's forms.
 func login(t *testing.T, d *daemon) (string, string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, "http://"+d.addr+"/login",
-		strings.NewReader(url.Values{"secret": {token}, "next": {"/"}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := pageClient().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp, _ := testkit.Fetch(t, "POST", "http://"+d.addr+"/login", url.Values{"secret": {token}, "next": {"/"}}, nil)
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
 		t.Fatalf("login: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
