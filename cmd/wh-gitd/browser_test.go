@@ -132,6 +132,7 @@ func TestPageInBrowser(t *testing.T) {
 	}
 	testkit.Touch(t, filepath.Join(dir, "go2"))
 	pageRedeploy(t, ctx, d, base, site, sha)
+	pageOnPhone(t, ctx, base)
 
 	click(t, ctx, `form.logout button`)
 	steps(t, ctx, "open the overview after logging out", chromedp.Navigate(base+"/"))
@@ -140,12 +141,35 @@ func TestPageInBrowser(t *testing.T) {
 	}
 }
 
+// unlabelled counts the form fields of the page without a label.
+const unlabelled = `[...document.querySelectorAll("input:not([type=hidden]), select")].filter(e => e.labels.length == 0).length`
+
+// pageOnPhone checks, on a phone's screen, that the history's filters are
+// labelled and that no page is wider than the screen.
+func pageOnPhone(t *testing.T, ctx context.Context, base string) {
+	t.Helper()
+	steps(t, ctx, "use a phone's screen", chromedp.EmulateViewport(375, 740, chromedp.EmulateMobile))
+	for _, path := range []string{"/", "/jobs"} {
+		steps(t, ctx, "open "+path, chromedp.Navigate(base+path))
+		if n := eval[int](t, ctx, unlabelled); n != 0 {
+			t.Errorf("%s: %d fields without a label", path, n)
+		}
+		if w := eval[int](t, ctx, `document.body.scrollWidth`); w > 375 {
+			t.Errorf("%s is %d px wide on a 375 px screen", path, w)
+		}
+	}
+	steps(t, ctx, "back to a desktop's screen", chromedp.ResetViewport())
+}
+
 // pageLogin logs in: first with a wrong token, which stays on the form.
 func pageLogin(t *testing.T, ctx context.Context, base string) {
 	t.Helper()
 	steps(t, ctx, "open the page", chromedp.Navigate(base+"/"))
 	if loc := eval[string](t, ctx, `location.pathname + location.search`); loc != "/login?next=%2F" {
 		t.Fatalf("without a session / goes to %s", loc)
+	}
+	if n := eval[int](t, ctx, unlabelled); n != 0 {
+		t.Errorf("the login form has %d fields without a label", n)
 	}
 	steps(t, ctx, "type a wrong token", chromedp.SendKeys(chromedp.CSS("#secret"), "not-the-token-at-all"))
 	if code := click(t, ctx, "form.login button"); code != 401 {
