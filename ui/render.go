@@ -30,15 +30,21 @@ func loadPages() *pages {
 		p.byName[name] = template.Must(template.New("layout.html").Funcs(templateFuncs()).
 			ParseFS(files, "templates/layout.html", "templates/"+name+".html"))
 	}
+	p.css = string(styleSheet())
+	var err error
+	if p.script, err = files.ReadFile("static/follow.js"); err != nil {
+		panic(err) // embedded: cannot be missing
+	}
+	return p
+}
+
+// styleSheet is the page's style sheet, inlined in every page.
+func styleSheet() []byte {
 	css, err := files.ReadFile("static/style.css")
 	if err != nil {
 		panic(err) // embedded: cannot be missing
 	}
-	p.css = string(css)
-	if p.script, err = files.ReadFile("static/follow.js"); err != nil {
-		panic(err)
-	}
-	return p
+	return css
 }
 
 // view is what layout.html renders: the page's frame and its content.
@@ -59,9 +65,10 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 }
 
 func (h *Handler) renderView(w http.ResponseWriter, r *http.Request, status int, name string, vw view) {
-	vw.CSS = template.CSS(h.pages.css)
+	p := h.pages()
+	vw.CSS = template.CSS(p.css)
 	var b bytes.Buffer
-	if err := h.pages.byName[name].Execute(&b, vw); err != nil {
+	if err := p.byName[name].Execute(&b, vw); err != nil {
 		h.log.Error().Err(err).Str("page", name).Str("path", r.URL.Path).Msg("page does not render")
 		http.Error(w, "the page cannot be shown: see the daemon's log", http.StatusInternalServerError)
 		return
@@ -87,7 +94,7 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, status int, msg
 // script serves the script that follows a running job's log.
 func (h *Handler) script(w http.ResponseWriter, _ *http.Request, _ visitor) {
 	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
-	_, _ = w.Write(h.pages.script)
+	_, _ = w.Write(h.pages().script)
 }
 
 // templateFuncs are the templates' helpers.

@@ -14,6 +14,7 @@ import (
 	"encoding/base64"
 	"io"
 	"net/http"
+	"sync"
 	"sync/atomic"
 
 	"github.com/rs/zerolog"
@@ -50,11 +51,13 @@ type Options struct {
 
 // Handler serves the status page.
 type Handler struct {
-	set      atomic.Pointer[settings.Settings]
-	jobs     Jobs
-	log      zerolog.Logger
-	mux      *http.ServeMux
-	pages    *pages
+	set  atomic.Pointer[settings.Settings]
+	jobs Jobs
+	log  zerolog.Logger
+	mux  *http.ServeMux
+	// pages are parsed at the first page served, so that a daemon whose
+	// page is off holds no templates.
+	pages    func() *pages
 	sessions *sessions
 	logins   *limiter
 	// csp is the Content-Security-Policy of every answer.
@@ -63,10 +66,10 @@ type Handler struct {
 
 // New makes a Handler.
 func New(o Options) *Handler {
-	h := &Handler{jobs: o.Jobs, log: o.Logger, mux: http.NewServeMux(), pages: loadPages(),
+	h := &Handler{jobs: o.Jobs, log: o.Logger, mux: http.NewServeMux(), pages: sync.OnceValue(loadPages),
 		sessions: newSessions(maxSessions), logins: newLimiter(loginFailures, loginWindow)}
 	h.set.Store(o.Settings)
-	sum := sha256.Sum256([]byte(h.pages.css))
+	sum := sha256.Sum256(styleSheet())
 	h.csp = "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) +
 		"'; script-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; " +
 		"frame-ancestors 'none'; base-uri 'none'"
