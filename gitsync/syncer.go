@@ -141,6 +141,7 @@ func (s *Syncer) apply(ctx context.Context, wc *workingCopy, t Target, rem *remo
 		return res, false, err
 	}
 	res.Commit, res.Cloned = got.commit.String(), op.created
+	res.Subject, res.Author = commitLine(wc, got.commit)
 	return res, true, s.finish(ctx, wc, t, rem, tracked, &res, jl)
 }
 

@@ -73,6 +73,10 @@ type Result struct {
 	// Delivered says how Target.Delivered relates to the tip (Delivered*
 	// constants); empty when Target.Delivered was.
 	Delivered string `json:"delivered,omitempty"`
+	// Subject and Author are the first line of Commit's message and its
+	// author's name.
+	Subject string `json:"subject,omitempty"`
+	Author  string `json:"author,omitempty"`
 	// Cloned is true only when this sync made the working copy's first
 	// clone (never for a repair of an existing one).
 	Cloned bool `json:"cloned"`

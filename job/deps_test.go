@@ -15,7 +15,9 @@ func TestDependencyDirection(t *testing.T) {
 		forbidden []string
 	}{
 		{"receiver", []string{"github.com/go-git/", "go.etcd.io/bbolt", "github.com/alitto/pond",
-			"wh-gitd/runner", "wh-gitd/gitsync", "wh-gitd/jobstore", "wh-gitd/report"}},
+			"wh-gitd/runner", "wh-gitd/gitsync", "wh-gitd/jobstore", "wh-gitd/report", "wh-gitd/ui"}},
+		{"ui", []string{"github.com/go-git/", "go.etcd.io/bbolt", "github.com/alitto/pond",
+			"wh-gitd/runner", "wh-gitd/gitsync", "wh-gitd/jobstore", "wh-gitd/receiver", "wh-gitd/report", "github.com/chromedp/"}},
 		{"runner", []string{"wh-gitd/gitsync", "wh-gitd/jobstore", "wh-gitd/receiver", "wh-gitd/report", "github.com/go-git/"}},
 		{"job", []string{"github.com/wh-gitd/wh-gitd/settings", "github.com/rs/", "go.etcd.io/"}},
 		{"gitsync", []string{"wh-gitd/job", "wh-gitd/runner", "wh-gitd/receiver", "wh-gitd/jobstore"}},

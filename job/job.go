@@ -55,6 +55,9 @@ type Job struct {
 	Before      string `json:"before,omitempty"`
 	SHA         string `json:"sha,omitempty"`
 	Pusher      string `json:"pusher,omitempty"`
+	// By names who started a manual run: "api", wh-git-trigger's user, or
+	// a session of the status page.
+	By string `json:"by,omitempty"`
 	// RetryOf is the job whose delivery this one tries again (a forge's
 	// "Redeliver" after a job that did not succeed).
 	RetryOf string `json:"retry_of,omitempty"`

@@ -4,6 +4,10 @@ package job
 type Filter struct {
 	Repo  string
 	State State
+	// Event selects one event (push, deployment, manual, poll).
+	Event string
+	// Before, a job id, selects only older jobs: the next page of a list.
+	Before string
 	// Limit caps the count (default 50).
 	Limit int
 }
@@ -19,4 +23,10 @@ type Receipt struct {
 	// RetryOf is the job of the same delivery id that did not succeed,
 	// which this job tries again.
 	RetryOf string
+}
+
+// Selects reports whether rec passes the filter's repo, state and event.
+func (f Filter) Selects(rec *Record) bool {
+	return (f.Repo == "" || rec.Repo == f.Repo) && (f.State == "" || rec.State == f.State) &&
+		(f.Event == "" || rec.Event == f.Event)
 }

@@ -26,6 +26,10 @@ type SyncResult struct {
 	// Delivered says how a push's delivered commit relates to the tip
 	// (the Delivered* constants); empty for other jobs.
 	Delivered string `json:"delivered,omitempty"`
+	// Subject and Author are the first line of the checked-out commit's
+	// message and its author's name.
+	Subject string `json:"subject,omitempty"`
+	Author  string `json:"author,omitempty"`
 	// Cloned is true only when the sync made the working copy's first clone.
 	Cloned bool `json:"cloned"`
 	// Written and Removed count the files the checkout changed.

@@ -272,13 +272,21 @@ func (s *Store) List(f job.Filter) ([]*job.Record, error) {
 	var bad []error
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketJobs).Cursor()
-		for k, v := c.Last(); k != nil && len(out) < f.Limit; k, v = c.Prev() {
+		k, v := c.Last()
+		if f.Before != "" {
+			if k, v = c.Seek([]byte(f.Before)); k == nil {
+				k, v = c.Last()
+			} else {
+				k, v = c.Prev()
+			}
+		}
+		for ; k != nil && len(out) < f.Limit; k, v = c.Prev() {
 			rec, err := decodeRecord(string(k), v)
 			if err != nil {
 				bad = append(bad, err)
 				continue
 			}
-			if (f.Repo != "" && rec.Repo != f.Repo) || (f.State != "" && rec.State != f.State) {
+			if !f.Selects(rec) {
 				continue
 			}
 			out = append(out, rec)

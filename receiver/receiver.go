@@ -46,6 +46,9 @@ type Options struct {
 	Settings *settings.Settings
 	Jobs     Jobs
 	Logger   zerolog.Logger
+	// Page, when set, serves every path the receiver does not (the
+	// status page) while api.token is set; otherwise they answer 404.
+	Page http.Handler
 }
 
 // Handler serves the webhook endpoints.
@@ -67,7 +70,11 @@ func New(o Options) *Handler {
 	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		answer(w, http.StatusOK, job.Answer{Status: job.StatusOK})
 	})
-	h.mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if o.Page != nil && h.set.Load().API.Token != "" {
+			o.Page.ServeHTTP(w, r)
+			return
+		}
 		fail(w, http.StatusNotFound, "no such endpoint")
 	})
 	return h

@@ -20,7 +20,8 @@ func ManualJob(set *settings.Settings, name, branch, env, sha, by string) (*job.
 		return nil, &job.SelectError{Msg: fmt.Sprintf("no repository entry %q", name),
 			Hint: "configured entries: " + joinKeys(set.Repos), NoEntry: true}
 	}
-	jb := &job.Job{Repo: name, Provider: repo.Provider, Event: job.EventManual, SHA: sha, Branch: branch, Pusher: by}
+	jb := &job.Job{Repo: name, Provider: repo.Provider, Event: job.EventManual, SHA: sha, Branch: branch,
+		Pusher: by, By: by}
 	if env != "" {
 		t, ok := repo.Target("", env)
 		if !ok {

@@ -102,6 +102,9 @@ func defaultsFor(raw map[string]any) map[string]any {
 	if r := missing(raw["report"], reportDefaults); len(r) > 0 {
 		out["report"] = r
 	}
+	if u := missing(raw["ui"], uiDefaults); len(u) > 0 {
+		out["ui"] = u
+	}
 	repos, _ := raw["repos"].(map[string]any)
 	rd := map[string]any{}
 	for name, v := range repos {
@@ -153,6 +156,7 @@ func (s *Settings) resolvePaths() {
 	s.resolveNetworkPaths()
 	s.API.TokenFile = resolve(dir, s.API.TokenFile)
 	s.resolveReportPaths()
+	s.UI.PasswordFile = resolve(dir, s.UI.PasswordFile)
 	for _, r := range s.Repos {
 		if r == nil {
 			continue
@@ -218,6 +222,7 @@ func (s *Settings) readSecrets() problems {
 	var ps problems
 	s.readAPIToken(&ps)
 	s.readReportSecrets(&ps)
+	s.readUIPassword(&ps)
 	for _, name := range s.RepoNames() {
 		r := s.Repos[name]
 		if r == nil || r.SecretFile == "" {

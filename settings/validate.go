@@ -47,6 +47,7 @@ func (s *Settings) check() problems {
 	s.checkOverlaps(&ps, names)
 	s.checkJobs(&ps)
 	s.checkReport(&ps)
+	s.checkUI(&ps)
 	return ps
 }
 

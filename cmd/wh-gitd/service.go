@@ -18,6 +18,7 @@ import (
 	"github.com/wh-gitd/wh-gitd/report"
 	"github.com/wh-gitd/wh-gitd/runner"
 	"github.com/wh-gitd/wh-gitd/settings"
+	"github.com/wh-gitd/wh-gitd/ui"
 )
 
 // service is one running daemon: its two listeners (HTTP, and the control
@@ -34,6 +35,7 @@ type service struct {
 	plan   *report.Planner
 	sender *report.Sender
 	h      *receiver.Handler
+	page   *ui.Handler
 	srv    *http.Server // webhooks and the job API with its token
 	ctlSrv *http.Server // the job API on the control socket
 	served chan error
@@ -73,7 +75,8 @@ func open(set *settings.Settings, log zerolog.Logger) (*service, error) {
 		UserAgent: "wh-gitd/" + cli.Version()})
 	s.syncer = gitsyncer.New(log)
 	s.rn = runner.New(runner.Options{Settings: set, Syncer: s.syncer, Prober: s.syncer, Store: s.store, Logger: log})
-	s.h = receiver.New(receiver.Options{Settings: set, Jobs: s.rn, Logger: log})
+	s.page = ui.New(ui.Options{Settings: set, Jobs: s.rn, Logger: log})
+	s.h = receiver.New(receiver.Options{Settings: set, Jobs: s.rn, Logger: log, Page: s.page})
 	return s, nil
 }
 
@@ -133,7 +136,7 @@ func (s *service) start() {
 // wait reloads the settings on every SIGHUP until ctx is done (SIGTERM,
 // SIGINT) or a server fails, and returns that server's error.
 func (s *service) wait(ctx context.Context, hup <-chan os.Signal, path string) error {
-	parts := []settable{s.rn, s.h, s.plan, s.sender}
+	parts := []settable{s.rn, s.h, s.page, s.plan, s.sender}
 	if s.cert != nil {
 		parts = append(parts, s.cert)
 	}

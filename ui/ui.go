@@ -1,0 +1,115 @@
+// Package ui owns the status page on the daemon's HTTP listener: the
+// overview of every configured target (/), the job history (/jobs), a
+// job's record and log (/jobs/{id}, its log following live while the job
+// runs), the actions redeploy, deploy and cancel, and the login that guards
+// all of it. It is server-rendered with html/template from embedded files
+// and needs no JavaScript but for the live log. It reads and starts jobs
+// through the Jobs interface it declares; it never touches the job store,
+// git or commands itself. The page is off (404) unless api.token is set.
+package ui
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+
+	"github.com/rs/zerolog"
+
+	"github.com/wh-gitd/wh-gitd/job"
+	"github.com/wh-gitd/wh-gitd/settings"
+)
+
+// Jobs is where the page reads jobs and starts or cancels them;
+// *runner.Runner is the real one.
+type Jobs interface {
+	// Submit queues a job.
+	Submit(jb *job.Job) (job.Receipt, error)
+	// Manual makes the job of a forced run of entry name (job.SelectError
+	// when it names nothing configured).
+	Manual(name, branch, environment, sha, by string) (*job.Job, error)
+	// Get returns a record, job.ErrNotFound when there is none.
+	Get(id string) (*job.Record, error)
+	// List returns the records f selects, newest first.
+	List(f job.Filter) ([]*job.Record, error)
+	// Cancel cancels a queued or running job.
+	Cancel(id string) error
+	// Follow copies a job's log to w, and with follow what is written to it
+	// until the job ends.
+	Follow(ctx context.Context, id string, w io.Writer, follow bool, flush func()) error
+}
+
+// Options configure a Handler.
+type Options struct {
+	Settings *settings.Settings
+	Jobs     Jobs
+	Logger   zerolog.Logger
+}
+
+// Handler serves the status page.
+type Handler struct {
+	set  atomic.Pointer[settings.Settings]
+	jobs Jobs
+	log  zerolog.Logger
+	mux  *http.ServeMux
+	// pages are parsed at the first page served, so that a daemon whose
+	// page is off holds no templates.
+	pages    func() *pages
+	sessions *sessions
+	logins   *limiter
+	// csp is the Content-Security-Policy of every answer.
+	csp string
+}
+
+// New makes a Handler.
+func New(o Options) *Handler {
+	h := &Handler{jobs: o.Jobs, log: o.Logger, mux: http.NewServeMux(), pages: sync.OnceValue(loadPages),
+		sessions: newSessions(maxSessions), logins: newLimiter(loginFailures, loginWindow)}
+	h.set.Store(o.Settings)
+	sum := sha256.Sum256(styleSheet())
+	h.csp = "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) +
+		"'; script-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; " +
+		"frame-ancestors 'none'; base-uri 'none'"
+	h.routes()
+	return h
+}
+
+// SetSettings makes s the settings of every request from now on. Sessions
+// made with a token or password that s no longer holds end.
+func (h *Handler) SetSettings(s *settings.Settings) { h.set.Store(s) }
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hd := w.Header()
+	hd.Set("Content-Security-Policy", h.csp)
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("Referrer-Policy", "same-origin")
+	hd.Set("Cache-Control", "no-store")
+	if h.set.Load().API.Token == "" {
+		http.Error(w, "404 page not found", http.StatusNotFound)
+		return
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+func (h *Handler) routes() {
+	h.mux.HandleFunc("GET /login", h.loginForm)
+	h.mux.HandleFunc("POST /login", h.login)
+	h.mux.HandleFunc("POST /logout", h.guard(h.logout))
+	h.mux.HandleFunc("GET /{$}", h.guard(h.overview))
+	h.mux.HandleFunc("GET /jobs", h.guard(h.listJobs))
+	h.mux.HandleFunc("GET /jobs/{id}", h.guard(h.showJob))
+	h.mux.HandleFunc("GET /jobs/{id}/log", h.guard(h.rawLog))
+	h.mux.HandleFunc("GET /jobs/{id}/events", h.guard(h.logEvents))
+	h.mux.HandleFunc("GET /assets/follow.js", h.guard(h.script))
+	h.mux.HandleFunc("POST /jobs/{id}/redeploy", h.guard(h.redeploy))
+	h.mux.HandleFunc("POST /jobs/{id}/cancel", h.guard(h.cancel))
+	h.mux.HandleFunc("POST /deploy", h.guard(h.deploy))
+	h.mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "404 page not found", http.StatusNotFound)
+	})
+}
