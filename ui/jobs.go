@@ -72,8 +72,6 @@ type jobData struct {
 	Truncated bool
 	// Redeploy is the commit a redeploy would deploy, "" when none is known.
 	Redeploy string
-	// Statuses are the statuses posted back to the forge about this job.
-	Statuses any
 }
 
 func (h *Handler) showJob(w http.ResponseWriter, r *http.Request, v visitor) {

@@ -262,7 +262,7 @@ func TestPageJobsFiltersAndPages(t *testing.T) {
 // and the escaped log.
 func TestPageJobRecord(t *testing.T) {
 	f := withToken("public_url: https://deploy.example.com")
-	f.Repos[0].Branches = []testkit.Target{{Commands: []string{`echo '<i>x</i>'`, "exit 4"}}}
+	f.Repos[0].Branches = []testkit.Target{{Commands: []string{`echo '<i>x</i>'`, "exit 4"}, Extra: "on_failure: [echo told]"}}
 	p := newPage(t, f)
 	rec := p.run(t)
 	resp, body := p.do(t, "GET", "/jobs/"+rec.ID, nil, bearer())
@@ -271,6 +271,7 @@ func TestPageJobRecord(t *testing.T) {
 	}
 	for _, want := range []string{
 		"Started by</dt><dd>test", p.sha, "first commit", "by gitsynctest", "<code>exit 4</code></td><td>4</td>",
+		`<span class="muted">on_failure:</span> <code>echo told</code></td><td>0</td>`,
 		"1 files written", "&lt;i&gt;x&lt;/i&gt;", `href="https://deploy.example.com/jobs/` + rec.ID + `"`,
 		"Redeploy <code>" + p.sha[:7] + "</code>",
 	} {

@@ -115,6 +115,14 @@ func TestDeploymentStatusesThroughTheDaemon(t *testing.T) {
 			t.Errorf("superseded: %v", c.Body["description"])
 		}
 	}
+	// The job's page lists what was reported back, with each answer.
+	_, page := testkit.Fetch(t, http.MethodGet, "http://"+d.addr+"/jobs/"+first, nil,
+		http.Header{"Authorization": {"Bearer " + token}})
+	for _, want := range []string{"Reported back", "<td>github deployment 1</td><td>success</td><td>sent</td><td>1</td><td>201</td>"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the job's page lacks %q", want)
+		}
+	}
 	logs := d.logs()
 	for _, id := range []string{first, replacing, missing} {
 		logs += testkit.ReadIfExists(d.record(t, id).Log)
