@@ -80,10 +80,13 @@ func (r *remote) httpAuth(ep *transport.Endpoint, a Auth) error {
 		ep.User, ep.Password = "", ""
 		r.url = ep.String()
 	}
-	if a.TokenFile != "" {
-		token, err := readToken(a.TokenFile)
-		if err != nil {
-			return err
+	if a.TokenFile != "" || a.Token != "" {
+		token := a.Token
+		if a.TokenFile != "" {
+			var err error
+			if token, err = readToken(a.TokenFile); err != nil {
+				return err
+			}
 		}
 		r.secrets = append(r.secrets, token)
 		user := a.Username

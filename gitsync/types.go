@@ -13,6 +13,9 @@ type Auth struct {
 	TokenFile string
 	// Username goes with the token.
 	Username string
+	// Token is an HTTPS token given as it is (one minted for this sync,
+	// such as a GitHub App's installation token), used like TokenFile's.
+	Token string
 }
 
 // Target says which working copy to bring to which commit.

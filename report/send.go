@@ -26,12 +26,8 @@ func (s *Sender) send(req *http.Request, b body, lane string) (int, []byte, erro
 	l.sent = append(trimMinute(l.sent, now), now)
 	resp, err := s.client.Do(req)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
 		s.posted(b, "network")
-		return 0, nil, fmt.Errorf("no answer: %w", err)
+		return 0, nil, fmt.Errorf("no answer: %w", unwrapURL(err))
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
@@ -51,6 +47,15 @@ func (s *Sender) send(req *http.Request, b body, lane string) (int, []byte, erro
 		msg: fmt.Sprintf("answer %d: %s", resp.StatusCode, answerText(raw))}
 	s.posted(b, classOf(ae))
 	return resp.StatusCode, nil, ae
+}
+
+// unwrapURL drops the URL from a client's error: a notify URL is a secret.
+func unwrapURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }
 
 func (s *Sender) posted(b body, class string) {

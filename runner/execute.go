@@ -120,7 +120,9 @@ func (r *Runner) execute(ctx, parent context.Context, rec *job.Record, out io.Wr
 	st := syncTarget(repo, target, jb)
 	fmt.Fprintf(out, "%s sync %s to %s\n", stamp(), path, describeTarget(st))
 	sw := newStampWriter(out)
-	rec.Sync, err = r.syncer.Sync(log.WithContext(ctx), st, sw)
+	if st.Token, err = r.fetchToken(ctx, repo); err == nil {
+		rec.Sync, err = r.syncer.Sync(log.WithContext(ctx), st, sw)
+	}
 	sw.end()
 	if err != nil {
 		defer lock.release()

@@ -2,6 +2,8 @@ package runner
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/wh-gitd/wh-gitd/job"
@@ -12,6 +14,22 @@ import (
 // gitsync to it).
 type Prober interface {
 	Head(ctx context.Context, req SyncRequest) (string, error)
+}
+
+// fetchToken is the token repo's remote is fetched with when its auth
+// says from_status, or "".
+func (r *Runner) fetchToken(ctx context.Context, repo *settings.Repo) (string, error) {
+	if !repo.Auth.FromStatus {
+		return "", nil
+	}
+	if r.tokens == nil {
+		return "", errors.New("auth.from_status: no status credentials here to fetch with")
+	}
+	token, err := r.tokens.CloneToken(ctx, repo.Name)
+	if err != nil {
+		return "", fmt.Errorf("get the fetch token from the status credentials: %w", err)
+	}
+	return token, nil
 }
 
 // poll checks, for every entry with poll set, each configured branch's head
@@ -44,7 +62,13 @@ func (r *Runner) poll(ctx context.Context, p Prober) {
 func (r *Runner) pollBranch(ctx context.Context, p Prober, repo *settings.Repo, branch string) {
 	jb := &job.Job{Repo: repo.Name, Provider: repo.Provider, Event: job.EventPoll, Ref: "refs/heads/" + branch,
 		Branch: branch}
-	head, err := p.Head(ctx, syncTarget(repo, repo.Branches[branch], jb))
+	req := syncTarget(repo, repo.Branches[branch], jb)
+	var head string
+	token, err := r.fetchToken(ctx, repo)
+	if err == nil {
+		req.Token = token
+		head, err = p.Head(ctx, req)
+	}
 	if err != nil {
 		r.log.Warn().Err(err).Str("repo", repo.Name).Str("branch", branch).Msg("poll failed")
 		return

@@ -50,6 +50,9 @@ type SyncRequest struct {
 	Clean, Submodules bool
 	// Auth is how the remote is reached.
 	Auth settings.Auth
+	// Token is a token for an https remote got from Options.Tokens (for
+	// an entry with auth.from_status); empty otherwise.
+	Token string
 	// Timeout bounds the whole sync.
 	Timeout time.Duration
 }
@@ -92,6 +95,16 @@ type Options struct {
 	OnDone func(job.Record)
 	// Prober, if set, answers the safety-net poll of entries with poll:.
 	Prober Prober
+	// Tokens, if set, gives the fetch token of entries with
+	// auth.from_status.
+	Tokens Tokens
+}
+
+// Tokens gives the token an entry's remote is fetched with when its
+// settings say auth.from_status: the credentials its statuses are posted
+// with (the report package's Sender is the real one).
+type Tokens interface {
+	CloneToken(ctx context.Context, entry string) (string, error)
 }
 
 // Runner schedules, runs and records jobs. Make it with New, call Start
@@ -104,6 +117,7 @@ type Runner struct {
 	environ []string
 	onDone  func(job.Record)
 	prober  Prober
+	tokens  Tokens
 	ids     ids
 	// pollCtx ends the poll at Close; wg waits for it.
 	pollCtx  context.Context
@@ -146,7 +160,7 @@ func New(o Options) *Runner {
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	r := &Runner{syncer: o.Syncer, store: o.Store, log: o.Logger, environ: baseEnv(env),
-		onDone: o.OnDone, prober: o.Prober, ctx: ctx, cancel: cancel,
+		onDone: o.OnDone, prober: o.Prober, tokens: o.Tokens, ctx: ctx, cancel: cancel,
 		queues: map[string]*repoQueue{}, inflight: map[string]string{},
 		running: map[string]runningJob{}}
 	r.set.Store(o.Settings)

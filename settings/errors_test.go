@@ -182,6 +182,10 @@ func TestAuthErrors(t *testing.T) {
 			[]string{"repos.site.auth.token_file: cannot be read: is a folder"}},
 		{"username without token", "https://github.com/example/site.git", "{username: bot}",
 			[]string{`repos.site.auth.username: only used with token_file (got "bot")`}},
+		{"from_status without status", "https://github.com/example/site.git", "{from_status: true}",
+			[]string{"repos.site.auth.from_status: needs status.token_file or a GitHub App under status:"}},
+		{"from_status with a token", "https://github.com/example/site.git", "{from_status: true, token_file: token}",
+			[]string{"repos.site.auth.from_status: cannot be combined with token_file, username or ssh keys"}},
 		{"scp-style remote without key", "git@github.com:example/site.git", "{}", []string{
 			"repos.site.auth: an SSH remote needs auth.ssh_key_file and auth.known_hosts_file (without them go-git asks " +
 				"an SSH agent, which the service does not have) (got remote git@github.com:example/site.git)"}},

@@ -196,6 +196,10 @@ type Auth struct {
 	// Username goes with the token (default x-access-token for github,
 	// gogs, gitea and forgejo, oauth2 for gitlab).
 	Username string `koanf:"username"`
+	// FromStatus fetches an https remote with the entry's status
+	// credentials: its token_file, or its GitHub App's installation
+	// tokens, sent as x-access-token (default false).
+	FromStatus bool `koanf:"from_status"`
 }
 
 // Target is what one branch or one environment runs.

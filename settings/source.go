@@ -135,6 +135,22 @@ func checkAuth(ps *problems, p string, r *Repo) {
 		}
 	}
 	checkAuthKind(ps, p, r)
+	checkFromStatus(ps, p, r)
+}
+
+// checkFromStatus checks auth.from_status: the entry's status credentials
+// alone, over https.
+func checkFromStatus(ps *problems, p string, r *Repo) {
+	a := r.Auth
+	switch {
+	case !a.FromStatus:
+	case a.TokenFile != "" || a.SSHKeyFile != "" || a.KnownHostsFile != "" || a.Username != "":
+		ps.add(p+".from_status", "cannot be combined with token_file, username or ssh keys")
+	case r.Status.TokenFile == "" && !r.Status.App():
+		ps.add(p+".from_status", "needs status.token_file or a GitHub App under status:")
+	case remoteKind(r.Remote) != "http":
+		ps.add(p+".from_status", "needs an http(s) remote (got remote %s)", redact(r.Remote))
+	}
 }
 
 // checkAuthKind checks that the credentials suit the kind of remote.

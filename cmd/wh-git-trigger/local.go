@@ -101,7 +101,11 @@ func (inv invocation) inProcess(ctx context.Context, jb *job.Job) error {
 		return err
 	}
 	defer store.Close()
-	rn := runner.New(runner.Options{Settings: inv.set, Syncer: gitsyncer.New(log), Store: store, Logger: log})
+	// The sender is not started: it only mints fetch tokens here.
+	tokens := report.New(report.Options{Settings: inv.set, Store: store, Logger: log,
+		UserAgent: "wh-git-trigger/" + cli.Version()})
+	rn := runner.New(runner.Options{Settings: inv.set, Syncer: gitsyncer.New(log), Store: store, Logger: log,
+		Tokens: tokens})
 	rec := rn.Run(ctx, jb, inv.stdout)
 	return result(&rec)
 }

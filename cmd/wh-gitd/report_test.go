@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -207,5 +208,48 @@ func TestInProcessRunReportsThroughTheDaemon(t *testing.T) {
 	// A manual run names no commit: the one it deployed gets its statuses.
 	if got := srv.States(); !slices.Equal(got, []string{"pending", "success"}) || rec.Reports[1].Outcome != job.ReportSent {
 		t.Errorf("states %v, reports %+v", got, rec.Reports)
+	}
+}
+
+// An entry with auth.from_status fetches its https remote with its App's
+// installation token, minted once and shared with its statuses; the token
+// shows in no log.
+func TestFetchWithAppToken(t *testing.T) {
+	dir := t.TempDir()
+	up, sha := upstream(t, "main")
+	srv := forgetest.New(t, forgetest.GitHub, "")
+	app := srv.NewApp(t, 1234, 5678)
+	var used []string
+	var mu sync.Mutex
+	remote := up.ServeHTTPCheck(t, func(user, pass string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		used = append(used, pass)
+		return user == "x-access-token" && app.Live(pass)
+	})
+	f := testkit.File{Top: "api: {token: " + token + "}\n", Repos: []testkit.Repo{{Remote: remote,
+		Extra: fmt.Sprintf("status: {api_url: %q, app_id: 1234, installation_id: 5678, private_key_file: %q}\n"+
+			"auth: {from_status: true}", srv.APIURL, app.KeyFile),
+		Environments: []testkit.Target{{Name: "production", Branch: "main", Commands: []string{"test -e f"}}}}}}
+	d := startDaemon(t, f.Write(t, dir))
+	id := d.deploy(t, 1, sha)
+	rec := d.settled(t, id)
+	srv.Check(t)
+	if rec.State != job.Succeeded || rec.Deployed != sha {
+		t.Fatalf("job %s (%s), deployed %q", rec.State, rec.Error, rec.Deployed)
+	}
+	if got := statesOf(srv, 1); !slices.Equal(got, []string{"queued 201", "in_progress 201", "success 201"}) {
+		t.Errorf("statuses %v", got)
+	}
+	if app.Minted() != 1 {
+		t.Errorf("%d installation tokens minted, want 1 for the fetch and the statuses", app.Minted())
+	}
+	logs := d.logs() + testkit.ReadIfExists(rec.Log)
+	mu.Lock()
+	defer mu.Unlock()
+	for _, tok := range used {
+		if tok != "" && strings.Contains(logs, tok) {
+			t.Errorf("the installation token is in a log")
+		}
 	}
 }

@@ -74,7 +74,8 @@ func open(set *settings.Settings, log zerolog.Logger) (*service, error) {
 	s.sender = report.New(report.Options{Settings: set, Store: s.store, Logger: log,
 		UserAgent: "wh-gitd/" + cli.Version()})
 	s.syncer = gitsyncer.New(log)
-	s.rn = runner.New(runner.Options{Settings: set, Syncer: s.syncer, Prober: s.syncer, Store: s.store, Logger: log})
+	s.rn = runner.New(runner.Options{Settings: set, Syncer: s.syncer, Prober: s.syncer, Store: s.store,
+		Logger: log, Tokens: s.sender})
 	s.page = ui.New(ui.Options{Settings: set, Jobs: s.rn, Logger: log})
 	s.h = receiver.New(receiver.Options{Settings: set, Jobs: s.rn, Logger: log, Page: s.page})
 	return s, nil

@@ -24,10 +24,17 @@ func (u *Upstream) ServeHTTP(t testing.TB) string {
 // given username and password get 401 with a WWW-Authenticate challenge.
 func (u *Upstream) ServeHTTPAuth(t testing.TB, username, password string) string {
 	t.Helper()
+	return u.ServeHTTPCheck(t, func(user, pass string) bool { return equal(user, username) && equal(pass, password) })
+}
+
+// ServeHTTPCheck is ServeHTTP behind HTTP basic auth whose credentials
+// check accepts (tokens that change, such as minted ones).
+func (u *Upstream) ServeHTTPCheck(t testing.TB, check func(username, password string) bool) string {
+	t.Helper()
 	backend := u.backend(t)
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user, pass, ok := r.BasicAuth()
-		if !ok || !equal(user, username) || !equal(pass, password) {
+		if !ok || !check(user, pass) {
 			w.Header().Set("WWW-Authenticate", `Basic realm="gitsynctest"`)
 			http.Error(w, "authentication required", http.StatusUnauthorized)
 			return

@@ -64,7 +64,8 @@ func (a *App) Expire() {
 	}
 }
 
-func (a *App) live(token string) bool {
+// Live reports whether token was handed out and has not expired.
+func (a *App) Live(token string) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	exp, ok := a.tokens[token]

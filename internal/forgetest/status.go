@@ -91,7 +91,7 @@ func (s *Server) githubAuth(c *Call) (Answer, bool) {
 	switch {
 	case ok && token == s.Token && token != "":
 		return Answer{}, true
-	case ok && s.app != nil && s.app.live(token):
+	case ok && s.app != nil && s.app.Live(token):
 		return Answer{}, true
 	case ok && s.app != nil && s.app.issued(token):
 		// An expired installation token: GitHub's answer, not a broken contract.

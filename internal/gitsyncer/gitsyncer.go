@@ -49,6 +49,6 @@ func Target(req runner.SyncRequest) gitsync.Target {
 		Delivered: req.Delivered, Fallback: req.Fallback,
 		Depth: req.Depth, Clean: req.Clean, Submodules: req.Submodules, Timeout: req.Timeout,
 		Auth: gitsync.Auth{SSHKeyFile: req.Auth.SSHKeyFile, KnownHostsFile: req.Auth.KnownHostsFile,
-			TokenFile: req.Auth.TokenFile, Username: req.Auth.Username},
+			TokenFile: req.Auth.TokenFile, Username: req.Auth.Username, Token: req.Token},
 	}
 }
