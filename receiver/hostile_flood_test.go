@@ -126,8 +126,10 @@ func TestHostilePushFlood(t *testing.T) {
 	close(next)
 	wg.Wait()
 	answers[pushes-1] = h.send("gh", testkit.Delivery{Body: bodies[pushes-1]})
-	if took := time.Since(start); took > 10*time.Second {
-		t.Errorf("%d pushes took %s to answer, want at most 10s", pushes, took)
+	// A bound that only a stuck intake exceeds, not a speed target (the
+	// bench measures intake).
+	if took := time.Since(start); took > time.Minute {
+		t.Errorf("%d pushes took %s to answer, want at most a minute", pushes, took)
 	}
 	ids := make([]string, 0, pushes)
 	for i, a := range answers {

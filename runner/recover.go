@@ -44,14 +44,9 @@ func cmpString(a, b string) int {
 	return 0
 }
 
-// maxAttempts bounds how often a job interrupted by its daemon's death or
-// shutdown starts: one whose every attempt was interrupted (a deploy that
-// takes the machine down with it, say) is not started a fourth time.
-const maxAttempts = 3
-
 // interrupted records a job that was running when its daemon died, and
-// reports whether it runs again: after maxAttempts attempts it is recorded
-// failed instead.
+// reports whether it runs again: after max_attempts attempts (a deploy
+// that takes the machine down with it, say) it is recorded failed instead.
 func (r *Runner) interrupted(rec *job.Record) bool {
 	log := r.jobLogger(rec.Job)
 	if rec.Group != nil && killStale(*rec.Group) {
@@ -60,7 +55,7 @@ func (r *Runner) interrupted(rec *job.Record) bool {
 	rec.Group = nil
 	rec.State = job.Interrupted
 	rec.Finished = time.Now()
-	again := rec.Attempts < maxAttempts
+	again := rec.Attempts < r.set.Load().MaxAttempts
 	if !again {
 		rec.State = job.Failed
 		rec.Error = fmt.Sprintf("interrupted in each of its %d attempts (the daemon stopped or died); "+

@@ -80,6 +80,7 @@ var (
 		"listen":         "127.0.0.1:9000",
 		"workers":        2,
 		"queue_size":     256,
+		"max_attempts":   3,
 		"max_body_bytes": 25 << 20,
 		"shutdown_grace": "30s",
 		"kill_grace":     "10s",

@@ -35,6 +35,10 @@ type Settings struct {
 	Workers int `koanf:"workers"`
 	// QueueSize bounds the jobs waiting to run; past it deliveries get 503.
 	QueueSize int `koanf:"queue_size"`
+	// MaxAttempts bounds how often a job starts when the daemon's death or
+	// shutdown interrupts it (default 3): one interrupted in each attempt
+	// ends failed instead of starting again.
+	MaxAttempts int `koanf:"max_attempts"`
 	// StateDir holds locks, job logs and payload files (required).
 	StateDir string `koanf:"state_dir"`
 	// MaxBodyBytes caps a webhook body (default 25 MiB, GitHub's maximum).

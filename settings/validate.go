@@ -57,6 +57,7 @@ func (s *Settings) checkDaemon(ps *problems) {
 	}
 	atLeast(ps, "workers", s.Workers, 1)
 	atLeast(ps, "queue_size", s.QueueSize, 1)
+	atLeast(ps, "max_attempts", s.MaxAttempts, 1)
 	if s.StateDir == "" {
 		ps.add("state_dir", "required")
 	}

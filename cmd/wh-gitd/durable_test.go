@@ -68,7 +68,8 @@ func (d *daemon) kill(t *testing.T) {
 // b0..bN-1 of one upstream, each recording in dir/recN the commits its
 // command saw.
 func crashFile(dir, remote string, n int) testkit.File {
-	f := testkit.File{Top: "workers: 2\napi: {token: " + token + "}\nshutdown_grace: 2s\nkill_grace: 1s"}
+	// The kills come so often that a job may be interrupted many times.
+	f := testkit.File{Top: "workers: 2\napi: {token: " + token + "}\nshutdown_grace: 2s\nkill_grace: 1s\nmax_attempts: 1000"}
 	for i := range n {
 		f.Repos = append(f.Repos, testkit.Repo{Name: fmt.Sprint("r", i), Remote: remote, Branches: []testkit.Target{{
 			Name: fmt.Sprint("b", i), Commands: []string{`sleep 0.05; echo "$WH_SHA" >> ` + filepath.Join(dir, fmt.Sprint("rec", i))}}}})
