@@ -149,6 +149,7 @@ func (s *Settings) resolvePaths() {
 	s.StateDir = resolve(dir, s.StateDir)
 	s.resolveNetworkPaths()
 	s.API.TokenFile = resolve(dir, s.API.TokenFile)
+	s.Metrics.TokenFile = resolve(dir, s.Metrics.TokenFile)
 	for _, r := range s.Repos {
 		if r == nil {
 			continue
@@ -212,6 +213,7 @@ func defaultUsername(provider string) string {
 func (s *Settings) readSecrets() problems {
 	var ps problems
 	s.readAPIToken(&ps)
+	s.readMetricsToken(&ps)
 	for _, name := range s.RepoNames() {
 		r := s.Repos[name]
 		if r == nil || r.SecretFile == "" {

@@ -47,6 +47,8 @@ type Settings struct {
 	Log Log `koanf:"log"`
 	// API configures the local job API; without a token it is off.
 	API API `koanf:"api"`
+	// Metrics guards GET /metrics; without a token or allow list it is off.
+	Metrics Metrics `koanf:"metrics"`
 	// HTTP holds the listener's timeouts.
 	HTTP HTTP `koanf:"http"`
 	// TLS, when both of its files are set, makes the listener serve HTTPS.

@@ -46,6 +46,7 @@ func (s *Settings) check() problems {
 	}
 	s.checkOverlaps(&ps, names)
 	s.checkJobs(&ps)
+	s.checkMetrics(&ps)
 	return ps
 }
 
