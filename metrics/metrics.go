@@ -36,7 +36,8 @@ type Options struct {
 // Metrics holds the daemon's metrics. Its methods are safe for concurrent
 // use and return at once.
 type Metrics struct {
-	set *vm.Set
+	set     *vm.Set
+	started time.Time
 }
 
 // New makes Metrics.
@@ -44,7 +45,7 @@ func New(o Options) *Metrics {
 	// The library writes # HELP and # TYPE lines only when told to, and
 	// the setting is the library's own: scrapers want the types.
 	vm.ExposeMetadata(true)
-	m := &Metrics{set: vm.NewSet()}
+	m := &Metrics{set: vm.NewSet(), started: time.Now()}
 	if o.Load != nil {
 		m.set.NewGauge("wh_gitd_jobs_queued", func() float64 { q, _ := o.Load(); return float64(q) })
 		m.set.NewGauge("wh_gitd_jobs_running", func() float64 { _, r := o.Load(); return float64(r) })
@@ -124,8 +125,8 @@ func (m *Metrics) lastSuccess(repo, target string, at time.Time) {
 func (m *Metrics) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	m.set.WritePrometheus(w)
-	vm.WriteGoMetrics(w)
-	vm.WriteProcMetrics(w)
+	writeGo(w)
+	writeProcess(w, m.started)
 }
 
 // targetOf is the job's branch or environment name.
