@@ -31,6 +31,9 @@ type Options struct {
 	// Load returns how many jobs wait and run now; nil leaves the two
 	// gauges out.
 	Load func() (queued, running int)
+	// OutboxPending returns how many messages wait in the outbox to be
+	// sent; nil leaves wh_gitd_outbox_pending out.
+	OutboxPending func() int
 }
 
 // Metrics holds the daemon's metrics. Its methods are safe for concurrent
@@ -49,6 +52,9 @@ func New(o Options) *Metrics {
 	if o.Load != nil {
 		m.set.NewGauge("wh_gitd_jobs_queued", func() float64 { q, _ := o.Load(); return float64(q) })
 		m.set.NewGauge("wh_gitd_jobs_running", func() float64 { _, r := o.Load(); return float64(r) })
+	}
+	if o.OutboxPending != nil {
+		m.set.NewGauge("wh_gitd_outbox_pending", func() float64 { return float64(o.OutboxPending()) })
 	}
 	return m
 }

@@ -53,7 +53,7 @@ func TestLabelValuesAreEscaped(t *testing.T) {
 // and observes no duration; each target's last success is its newest, from
 // the history at start or from a job that ended since.
 func TestJobsAndLastSuccess(t *testing.T) {
-	m := metrics.New(metrics.Options{Load: func() (int, int) { return 3, 1 }})
+	m := metrics.New(metrics.Options{Load: func() (int, int) { return 3, 1 }, OutboxPending: func() int { return 4 }})
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	main := func(id string) *job.Job { return &job.Job{ID: id, Repo: "site", Branch: "main", Event: job.EventPush} }
 	m.Seed([]*job.Record{
@@ -75,6 +75,7 @@ func TestJobsAndLastSuccess(t *testing.T) {
 		{"wh_gitd_job_queue_wait_seconds", 2, func(x *dto.Metric) float64 { return x.GetHistogram().GetSampleSum() }},
 		{"wh_gitd_job_duration_seconds", 58, func(x *dto.Metric) float64 { return x.GetHistogram().GetSampleSum() }},
 		{"wh_gitd_outbox_posts_total", 1, func(x *dto.Metric) float64 { return x.GetCounter().GetValue() }},
+		{"wh_gitd_outbox_pending", 4, func(x *dto.Metric) float64 { return x.GetGauge().GetValue() }},
 	}
 	for _, tc := range cases {
 		f := fams[tc.name]
