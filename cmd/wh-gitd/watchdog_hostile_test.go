@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/wh-gitd/wh-gitd/internal/testkit"
 )
 
 // notifySocket listens where the daemon's systemd notifications go, as
@@ -64,8 +66,20 @@ func next(t *testing.T, msgs <-chan string, want string) string {
 // (its writes do not go through) the pings stop, so systemd would restart
 // it, and they come back when the store answers again.
 func TestWatchdogStopsWhileTheStoreHangs(t *testing.T) {
+	for _, tc := range []struct{ name, top string }{{"http", ""}, {"https", tlsTop}} {
+		t.Run(tc.name, func(t *testing.T) { watchdogStops(t, tc.top) })
+	}
+}
+
+// watchdogStops runs the daemon in-process with more top-level settings
+// top, and makes its store hang.
+func watchdogStops(t *testing.T, top string) {
 	msgs := notifySocket(t, 1500*time.Millisecond)
-	set := siteFile("/nonexistent", "").Load(t, t.TempDir())
+	dir := t.TempDir()
+	if top != "" {
+		testkit.Cert(t, filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), "wh-gitd.example")
+	}
+	set := siteFile("/nonexistent", top).Load(t, dir)
 	svc, err := open(set, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
