@@ -37,12 +37,6 @@ const (
 	OutcomeError                = "error"
 )
 
-// Outcomes lists every outcome, for a scraper that wants each series from
-// the start.
-var Outcomes = []string{OutcomeQueued, OutcomeDuplicate, OutcomeIgnored, OutcomeBadRequest,
-	OutcomeUnauthorized, OutcomeForbidden, OutcomeNotFound, OutcomeMethodNotAllowed, OutcomeTimeout,
-	OutcomeTooLarge, OutcomeUnsupportedMediaType, OutcomeUnavailable, OutcomeError}
-
 // outcomeByStatus maps the answers other than 200 onto outcomes.
 var outcomeByStatus = map[int]string{
 	http.StatusAccepted:              OutcomeQueued,

@@ -115,11 +115,7 @@ func (r *Runner) execute(ctx context.Context, rec *job.Record, out io.Writer) (a
 	st := syncTarget(repo, target, jb)
 	fmt.Fprintf(out, "%s sync %s to %s\n", stamp(), path, describeTarget(st))
 	sw := newStampWriter(out)
-	began := time.Now()
-	rec.Sync, err = r.syncer.Sync(log.WithContext(ctx), st, sw)
-	if r.onSync != nil {
-		r.onSync(jb.Repo, time.Since(began))
-	}
+	rec.Sync, err = r.sync(log.WithContext(ctx), jb.Repo, st, sw)
 	sw.end()
 	if err != nil {
 		lock.release()
@@ -148,6 +144,16 @@ func (r *Runner) execute(ctx context.Context, rec *job.Record, out io.Writer) (a
 		}
 	}
 	return after, nil
+}
+
+// sync runs the syncer, and tells OnSync how long it took.
+func (r *Runner) sync(ctx context.Context, repo string, st SyncRequest, out io.Writer) (job.SyncResult, error) {
+	began := time.Now()
+	res, err := r.syncer.Sync(ctx, st, out)
+	if r.onSync != nil {
+		r.onSync(repo, time.Since(began))
+	}
+	return res, err
 }
 
 // maintain runs the working copy's object-store upkeep after a job; a
