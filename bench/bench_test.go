@@ -31,7 +31,7 @@ func TestSmoke(t *testing.T) {
 	}
 	for _, want := range []string{"intake accepted (202), 64 conn", "intake ignored", "memory idle",
 		"memory peak", "delivery → first command", "git sync small: first clone, depth 1",
-		"git sync large: node_modules/", "burst:"} {
+		"git sync large: node_modules/", "burst:", "idle RSS, metrics on"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("no row %q in the table", want)
 		}

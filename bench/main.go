@@ -58,7 +58,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.src, "src", "", "module to build wh-gitd and wh-git-trigger from (default: this one)")
 	fs.StringVar(&o.cache, "cache", "", "folder of generated upstreams, kept between runs (default: $TMPDIR/wh-gitd-bench-cache)")
 	fs.StringVar(&o.env, "env", "", "comma-separated KEY=VALUE added to the environment of wh-gitd and wh-git-trigger (e.g. GOGC=50)")
-	fs.StringVar(&o.only, "only", "", "comma-separated row groups to run: intake,latency,sync,burst (default: all)")
+	fs.StringVar(&o.only, "only", "", "comma-separated row groups to run: intake,latency,sync,burst,metrics (default: all)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -96,6 +96,7 @@ func groups() []group {
 		{"latency", func(ctx context.Context, e *benchEnv) []row { return []row{latencyRow(ctx, e)} }},
 		{"sync", syncRows},
 		{"burst", func(ctx context.Context, e *benchEnv) []row { return []row{burstRow(ctx, e)} }},
+		{"metrics", metricsRows},
 	}
 }
 

@@ -7,18 +7,25 @@ import (
 )
 
 // The dependencies point one way: receiver speaks job and settings only
-// (no git, no store, no pool), runner reaches git only through its own
-// interfaces, and job imports nothing of wh-gitd.
+// (no git, no store, no pool, no metrics library), runner reaches git only
+// through its own interfaces, metrics knows only job, and job imports
+// nothing of wh-gitd.
 func TestDependencyDirection(t *testing.T) {
 	cases := []struct {
 		pkg       string
 		forbidden []string
 	}{
 		{"receiver", []string{"github.com/go-git/", "go.etcd.io/bbolt", "github.com/alitto/pond",
-			"wh-gitd/runner", "wh-gitd/gitsync", "wh-gitd/jobstore", "wh-gitd/report", "wh-gitd/ui"}},
+			"wh-gitd/runner", "wh-gitd/gitsync", "wh-gitd/jobstore", "wh-gitd/report", "wh-gitd/ui",
+			"wh-gitd/metrics", "VictoriaMetrics", "prometheus"}},
 		{"ui", []string{"github.com/go-git/", "go.etcd.io/bbolt", "github.com/alitto/pond",
 			"wh-gitd/runner", "wh-gitd/gitsync", "wh-gitd/jobstore", "wh-gitd/receiver", "wh-gitd/report", "github.com/chromedp/"}},
-		{"runner", []string{"wh-gitd/gitsync", "wh-gitd/jobstore", "wh-gitd/receiver", "wh-gitd/report", "github.com/go-git/"}},
+		{"runner", []string{"wh-gitd/gitsync", "wh-gitd/jobstore", "wh-gitd/receiver", "wh-gitd/report", "github.com/go-git/",
+			"wh-gitd/metrics", "VictoriaMetrics", "prometheus"}},
+		// metrics implements the observers of receiver and runner in its own
+		// terms: it speaks job, and knows neither of them.
+		{"metrics", []string{"wh-gitd/receiver", "wh-gitd/runner", "wh-gitd/jobstore", "wh-gitd/settings",
+			"wh-gitd/gitsync", "go.etcd.io/bbolt"}},
 		{"job", []string{"github.com/wh-gitd/wh-gitd/settings", "github.com/rs/", "go.etcd.io/"}},
 		{"gitsync", []string{"wh-gitd/job", "wh-gitd/runner", "wh-gitd/receiver", "wh-gitd/jobstore"}},
 		// The job store keeps the outbox's messages opaque; the forges'

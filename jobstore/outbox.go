@@ -158,6 +158,17 @@ func earlier(tx *bolt.Tx, rec *job.Record) func(func(*job.Record) bool) *job.Rec
 	}
 }
 
+// OutboxLen is how many messages wait in the outbox (0 when the store
+// cannot be read: a gauge, not a decision).
+func (s *Store) OutboxLen() int {
+	n := 0
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		n = tx.Bucket(bucketOutbox).Stats().KeyN
+		return nil
+	})
+	return n
+}
+
 // Outbox returns the messages waiting, in the order they were enqueued.
 func (s *Store) Outbox() ([]Message, error) {
 	var out []Message

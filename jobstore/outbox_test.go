@@ -55,6 +55,9 @@ func TestOutboxInTheSameTransaction(t *testing.T) {
 	if got := lanes(msgs); !slices.Equal(got, []string{`a "queued"`, `a "running"`}) {
 		t.Errorf("outbox %v", got)
 	}
+	if n := s.OutboxLen(); n != 2 {
+		t.Errorf("OutboxLen %d, want 2", n)
+	}
 	select {
 	case <-s.Outboxed():
 	default:

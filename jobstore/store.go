@@ -121,8 +121,17 @@ func (s *Store) commit() {
 				break more
 			}
 		}
+		if pingsOnly(batch) {
+			for _, o := range batch {
+				o.err <- nil
+			}
+			continue
+		}
 		err := s.db.Update(func(tx *bolt.Tx) error {
 			for _, o := range batch {
+				if o.fn == nil {
+					continue
+				}
 				if err := o.fn(tx); err != nil {
 					return err
 				}
@@ -139,6 +148,10 @@ func (s *Store) commit() {
 			continue
 		}
 		for _, o := range batch {
+			if o.fn == nil {
+				o.err <- nil
+				continue
+			}
 			o.err <- s.db.Update(o.fn)
 		}
 		s.signal()

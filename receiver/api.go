@@ -2,14 +2,11 @@ package receiver
 
 import (
 	"cmp"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/wh-gitd/wh-gitd/job"
@@ -53,9 +50,7 @@ func (h *Handler) api(next http.HandlerFunc) http.HandlerFunc {
 			fail(w, http.StatusNotFound, "the job API is off: set api.token in the settings")
 			return
 		}
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		a, b := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(token))
-		if !ok || subtle.ConstantTimeCompare(a[:], b[:]) != 1 {
+		if !bearer(r, token) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="wh-gitd"`)
 			fail(w, http.StatusUnauthorized, "missing or wrong bearer token")
 			return

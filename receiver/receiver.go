@@ -49,6 +49,10 @@ type Options struct {
 	// Page, when set, serves every path the receiver does not (the
 	// status page) while api.token is set; otherwise they answer 404.
 	Page http.Handler
+	// Observer, if set, is told the outcome of every delivery.
+	Observer Observer
+	// Metrics, if set, serves GET /metrics, behind the metrics: settings.
+	Metrics http.Handler
 }
 
 // Handler serves the webhook endpoints.
@@ -57,15 +61,20 @@ type Handler struct {
 	jobs Jobs
 	log  zerolog.Logger
 	mux  *http.ServeMux
+	// observer and metrics are Options.Observer and Options.Metrics.
+	observer Observer
+	metrics  http.Handler
 	// refusals rate-limits the log lines of unauthenticated refusals.
 	refusals *refusalLog
 }
 
 // New makes a Handler.
 func New(o Options) *Handler {
-	h := &Handler{jobs: o.Jobs, log: o.Logger, mux: http.NewServeMux(), refusals: newRefusalLog(o.Logger)}
+	h := &Handler{jobs: o.Jobs, log: o.Logger, mux: http.NewServeMux(), refusals: newRefusalLog(o.Logger),
+		observer: o.Observer, metrics: o.Metrics}
 	h.set.Store(o.Settings)
-	h.mux.HandleFunc("/hooks/{name}", h.serveHook)
+	h.mux.HandleFunc("/hooks/{name}", h.observeHook)
+	h.mux.HandleFunc("GET /metrics", h.serveMetrics)
 	h.routeAPI()
 	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		answer(w, http.StatusOK, job.Answer{Status: job.StatusOK})
@@ -197,6 +206,7 @@ func (h *Handler) enqueue(w http.ResponseWriter, log zerolog.Logger, jb *job.Job
 }
 
 func answer(w http.ResponseWriter, status int, v any) {
+	noteAnswer(w, v)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)

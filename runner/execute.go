@@ -121,7 +121,7 @@ func (r *Runner) execute(ctx, parent context.Context, rec *job.Record, out io.Wr
 	fmt.Fprintf(out, "%s sync %s to %s\n", stamp(), path, describeTarget(st))
 	sw := newStampWriter(out)
 	if st.Token, err = r.fetchToken(ctx, repo); err == nil {
-		rec.Sync, err = r.syncer.Sync(log.WithContext(ctx), st, sw)
+		rec.Sync, err = r.sync(log.WithContext(ctx), jb.Repo, st, sw)
 	}
 	sw.end()
 	if err != nil {
@@ -185,6 +185,16 @@ func (r *Runner) syncFailed(ctx, parent context.Context, rec *job.Record, repo *
 	}
 	env := commandEnv(r.environ, rec.Job, repo, t, "", payload)
 	r.followUp(ctx, parent, rec, t, dir, env, err, out)
+}
+
+// sync runs the syncer, and tells OnSync how long it took.
+func (r *Runner) sync(ctx context.Context, repo string, st SyncRequest, out io.Writer) (job.SyncResult, error) {
+	began := time.Now()
+	res, err := r.syncer.Sync(ctx, st, out)
+	if r.onSync != nil {
+		r.onSync(repo, time.Since(began))
+	}
+	return res, err
 }
 
 // maintain runs the working copy's object-store upkeep after a job; a

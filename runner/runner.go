@@ -93,6 +93,8 @@ type Options struct {
 	Environ []string
 	// OnDone, if set, is called with the record of every job that ended.
 	OnDone func(job.Record)
+	// OnSync, if set, is told how long each sync of a job took.
+	OnSync func(repo string, took time.Duration)
 	// Prober, if set, answers the safety-net poll of entries with poll:.
 	Prober Prober
 	// Tokens, if set, gives the fetch token of entries with
@@ -116,6 +118,7 @@ type Runner struct {
 	log     zerolog.Logger
 	environ []string
 	onDone  func(job.Record)
+	onSync  func(string, time.Duration)
 	prober  Prober
 	tokens  Tokens
 	ids     ids
@@ -160,7 +163,7 @@ func New(o Options) *Runner {
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	r := &Runner{syncer: o.Syncer, store: o.Store, log: o.Logger, environ: baseEnv(env),
-		onDone: o.OnDone, prober: o.Prober, tokens: o.Tokens, ctx: ctx, cancel: cancel,
+		onDone: o.OnDone, onSync: o.OnSync, prober: o.Prober, tokens: o.Tokens, ctx: ctx, cancel: cancel,
 		queues: map[string]*repoQueue{}, inflight: map[string]string{},
 		running: map[string]runningJob{}}
 	r.set.Store(o.Settings)

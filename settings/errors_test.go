@@ -52,6 +52,10 @@ func TestErrors(t *testing.T) {
 			[]string{"repos.site.secret: must be at least 16 characters; make one with openssl rand -hex 32 (got 15 characters)"}},
 		{"short api token", func(t *testing.T) string { return "api: {token: '0123456789'}\n" + base },
 			[]string{"api.token: must be at least 16 characters; make one with openssl rand -hex 32 (got 10 characters)"}},
+		{"short metrics token", func(t *testing.T) string { return "metrics: {token: '0123456789'}\n" + base },
+			[]string{"metrics.token: must be at least 16 characters; make one with openssl rand -hex 32 (got 10 characters)"}},
+		{"metrics allow item", func(t *testing.T) string { return "metrics: {allow: [10.1.2.3/8]}\n" + base },
+			[]string{"metrics.allow[0]: has address bits set past the prefix length: did you mean 10.0.0.0/8?"}},
 		{"missing secret", func(t *testing.T) string { return replace(t, "    secret: "+secret+"\n", "") },
 			[]string{"repos.site.secret: required"}},
 		{"empty secret", func(t *testing.T) string { return replace(t, "secret: "+secret, `secret: ""`) },
@@ -209,6 +213,8 @@ func TestShortSecretFiles(t *testing.T) {
 			`repos.site.secret_file: must hold a secret of at least 16 characters; make one with openssl rand -hex 32 (got 12 characters in "`},
 		{"api token_file", "api: {token_file: short}\n" + base,
 			`api.token_file: must hold a token of at least 16 characters; make one with openssl rand -hex 32 (got 12 characters in "`},
+		{"metrics token_file", "metrics: {token_file: short}\n" + base,
+			`metrics.token_file: must hold a token of at least 16 characters; make one with openssl rand -hex 32 (got 12 characters in "`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -276,6 +282,7 @@ func TestErrorNeverShowsSecret(t *testing.T) {
 		{"short secret", strings.Replace(base, "secret: "+secret, "secret: "+secret[:15], 1), nil},
 		{"short secret from env", base, []string{"WH_GITD_REPOS__SITE__SECRET=" + secret[:15]}},
 		{"short api token", "api: {token: " + secret[:15] + "}\n" + base, nil},
+		{"short metrics token", "metrics: {token: " + secret[:15] + "}\n" + base, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

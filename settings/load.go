@@ -158,6 +158,7 @@ func (s *Settings) resolvePaths() {
 	s.API.TokenFile = resolve(dir, s.API.TokenFile)
 	s.resolveReportPaths()
 	s.UI.PasswordFile = resolve(dir, s.UI.PasswordFile)
+	s.Metrics.TokenFile = resolve(dir, s.Metrics.TokenFile)
 	for _, r := range s.Repos {
 		if r == nil {
 			continue
@@ -224,6 +225,7 @@ func (s *Settings) readSecrets() problems {
 	s.readAPIToken(&ps)
 	s.readReportSecrets(&ps)
 	s.readUIPassword(&ps)
+	s.readMetricsToken(&ps)
 	for _, name := range s.RepoNames() {
 		r := s.Repos[name]
 		if r == nil || r.SecretFile == "" {

@@ -53,6 +53,8 @@ type Settings struct {
 	API API `koanf:"api"`
 	// UI configures the status page, which is on when API.Token is set.
 	UI UI `koanf:"ui"`
+	// Metrics guards GET /metrics; without a token or allow list it is off.
+	Metrics Metrics `koanf:"metrics"`
 	// HTTP holds the listener's timeouts.
 	HTTP HTTP `koanf:"http"`
 	// TLS, when both of its files are set, makes the listener serve HTTPS.

@@ -48,6 +48,7 @@ func (s *Settings) check() problems {
 	s.checkJobs(&ps)
 	s.checkReport(&ps)
 	s.checkUI(&ps)
+	s.checkMetrics(&ps)
 	return ps
 }
 

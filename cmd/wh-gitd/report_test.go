@@ -87,7 +87,7 @@ func TestDeploymentStatusesThroughTheDaemon(t *testing.T) {
 	gate, hold := filepath.Join(dir, "gate"), filepath.Join(dir, "hold")
 	// The first run waits for the gate; a file "fail" in the commit fails.
 	cmd := `if [ ! -e ` + hold + ` ]; then touch ` + hold + `; while [ ! -e ` + gate + ` ]; do sleep 0.05; done; fi; test ! -e fail`
-	d := startDaemon(t, deployFile(t, dir, up.Path(), srv, "", cmd))
+	d := startDaemon(t, deployFile(t, dir, up.Path(), srv, "metrics: {token: "+metricsToken+"}", cmd))
 	first := d.deploy(t, 1, sha)
 	testkit.WaitFile(t, hold)
 	waiting := d.deploy(t, 2, sha)
@@ -115,6 +115,14 @@ func TestDeploymentStatusesThroughTheDaemon(t *testing.T) {
 		if c.State() == "error" && strings.Contains(c.Path, "/2/") && c.Body["description"] != "superseded by job "+replacing+" (deployment 3)" {
 			t.Errorf("superseded: %v", c.Body["description"])
 		}
+	}
+	// The outbox's posts are counted by forge and answer class, and none waits.
+	_, fams := d.scrape(t, metricsToken)
+	if v, _ := value(fams, "wh_gitd_outbox_posts_total", "forge", "github", "class", "2xx"); int(v) != len(srv.Calls()) {
+		t.Errorf("wh_gitd_outbox_posts_total{github,2xx} = %v, want %d", v, len(srv.Calls()))
+	}
+	if v, found := value(fams, "wh_gitd_outbox_pending"); !found || v != 0 {
+		t.Errorf("wh_gitd_outbox_pending = %v (found %v), want 0", v, found)
 	}
 	// The job's page lists what was reported back, with each answer.
 	_, page := testkit.Fetch(t, http.MethodGet, "http://"+d.addr+"/jobs/"+first, nil,

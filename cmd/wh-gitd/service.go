@@ -14,6 +14,7 @@ import (
 	"github.com/wh-gitd/wh-gitd/cmd/internal/cli"
 	"github.com/wh-gitd/wh-gitd/internal/gitsyncer"
 	"github.com/wh-gitd/wh-gitd/jobstore"
+	"github.com/wh-gitd/wh-gitd/metrics"
 	"github.com/wh-gitd/wh-gitd/receiver"
 	"github.com/wh-gitd/wh-gitd/report"
 	"github.com/wh-gitd/wh-gitd/runner"
@@ -36,6 +37,7 @@ type service struct {
 	sender *report.Sender
 	h      *receiver.Handler
 	page   *ui.Handler
+	mx     *metrics.Metrics
 	srv    *http.Server // webhooks and the job API with its token
 	ctlSrv *http.Server // the job API on the control socket
 	served chan error
@@ -71,13 +73,15 @@ func open(set *settings.Settings, log zerolog.Logger) (*service, error) {
 	}
 	s.plan = report.NewPlanner(set)
 	s.store.SetPlanner(s.plan.Plan)
+	s.mx = newMetrics(s)
 	s.sender = report.New(report.Options{Settings: set, Store: s.store, Logger: log,
-		UserAgent: "wh-gitd/" + cli.Version()})
+		UserAgent: "wh-gitd/" + cli.Version(), OnPost: s.mx.OutboxPost})
 	s.syncer = gitsyncer.New(log)
 	s.rn = runner.New(runner.Options{Settings: set, Syncer: s.syncer, Prober: s.syncer, Store: s.store,
-		Logger: log, Tokens: s.sender})
+		Logger: log, Tokens: s.sender, OnDone: s.mx.JobEnded, OnSync: s.mx.Synced})
 	s.page = ui.New(ui.Options{Settings: set, Jobs: s.rn, Logger: log})
-	s.h = receiver.New(receiver.Options{Settings: set, Jobs: s.rn, Logger: log, Page: s.page})
+	s.h = receiver.New(receiver.Options{Settings: set, Jobs: s.rn, Logger: log, Page: s.page,
+		Observer: s.mx, Metrics: s.mx})
 	return s, nil
 }
 
@@ -104,7 +108,12 @@ func (s *service) Run(ctx context.Context, hup <-chan os.Signal, path string) er
 	s.log.Info().Str("listen", s.ln.Addr().String()).Str("control", s.ctl.Addr().String()).
 		Int("repos", len(s.set.Repos)).Str("version", cli.Version()).Msg("wh-gitd started")
 	notify("READY=1")
+	wctx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() { s.watch(wctx); close(watched) }()
 	err := s.wait(ctx, hup, path)
+	stopWatch()
+	<-watched
 	notify("STOPPING=1")
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil

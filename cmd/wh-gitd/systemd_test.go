@@ -1,11 +1,13 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -46,9 +48,42 @@ func TestSystemdUnit(t *testing.T) {
 		t.Errorf("TimeoutStopSec=%ss is not longer than shutdown_grace + kill_grace (40s)", m[1])
 	}
 	for _, want := range []string{"ProtectSystem=strict", "ReadWritePaths=", "PrivateTmp=true",
-		"NoNewPrivileges=true", "Restart=on-failure", "RestartPreventExitStatus=2", "User=wh-gitd"} {
+		"NoNewPrivileges=true", "Restart=on-failure", "RestartPreventExitStatus=2", "User=wh-gitd",
+		"WatchdogSec=30s"} {
 		if !strings.Contains(unit.text, want) {
 			t.Errorf("unit lacks %s", want)
 		}
+	}
+}
+
+// A daemon the watchdog kills is restarted: the unit's environment makes
+// the Go runtime die of the watchdog's signal (SIGABRT) after its goroutine
+// dump, rather than exit with status 2, which RestartPreventExitStatus=2
+// would keep from being restarted.
+func TestWatchdogKillIsRestarted(t *testing.T) {
+	unit := readUnit(t, "../../systemd/wh-gitd.service")
+	if sig := unit.keys["WatchdogSignal"]; len(sig) > 0 && sig[0] != "SIGABRT" {
+		t.Fatalf("WatchdogSignal=%s: this test sends SIGABRT", sig[0])
+	}
+	dir := t.TempDir()
+	up, _ := upstream(t, "main")
+	cmd := exec.Command(bins.daemon, siteFile(up.Path(), "").Write(t, dir))
+	cmd.Env = append(os.Environ(), unit.keys["Environment"]...)
+	d := startDaemonCmd(t, cmd)
+	d.signal(t, syscall.SIGABRT)
+	var err error
+	select {
+	case err = <-d.done:
+		d.done <- err
+	case <-time.After(60 * time.Second):
+		t.Fatal("daemon did not die of SIGABRT")
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		t.Fatalf("daemon exit: %v, want death by SIGABRT", err)
+	}
+	ws := ee.Sys().(syscall.WaitStatus)
+	if !ws.Signaled() || ws.Signal() != syscall.SIGABRT {
+		t.Errorf("daemon exit: %v (status %d), want death by SIGABRT", err, ws.ExitStatus())
 	}
 }

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// maxMetricsCost is how much more resident memory an idle daemon may take
+// with /metrics served and scraped than without.
+const maxMetricsCost = 500_000 // bytes
+
+// idleRun is one daemon measured idle.
+type idleRun struct {
+	rss     int64 // bytes
+	scraped int   // bytes of the one scrape; 0 with metrics off
+}
+
+// metricsRows measures the idle resident memory of a daemon with two
+// entries configured, with metrics off (no metrics: block) and on (a token
+// set, and /metrics scraped once before the wait), the two alternating
+// cfg.reps times; the rows give the medians.
+func metricsRows(ctx context.Context, e *benchEnv) []row {
+	off, on := "idle RSS, metrics off, 2 repos configured", "idle RSS, metrics on and scraped once, 2 repos configured"
+	dir := filepath.Join(e.tmp, "metrics")
+	up, _, err := localUpstream(ctx, e, dir)
+	if err != nil {
+		return []row{errRow(off, err)}
+	}
+	entries := []entry{
+		{name: "site", remote: up, path: filepath.Join(dir, "wc-site"), depth: 1, branch: "main", commands: []any{"true"}},
+		{name: "other", remote: up, path: filepath.Join(dir, "wc-other"), depth: 1, branch: "main", commands: []any{"true"}},
+	}
+	var offs, ons []idleRun
+	var onErr error
+	for i := range max(e.cfg.reps, 1) {
+		r, err := idleDaemon(ctx, e, filepath.Join(dir, fmt.Sprintf("run-%d-off", i)), entries, false)
+		if err != nil {
+			return []row{errRow(off, err)}
+		}
+		offs = append(offs, r)
+		if onErr != nil {
+			continue // a build without metrics: the off rows alone
+		}
+		if r, onErr = idleDaemon(ctx, e, filepath.Join(dir, fmt.Sprintf("run-%d-on", i)), entries, true); onErr == nil {
+			ons = append(ons, r)
+		}
+	}
+	if onErr != nil {
+		return append(idleRows(e, off, "", offs, nil), errRow(on, onErr))
+	}
+	return idleRows(e, off, on, offs, ons)
+}
+
+func idleRows(e *benchEnv, off, on string, offs, ons []idleRun) []row {
+	a := medianRSS(offs)
+	wait := fmt.Sprintf(", %s after start (median of %d)", e.cfg.idleWait, len(offs))
+	rows := []row{{name: off + wait, result: fmt.Sprintf("%.2f MB", float64(a)/1e6), target: "report", met: "-"}}
+	if len(ons) == 0 {
+		return rows
+	}
+	b := medianRSS(ons)
+	return append(rows, row{name: on + wait, result: fmt.Sprintf("%.2f MB (%+.2f MB; scrape %d bytes)",
+		float64(b)/1e6, float64(b-a)/1e6, ons[0].scraped), target: "≤ off + 0.5 MB", met: yesNo(b-a <= maxMetricsCost)})
+}
+
+func medianRSS(runs []idleRun) int64 {
+	v := make([]int64, len(runs))
+	for i, r := range runs {
+		v[i] = r.rss
+	}
+	slices.Sort(v)
+	return v[len(v)/2]
+}
+
+// idleDaemon starts a daemon for entries in dir, with a metrics token when
+// metrics is set (then scrapes it once), lets it idle and reads its VmRSS.
+func idleDaemon(ctx context.Context, e *benchEnv, dir string, entries []entry, metrics bool) (idleRun, error) {
+	rg, err := newRig(e, dir, newSecret(), 64, entries)
+	if err != nil {
+		return idleRun{}, err
+	}
+	token := newSecret()
+	if metrics {
+		if err := appendFile(rg.settings, "metrics: {token: "+q(token)+"}\n"); err != nil {
+			return idleRun{}, err
+		}
+	}
+	if err := rg.start(ctx); err != nil {
+		return idleRun{}, err
+	}
+	defer rg.stop()
+	var r idleRun
+	if metrics {
+		if r.scraped, err = scrapeMetrics(rg.d.url, token); err != nil {
+			return r, err
+		}
+	}
+	select {
+	case <-ctx.Done():
+		return r, ctx.Err()
+	case <-time.After(e.cfg.idleWait):
+	}
+	rss, _, err := rg.d.memory()
+	r.rss = rss << 10
+	return r, err
+}
+
+// scrapeMetrics reads /metrics once and returns its size.
+func scrapeMetrics(base, token string) (int, error) {
+	req, err := http.NewRequest(http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	client := loopbackClient(10 * time.Second)
+	defer client.CloseIdleConnections()
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err == nil && (resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "wh_gitd_")) {
+		err = fmt.Errorf("GET /metrics: %s: %.200s", resp.Status, b)
+	}
+	return len(b), err
+}
+
+func appendFile(path, text string) error {
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(text)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
