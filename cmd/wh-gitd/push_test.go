@@ -78,9 +78,13 @@ func (r *pushRig) git(args ...string) *exec.Cmd {
 }
 
 // push runs git push deploy args... and returns what the pusher sees.
+// GIT_TRACE in its environment asks every git program that inherits it to
+// trace itself into the file trace.
 func (r *pushRig) push(t *testing.T, args ...string) string {
 	t.Helper()
-	out, err := r.git(append([]string{"push", "deploy"}, args...)...).CombinedOutput()
+	cmd := r.git(append([]string{"push", "deploy"}, args...)...)
+	cmd.Env = append(cmd.Env, "GIT_TRACE="+filepath.Join(r.dir, "trace"))
+	out, err := cmd.CombinedOutput()
 	t.Logf("$ git push deploy %s\n%s", strings.Join(args, " "), out)
 	if err != nil {
 		t.Fatalf("git push: %v", err)
@@ -137,6 +141,12 @@ func TestPushDeploys(t *testing.T) {
 			if env := testkit.ReadFile(t, filepath.Join(r.dir, "env-site")); regexp.MustCompile(`(?m)^GIT_`).MatchString(env) {
 				t.Errorf("a GIT_* variable reached the commands:\n%s", env)
 			}
+			// The sync reads the repository with git-upload-pack: had the
+			// hook's GIT_* variables reached it, it would trace itself too.
+			if trace := testkit.ReadFile(t, filepath.Join(r.dir, "trace")); !strings.Contains(trace, "receive-pack") ||
+				strings.Contains(trace, "upload-pack") {
+				t.Errorf("want the push traced and the sync not:\n%s", trace)
+			}
 			_, list, _ := exitCode(t, bins.trigger, r.file, "--list")
 			if n := strings.Count(list, " push "); n != 2 || !strings.Contains(list, "site     main") ||
 				!strings.Contains(list, "staging  staging") {
@@ -178,10 +188,11 @@ func (r *pushRig) startPush(t *testing.T, args ...string) (*exec.Cmd, *lockedBuf
 	cmd, out := r.git(append([]string{"push", "deploy"}, args...)...), &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = 10 * time.Second
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); _ = cmd.Wait() })
 	return cmd, out
 }
 
