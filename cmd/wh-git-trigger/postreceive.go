@@ -150,7 +150,7 @@ func (c *client) deployPush(ctx context.Context, inv invocation, jobs []pushJob,
 	var failed []string
 	for i, pj := range jobs {
 		req := job.TriggerRequest{Branch: pj.branch, SHA: pj.sha, By: he.by, Push: true}
-		a, err := c.trigger(ctx, pj.repo.Name, req)
+		a, err := c.trigger(context.WithoutCancel(ctx), pj.repo.Name, req) // every push is submitted, pusher or not
 		if err != nil {
 			out.printf("%s: the daemon did not take the job: %v", pj, err)
 			failed = append(failed, pj.String())

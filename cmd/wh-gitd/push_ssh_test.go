@@ -56,23 +56,7 @@ func startSSHD(t *testing.T, settingsFile string) *sshRig {
 	s := &sshRig{dir: dir, addr: testkit.FreeAddr(t), user: u.Username, log: &lockedBuffer{},
 		key: filepath.Join(dir, "key"), other: filepath.Join(dir, "other")}
 	_, s.port, _ = net.SplitHostPort(s.addr)
-	hostKey := filepath.Join(dir, "host_key")
-	keygen(t, hostKey)
-	s.fingerprint = keygen(t, s.key)
-	otherFP := keygen(t, s.other)
-	var auth strings.Builder
-	for _, k := range []struct{ file, fp string }{{s.key, s.fingerprint}, {s.other, otherFP}} {
-		auth.WriteString(`command="` + bins.trigger + " " + settingsFile + " --git-shell " + k.fp +
-			`",no-port-forwarding,no-X11-forwarding,no-agent-forwarding,no-pty ` + testkit.ReadFile(t, k.file+".pub") + "\n")
-	}
-	testkit.WriteFile(t, filepath.Join(dir, "authorized_keys"), auth.String())
-	pub := strings.Fields(testkit.ReadFile(t, hostKey+".pub"))
-	testkit.WriteFile(t, filepath.Join(dir, "known_hosts"), "[127.0.0.1]:"+s.port+" "+pub[0]+" "+pub[1]+"\n")
-	config := testkit.WriteFile(t, filepath.Join(dir, "sshd_config"), strings.Join([]string{
-		"ListenAddress " + s.addr, "HostKey " + hostKey, "AuthorizedKeysFile " + filepath.Join(dir, "authorized_keys"),
-		"PidFile none", "StrictModes no", "UsePAM no", "PermitRootLogin prohibit-password",
-		"PasswordAuthentication no", "KbdInteractiveAuthentication no", "PubkeyAuthentication yes",
-		"LogLevel VERBOSE", ""}, "\n"))
+	config := s.configure(t, settingsFile)
 	if os.Geteuid() == 0 {
 		_ = os.MkdirAll("/run/sshd", 0o755) // sshd's privilege separation folder
 	}
@@ -96,6 +80,31 @@ func startSSHD(t *testing.T, settingsFile string) *sshRig {
 		return err == nil
 	})
 	return s
+}
+
+// configure makes the host key, the two client keys, authorized_keys,
+// known_hosts and sshd_config, and returns sshd_config's path.
+func (s *sshRig) configure(t *testing.T, settingsFile string) string {
+	t.Helper()
+	dir := s.dir
+	hostKey := filepath.Join(dir, "host_key")
+	keygen(t, hostKey)
+	s.fingerprint = keygen(t, s.key)
+	otherFP := keygen(t, s.other)
+	var auth strings.Builder
+	for _, k := range []struct{ file, fp string }{{s.key, s.fingerprint}, {s.other, otherFP}} {
+		auth.WriteString(`command="` + bins.trigger + " " + settingsFile + " --git-shell " + k.fp +
+			`",no-port-forwarding,no-X11-forwarding,no-agent-forwarding,no-pty ` + testkit.ReadFile(t, k.file+".pub") + "\n")
+	}
+	testkit.WriteFile(t, filepath.Join(dir, "authorized_keys"), auth.String())
+	pub := strings.Fields(testkit.ReadFile(t, hostKey+".pub"))
+	testkit.WriteFile(t, filepath.Join(dir, "known_hosts"), "[127.0.0.1]:"+s.port+" "+pub[0]+" "+pub[1]+"\n")
+	config := testkit.WriteFile(t, filepath.Join(dir, "sshd_config"), strings.Join([]string{
+		"ListenAddress " + s.addr, "HostKey " + hostKey, "AuthorizedKeysFile " + filepath.Join(dir, "authorized_keys"),
+		"PidFile none", "StrictModes no", "UsePAM no", "PermitRootLogin prohibit-password",
+		"PasswordAuthentication no", "KbdInteractiveAuthentication no", "PubkeyAuthentication yes",
+		"LogLevel VERBOSE", ""}, "\n"))
+	return config
 }
 
 // ssh is the ssh command line that logs in with key.
