@@ -138,7 +138,8 @@ func (inv invocation) gitShell(fp string) error {
 	}
 	env := []string{}
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "GIT_") && !strings.HasPrefix(kv, pushKeyVar+"=") {
+		// GIT_PROTOCOL (protocol v2) passes, when sshd's AcceptEnv lets it in.
+		if (!strings.HasPrefix(kv, "GIT_") || strings.HasPrefix(kv, "GIT_PROTOCOL=")) && !strings.HasPrefix(kv, pushKeyVar+"=") {
 			env = append(env, kv)
 		}
 	}
