@@ -138,9 +138,23 @@ func (inv invocation) postReceive(ctx context.Context, he hookEnv, stdin io.Read
 		return err
 	}
 	if err := inv.mayRunHere(); err != nil {
-		return err
+		return notHere(inv, jobs, out, err)
 	}
 	return inv.deployHere(ctx, jobs, he, out)
+}
+
+// notHere says why the jobs cannot run in the hook's process (no daemon,
+// and this user may not run them here), and how to deploy them later.
+func notHere(inv invocation, jobs []pushJob, out *sink, err error) error {
+	for _, pj := range jobs {
+		out.printf("%s: NOT DEPLOYED: no daemon is running; once it runs, push a new commit or run on the server: %s",
+			pj, inv.command(inv.set.File, pj.repo.Name, "--branch", pj.branch, "--sha", pj.sha))
+	}
+	var ue *cli.UsageError
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return &cli.Failure{Err: err, Hint: "start the daemon (systemctl start wh-gitd); the push itself went through"}
 }
 
 // deployPush submits the jobs to the daemon and, unless the pusher asked to

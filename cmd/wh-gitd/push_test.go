@@ -282,3 +282,24 @@ func TestPusherGoneMidStream(t *testing.T) {
 		t.Errorf("wc-site at %s, want %s", got, sha)
 	}
 }
+
+// With no daemon, a push by someone other than the state dir's owner
+// deploys nothing, and says so, and how to deploy it once the daemon runs.
+func TestPushWithoutDaemonByAnotherUser(t *testing.T) {
+	u := scratchUser(t)
+	uid, gid := ids(t, u)
+	r := newPushRig(t, "")
+	if err := os.Chown(filepath.Join(r.dir, "state"), uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	sha := r.commit(t, "main", "one")
+	out := r.push(t, "main")
+	contains(t, "the pusher's output", out,
+		"remote: wh-gitd: site main: NOT DEPLOYED: no daemon is running; once it runs, push a new commit or run on the server: "+
+			"wh-git-trigger "+r.file+" site --branch main --sha "+sha,
+		"remote: wh-git-trigger: no daemon is running, and state_dir "+filepath.Join(r.dir, "state")+" belongs to "+u.Username,
+		"remote: hint: start the daemon (systemctl start wh-gitd); the push itself went through")
+	if testkit.Exists(filepath.Join(r.dir, "wc-site")) {
+		t.Error("the working copy was made")
+	}
+}
