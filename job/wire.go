@@ -61,4 +61,23 @@ type TriggerRequest struct {
 	SHA string `json:"sha,omitempty"`
 	// By names who asks, recorded as the job's pusher (default "api").
 	By string `json:"by,omitempty"`
+	// Push makes the run a push of SHA to Branch, as a git push to the
+	// entry's repository is: it deploys the branch's tip as fetched when it
+	// runs (SHA being the delivered commit) and its event is push. It needs
+	// Branch and SHA.
+	Push bool `json:"push,omitempty"`
+}
+
+// PushProblem says what is wrong with a trigger request that asks for a
+// push (Push set), or "" when nothing is.
+func (r TriggerRequest) PushProblem() string {
+	switch {
+	case !r.Push:
+		return ""
+	case r.Branch == "" || r.SHA == "":
+		return "a push names a branch and the commit pushed to it"
+	case r.Environment != "":
+		return "a push names a branch, not an environment"
+	}
+	return ""
 }

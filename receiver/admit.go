@@ -31,7 +31,7 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, set *settings.Se
 			"address not in the allow list")
 		return nil, log, false
 	}
-	if !known {
+	if !known || repo.Provider == settings.Git { // pushed to on this host: its hook submits
 		fail(w, http.StatusNotFound, "no such endpoint")
 		return nil, log, false
 	}

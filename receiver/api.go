@@ -132,10 +132,17 @@ func (h *Handler) trigger(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, "sha must be a full lowercase SHA-1 (40 hex digits)")
 		return
 	}
+	if msg := req.PushProblem(); msg != "" {
+		fail(w, http.StatusBadRequest, msg)
+		return
+	}
 	jb, err := h.jobs.Manual(r.PathValue("name"), req.Branch, req.Environment, req.SHA, req.By)
 	if err != nil {
 		refuseTrigger(w, err)
 		return
+	}
+	if req.Push {
+		jb.Event = job.EventPush
 	}
 	h.enqueue(w, h.log.With().Str("repo", jb.Repo).Logger(), jb)
 }

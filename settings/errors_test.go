@@ -102,7 +102,7 @@ func TestErrors(t *testing.T) {
 		{"repo name", func(t *testing.T) string { return replace(t, "  site:", "  my site:") },
 			[]string{`repos: entry name must match ^[A-Za-z0-9][A-Za-z0-9._-]*$ (got "my site")`}},
 		{"provider", func(t *testing.T) string { return replace(t, "provider: github", "provider: bitbucket") },
-			[]string{`repos.site.provider: must be one of github, gitlab, gogs, gitea, forgejo (got "bitbucket")`}},
+			[]string{`repos.site.provider: must be one of github, gitlab, gogs, gitea, forgejo, git (got "bitbucket")`}},
 		{"provider gitea, owner/name", func(t *testing.T) string {
 			return strings.NewReplacer("provider: github", "provider: gitea", "repository: example/site", "repository: a/b/c").Replace(base)
 		}, []string{`repos.site.repository: must be owner/name (got "a/b/c")`}},

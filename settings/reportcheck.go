@@ -130,6 +130,9 @@ func checkStatus(ps *problems, p string, r *Repo) {
 	case r.Provider == Gogs:
 		ps.add(p, "Gogs has no commit status API: remove status: (Gitea and Forgejo have one: provider: gitea or forgejo)")
 		return
+	case r.Provider == Git:
+		ps.add(p, "a provider: git entry has no forge to post statuses to: remove status: (notify: tells people)")
+		return
 	case st.TokenFile != "" && st.App():
 		ps.add(p, "set token_file or app_id, installation_id and private_key_file, not both")
 	case st.App() && r.Provider != GitHub:

@@ -25,6 +25,10 @@ const (
 	Gogs    = "gogs"
 	Gitea   = "gitea"
 	Forgejo = "forgejo"
+	// Git is a bare repository on this host that people push to: its
+	// post-receive hook starts the jobs (wh-git-trigger --post-receive), so
+	// it has no webhook endpoint and no secret.
+	Git = "git"
 )
 
 // Settings is the whole, validated content of a settings file.
@@ -133,11 +137,14 @@ type Log struct {
 type Repo struct {
 	// Name is the entry's key in repos (set by Load).
 	Name string `koanf:"-"`
-	// Provider is github, gitlab, gogs, gitea or forgejo.
+	// Provider is github, gitlab, gogs, gitea, forgejo, or git for a bare
+	// repository on this host that people push to.
 	Provider string `koanf:"provider"`
-	// Repository is the forge's owner/name, checked against every delivery.
+	// Repository is the forge's owner/name, checked against every delivery;
+	// for provider git, an optional display name.
 	Repository string `koanf:"repository"`
-	// Remote is the URL (or path) the working copy is fetched from.
+	// Remote is the URL (or path) the working copy is fetched from; for
+	// provider git, the absolute path of the bare repository pushed to.
 	Remote string `koanf:"remote"`
 	// Path is the absolute path of the working copy of every target that
 	// sets no path of its own; empty only when every target sets one.
@@ -189,6 +196,11 @@ type Repo struct {
 	Status Status `koanf:"status"`
 	// Notify lists this entry's own targets told about job results.
 	Notify []*Notify `koanf:"notify"`
+	// PushKeys, for provider git, lists the SSH key fingerprints
+	// (SHA256:..., as ssh-keygen -lf prints them) that wh-git-trigger
+	// --git-shell lets reach this entry; empty lets every key of its
+	// forced command.
+	PushKeys []string `koanf:"push_keys"`
 }
 
 // Auth holds credentials for the remote. Files are absolute paths.

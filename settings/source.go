@@ -15,7 +15,7 @@ const secretHint = "make one with openssl rand -hex 32"
 // checkSource checks where the working copy comes from and where it lives.
 func checkSource(ps *problems, p string, r *Repo) {
 	oneOf(ps, p+".provider", r.Provider, providers)
-	if msg := repositoryProblem(r.Provider, r.Repository); msg != "" {
+	if msg := repositoryProblem(r.Provider, r.Repository); msg != "" && r.Provider != Git {
 		ps.add(p+".repository", "%s (got %q)", msg, r.Repository)
 	}
 	if r.Remote == "" {

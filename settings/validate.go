@@ -23,7 +23,7 @@ var (
 
 	logLevels      = []string{"trace", "debug", "info", "warn", "error"}
 	logFormats     = []string{"json", "console"}
-	providers      = []string{GitHub, GitLab, Gogs, Gitea, Forgejo}
+	providers      = []string{GitHub, GitLab, Gogs, Gitea, Forgejo, Git}
 	deployStatuses = []string{"created", "running", "success", "failed", "canceled"}
 )
 
@@ -112,7 +112,14 @@ func checkRepo(ps *problems, name string, r *Repo) {
 		return
 	}
 	checkSource(ps, p, r)
-	checkSecret(ps, p, r)
+	if r.Provider == Git {
+		checkPushEntry(ps, p, r)
+	} else {
+		checkSecret(ps, p, r)
+		if len(r.PushKeys) > 0 {
+			ps.add(p+".push_keys", "only used with provider: git (got %q)", r.PushKeys)
+		}
+	}
 	checkAuth(ps, p, r)
 	checkCIDRs(ps, p+".allow", r.Allow)
 	if r.Depth < 0 {

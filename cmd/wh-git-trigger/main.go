@@ -7,10 +7,19 @@
 // working-copy lock and recording the job in the same history. It also
 // lists recent jobs, shows one and cancels one.
 //
+// For provider: git entries (a bare repository on this host that people
+// push to) it is also the repository's post-receive hook, which deploys
+// every configured branch a push updates and streams the output to the
+// pusher; the installer of that hook; and the forced command of an SSH key
+// that may only push to and fetch from those repositories.
+//
 //	wh-git-trigger [flags] settings.yaml NAME [--branch B | --environment E] [--sha SHA]
 //	wh-git-trigger settings.yaml --list [--repo NAME]
 //	wh-git-trigger settings.yaml --show ID
 //	wh-git-trigger settings.yaml --cancel ID
+//	wh-git-trigger settings.yaml NAME --install-hook [--force]
+//	wh-git-trigger settings.yaml --post-receive
+//	wh-git-trigger settings.yaml --git-shell [FINGERPRINT]
 package main
 
 import (
@@ -22,6 +31,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/wh-gitd/wh-gitd/cmd/internal/cli"
@@ -42,12 +52,20 @@ const usage = `usage: wh-git-trigger [flags] settings.yaml NAME
        wh-git-trigger settings.yaml --list [--repo NAME]
        wh-git-trigger settings.yaml --show ID
        wh-git-trigger settings.yaml --cancel ID
+       wh-git-trigger settings.yaml NAME --install-hook [--force]
+       wh-git-trigger settings.yaml --post-receive
+       wh-git-trigger settings.yaml --git-shell [FINGERPRINT]
 
 Syncs the working copy of repository entry NAME and runs the commands of one
 of its branches (or environments), as a webhook delivery would: through the
 daemon when it runs, else in this process. Exit status: 0 the job succeeded,
 1 it failed (or the daemon did), 2 bad arguments or settings, or this process
 may not run the job here.
+
+For a provider: git entry, --install-hook makes its bare repository (when
+missing) and its post-receive hook, which runs --post-receive on every push;
+--git-shell is the command= of an authorized_keys line that may only push to
+and fetch from the provider: git repositories.
 Flags:
 `
 
@@ -56,6 +74,8 @@ type flags struct {
 	list                     bool
 	repo, show, cancel       string
 	version                  bool
+	installHook, force       bool
+	postReceive, gitShell    bool
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -70,12 +90,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := f.check(len(pos)); err != nil {
 		return err
 	}
+	var he hookEnv
+	if f.postReceive { // before anything: git's variables name the repository the hook runs in
+		cwd, _ := os.Getwd()
+		he = readHookEnv(os.Environ(), cwd)
+		clearGitEnv()
+	}
 	set, err := cli.LoadSettings(pos[0])
 	if err != nil {
 		return err
 	}
 	inv := invocation{set: set, file: pos[0], args: args, stdout: stdout, stderr: stderr}
 	switch {
+	case f.postReceive:
+		return inv.postReceive(ctx, he, os.Stdin)
+	case f.gitShell:
+		return inv.gitShell(strings.Join(pos[1:], ""))
+	case f.installHook:
+		return inv.installHook(pos[1], f.force)
 	case f.cancel != "":
 		return inv.cancel(ctx, f.cancel)
 	case f.list || f.show != "":
@@ -96,6 +128,10 @@ func parseFlags(args []string, stderr io.Writer) (flags, []string, error) {
 	fs.StringVar(&f.repo, "repo", "", "with --list: only the jobs of this entry")
 	fs.StringVar(&f.show, "show", "", "print the record and the log of job `ID`")
 	fs.StringVar(&f.cancel, "cancel", "", "cancel job `ID`, waiting or running in the daemon")
+	fs.BoolVar(&f.installHook, "install-hook", false, "make entry NAME's bare repository and its post-receive hook (provider: git)")
+	fs.BoolVar(&f.force, "force", false, "with --install-hook: replace a post-receive hook that another program wrote")
+	fs.BoolVar(&f.postReceive, "post-receive", false, "run as a repository's post-receive hook: deploy what was pushed")
+	fs.BoolVar(&f.gitShell, "git-shell", false, "run as an SSH key's forced command: only git push and fetch of provider: git entries")
 	fs.BoolVar(&f.version, "version", false, "print the version and exit")
 	pos, err := cli.Parse(fs, args)
 	return f, pos, err
@@ -105,14 +141,18 @@ func parseFlags(args []string, stderr io.Writer) (flags, []string, error) {
 // fit them, before anything is read.
 func (f flags) check(npos int) error {
 	modes := 0
-	for _, on := range []bool{f.list, f.show != "", f.cancel != ""} {
+	for _, on := range []bool{f.list, f.show != "", f.cancel != "", f.installHook, f.postReceive, f.gitShell} {
 		if on {
 			modes++
 		}
 	}
 	switch {
 	case modes > 1:
-		return cli.Usagef("give one of them", "--list, --show and --cancel do not go together")
+		return cli.Usagef("give one of them", "--list, --show, --cancel, --install-hook, --post-receive and --git-shell do not go together")
+	case f.force && !f.installHook:
+		return cli.Usagef("wh-git-trigger settings.yaml NAME --install-hook --force", "--force goes with --install-hook")
+	case f.installHook || f.gitShell:
+		return f.checkPush(npos)
 	case modes == 1 && npos != 1:
 		return cli.Usagef("wh-git-trigger settings.yaml --list", "expected the settings file alone, got %d arguments", npos)
 	case modes == 0 && npos != 2:
@@ -123,6 +163,19 @@ func (f flags) check(npos int) error {
 	case f.sha != "" && !job.ValidSHA(f.sha):
 		return cli.Usagef("git rev-parse COMMIT prints the full SHA-1",
 			"--sha must be a full lowercase SHA-1 of 40 hex digits (got %q)", f.sha)
+	}
+	return nil
+}
+
+// checkPush checks the positionals of --install-hook and --git-shell.
+func (f flags) checkPush(npos int) error {
+	switch {
+	case f.installHook && npos != 2:
+		return cli.Usagef("wh-git-trigger settings.yaml NAME --install-hook",
+			"expected a settings file and an entry name, got %d arguments", npos)
+	case f.gitShell && npos != 1 && npos != 2:
+		return cli.Usagef("wh-git-trigger settings.yaml --git-shell [FINGERPRINT]",
+			"expected a settings file and an optional key fingerprint, got %d arguments", npos)
 	}
 	return nil
 }

@@ -63,7 +63,7 @@ func TestTrigger(t *testing.T) {
 		{"list, state dir missing", []string{missing, "--list"}, 2, nil, []string{"state_dir " + filepath.Join(dir, "nowhere") + " does not exist"}},
 		{"cancel without the daemon", []string{file, "--cancel", "x"}, 1, nil,
 			[]string{"wh-git-trigger: cancel job x: no daemon answers on " + filepath.Join(dir, "state", "control.sock"), "hint: "}},
-		{"list and cancel", []string{file, "--list", "--cancel", "x"}, 2, nil, []string{"--list, --show and --cancel do not go together"}},
+		{"list and cancel", []string{file, "--list", "--cancel", "x"}, 2, nil, []string{"--list, --show, --cancel, --install-hook, --post-receive and --git-shell do not go together"}},
 		{"list with a name", []string{file, "one", "--list"}, 2, nil, []string{"expected the settings file alone"}},
 		{"help", []string{"--help"}, 0, nil, []string{"usage: wh-git-trigger"}},
 	}

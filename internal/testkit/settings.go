@@ -46,10 +46,10 @@ type File struct {
 type Repo struct {
 	Name       string // the entry's key (default site)
 	Provider   string // default github
-	Repository string // default acme/<Name>
+	Repository string // default acme/<Name> (none for provider git)
 	Remote     string // default /nonexistent
 	Path       string // default wc-<Name>
-	Secret     string // default Secret
+	Secret     string // default Secret (none for provider git)
 	// Extra is more YAML of the entry (shared_path: true, depth: 0, a whole
 	// environments: block, ...), at any indentation: the indentation its
 	// lines share is replaced by the entry's.
@@ -102,6 +102,9 @@ func (r Repo) write(b *strings.Builder) {
 	for _, kv := range [][2]string{{"provider", cmp.Or(r.Provider, settings.GitHub)},
 		{"repository", cmp.Or(r.Repository, "acme/"+name)}, {"remote", cmp.Or(r.Remote, "/nonexistent")},
 		{"path", cmp.Or(r.Path, "wc-"+name)}, {"secret", cmp.Or(r.Secret, Secret)}} {
+		if r.Provider == settings.Git && (kv[0] == "repository" && r.Repository == "" || kv[0] == "secret" && r.Secret == "") {
+			continue // a repository pushed to on this host needs neither
+		}
 		b.WriteString("    " + kv[0] + ": " + strconv.Quote(kv[1]) + "\n")
 	}
 	b.WriteString(indent(r.Extra, 4))
