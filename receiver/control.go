@@ -3,6 +3,7 @@ package receiver
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -63,6 +64,20 @@ func listenUnix(path string) (*net.UnixListener, error) {
 	return net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 }
 
+// answers reports whether an HTTP server answers on conn within 5 s. A
+// connection can be taken by a listening socket that nobody serves any
+// more (its file descriptor outlived the daemon in a process it started):
+// that one is as stale as a refused one.
+func answers(conn net.Conn) bool {
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(conn, "GET / HTTP/1.0\r\n\r\n"); err != nil {
+		return false
+	}
+	head := make([]byte, 5)
+	_, err := io.ReadFull(conn, head)
+	return err == nil && string(head) == "HTTP/"
+}
+
 // removeStale removes the socket file at path when nothing answers on it.
 func removeStale(path string) error {
 	fi, err := os.Lstat(path)
@@ -74,10 +89,12 @@ func removeStale(path string) error {
 	}
 	conn, err := net.DialTimeout("unix", path, 5*time.Second)
 	if err == nil {
+		live := answers(conn)
 		conn.Close()
-		return fmt.Errorf("%w (%s)", ErrControlInUse, path)
-	}
-	if !errors.Is(err, syscall.ECONNREFUSED) {
+		if live {
+			return fmt.Errorf("%w (%s)", ErrControlInUse, path)
+		}
+	} else if !errors.Is(err, syscall.ECONNREFUSED) {
 		return fmt.Errorf("check control socket: %w", err)
 	}
 	if err := os.Remove(path); err != nil {

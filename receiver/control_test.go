@@ -139,6 +139,7 @@ func TestListenControl(t *testing.T) {
 		{"no file", func(testing.TB, string) {}, "", false},
 		{"stale socket", testkit.StaleSocket, "", false},
 		{"live socket", liveSocket, "another wh-gitd answers on the control socket", false},
+		{"held socket nobody serves", func(t testing.TB, path string) { heldSocket(t, path) }, "", false},
 		{"regular file", func(t testing.TB, path string) { testkit.WriteFile(t, path, "keep") },
 			"is in the way and is not a socket", true},
 	}
@@ -175,10 +176,19 @@ func TestListenControl(t *testing.T) {
 	}
 }
 
+// liveSocket serves HTTP on path, as a running daemon does.
 func liveSocket(t testing.TB, path string) {
+	ln := heldSocket(t, path)
+	go http.Serve(ln, http.NotFoundHandler())
+}
+
+// heldSocket listens on path and never accepts: a listening socket whose
+// file descriptor outlived its daemon.
+func heldSocket(t testing.TB, path string) net.Listener {
 	ln, err := net.Listen("unix", path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
+	return ln
 }
