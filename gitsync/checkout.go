@@ -27,6 +27,11 @@ type checkout struct {
 	wc     *workingCopy
 	target map[string]leaf
 	base   baseline
+	// tree is the target's cache-tree (nil when it cannot have one);
+	// fromIndex says the index already carried it, so that no tree object
+	// was read.
+	tree      *cacheTree
+	fromIndex bool
 	// next becomes the new index; it always describes the disk, so it can
 	// be written even when the checkout stops half-way.
 	next    map[string]*index.Entry
@@ -44,36 +49,42 @@ func newCheckout(ctx context.Context, wc *workingCopy, prev, commit plumbing.Has
 	if err != nil {
 		return nil, fmt.Errorf("read commit: %w", err)
 	}
-	target, err := flattenTree(wc.repo.Storer, c.TreeHash)
-	if err != nil {
-		return nil, err
-	}
 	base, err := loadBaseline(wc, prev, jl)
 	if err != nil {
 		return nil, err
 	}
-	next := make(map[string]*index.Entry, len(target))
-	for p, e := range base.entries {
-		next[p] = e
+	co := &checkout{ctx: ctx, wc: wc, base: base, dirs: make(map[string]bool), jl: jl}
+	if co.target = base.targetLeaves(c.TreeHash); co.target != nil {
+		co.tree, co.fromIndex = base.tree, base.tree != nil && base.tree.hash == c.TreeHash
+	} else if co.target, co.tree, err = flattenCached(wc.repo.Storer, c.TreeHash); err != nil {
+		return nil, err
 	}
-	co := &checkout{ctx: ctx, wc: wc, target: target, base: base, next: next,
-		dirs: make(map[string]bool), jl: jl}
+	co.next = make(map[string]*index.Entry, len(co.target))
+	for p, e := range base.entries {
+		co.next[p] = e
+	}
 	return co, nil
 }
 
 // run applies the checkout under .git/index.lock and writes the index
-// (also after an error, so that it matches what was done).
+// (also after an error, so that it matches what was done). The index
+// carries the target's cache-tree once the whole target is in place, and
+// is written for it alone when it lacked that one.
 func (c *checkout) run() error {
 	lock, err := lockIndex(c.wc.gitDir)
 	if err != nil {
 		return err
 	}
 	err = c.apply()
-	if !c.changed {
+	var tree *cacheTree
+	if err == nil {
+		tree = c.tree
+	}
+	if !c.changed && (tree == nil || c.fromIndex) {
 		lock.release()
 		return err
 	}
-	if werr := lock.commit(c.next); err == nil {
+	if werr := lock.commit(c.next, tree); err == nil {
 		err = werr
 	}
 	return err
