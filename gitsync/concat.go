@@ -36,13 +36,9 @@ func concatPacks(s storer.EncodedObjectStorer, dir string, packs []plumbing.Hash
 	if total != unique {
 		return h, errDuplicateObjects
 	}
-	pw, ok := s.(storer.PackfileWriter)
-	if !ok {
-		return h, errors.New("storage cannot write packs")
-	}
-	w, err := pw.PackfileWriter()
+	w, err := newPackWriter(s)
 	if err != nil {
-		return h, fmt.Errorf("write pack: %w", err)
+		return h, err
 	}
 	sum := sha1.New()
 	err = writeConcat(io.MultiWriter(w, sum), dir, packs, total)
