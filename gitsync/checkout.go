@@ -281,7 +281,7 @@ func (c *checkout) write(p string, l leaf, full string) error {
 		return fmt.Errorf("read blob %s: %w", short(l.hash), err)
 	}
 	if l.mode != filemode.Symlink && blob.Size <= asyncBlobMax {
-		data, err := readBlob(blob)
+		data, err := c.w.readBlob(blob)
 		if err != nil {
 			return fmt.Errorf("read blob %s: %w", short(l.hash), err)
 		}

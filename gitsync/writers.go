@@ -38,6 +38,7 @@ type writers struct {
 	jobs chan writeJob
 	wg   sync.WaitGroup
 	done func(writeJob, fs.FileInfo)
+	bufs sync.Pool // of *[]byte
 	mu   sync.Mutex
 	err  error
 }
@@ -46,6 +47,7 @@ type writers struct {
 // each file written.
 func startWriters(done func(writeJob, fs.FileInfo)) *writers {
 	w := &writers{jobs: make(chan writeJob, writeQueue), done: done}
+	w.bufs.New = func() any { return new([]byte) }
 	n := min(max(runtime.GOMAXPROCS(0), 2), maxWriters)
 	w.wg.Add(n)
 	for range n {
@@ -61,6 +63,7 @@ func (w *writers) run() {
 			continue // drain: the checkout stops at its next file
 		}
 		fi, err := writeBytes(j.full, j.data, j.perm)
+		w.putBuffer(j.data)
 		if err != nil {
 			w.fail(fmt.Errorf("write %s: %w", j.p, err))
 			continue
@@ -107,16 +110,28 @@ func (w *writers) failed() error {
 	return w.err
 }
 
-// readBlob reads a blob in full.
-func readBlob(b *object.Blob) ([]byte, error) {
+// readBlob reads a blob in full, into a buffer the writers are done with
+// when there is one, so that a checkout of thousands of files does not
+// leave as many buffers to the collector.
+func (w *writers) readBlob(b *object.Blob) ([]byte, error) {
 	r, err := b.Reader()
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
-	data := make([]byte, b.Size)
+	bp := w.bufs.Get().(*[]byte)
+	if int64(cap(*bp)) < b.Size {
+		*bp = make([]byte, b.Size, max(b.Size, 4<<10))
+	}
+	data := (*bp)[:b.Size]
 	if _, err := io.ReadFull(r, data); err != nil {
+		w.putBuffer(data)
 		return nil, err
 	}
 	return data, nil
+}
+
+func (w *writers) putBuffer(b []byte) {
+	b = b[:0]
+	w.bufs.Put(&b)
 }
