@@ -14,10 +14,10 @@ import (
 
 const (
 	// writeQueue bounds the blobs read and waiting for a writer.
-	writeQueue = 16
+	writeQueue = 8
 	// asyncBlobMax is the largest blob handed to the writers; a larger
 	// one is streamed to its file by the checkout itself.
-	asyncBlobMax = 256 << 10
+	asyncBlobMax = 64 << 10
 	// maxWriters bounds the goroutines creating files.
 	maxWriters = 4
 )
