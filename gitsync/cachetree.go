@@ -1,9 +1,10 @@
 package gitsync
 
 import (
-	"bytes"
 	"crypto/sha1"
 	"encoding/binary"
+	"hash"
+	"io"
 	"strconv"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -54,21 +55,6 @@ func (t *cacheTree) encode(b []byte) []byte {
 	return b
 }
 
-// withCacheTree returns the encoded index enc (entries and trailing
-// checksum, no extensions) with t appended as its TREE extension and the
-// checksum computed again.
-func withCacheTree(enc []byte, t *cacheTree) []byte {
-	body := enc[:len(enc)-sha1.Size]
-	payload := t.encode(nil)
-	out := make([]byte, 0, len(body)+8+len(payload)+sha1.Size)
-	out = append(out, body...)
-	out = append(out, "TREE"...)
-	out = binary.BigEndian.AppendUint32(out, uint32(len(payload)))
-	out = append(out, payload...)
-	sum := sha1.Sum(out)
-	return append(out, sum[:]...)
-}
-
 // indexCacheTree rebuilds the cache-tree of an index as read by go-git
 // (which lists the valid directories in pre-order and drops invalidated
 // ones). It returns nil unless the root is valid, covers all n entries,
@@ -109,19 +95,51 @@ func readCacheTree(entries []index.TreeEntry, depth int) (*cacheTree, []index.Tr
 	return t, rest, below <= t.count
 }
 
-// encodeIndex encodes entries as a version 2 index, with t as its
-// cache-tree when t is not nil.
-func encodeIndex(entries map[string]*index.Entry, t *cacheTree) ([]byte, error) {
+// writeIndex writes entries to w as a version 2 index, with t as its
+// cache-tree when t is not nil. go-git's encoder writes no extension, so
+// its trailing checksum is held back, the extension appended and the
+// checksum computed again over everything.
+func writeIndex(w io.Writer, entries map[string]*index.Entry, t *cacheTree) error {
 	idx := &index.Index{Version: 2, Entries: make([]*index.Entry, 0, len(entries))}
 	for _, e := range entries {
 		idx.Entries = append(idx.Entries, e)
 	}
-	var buf bytes.Buffer
-	if err := index.NewEncoder(&buf).Encode(idx); err != nil {
-		return nil, err
-	}
 	if t == nil {
-		return buf.Bytes(), nil
+		return index.NewEncoder(w).Encode(idx)
 	}
-	return withCacheTree(buf.Bytes(), t), nil
+	hw := &holdBack{w: w, sum: sha1.New()}
+	if err := index.NewEncoder(hw).Encode(idx); err != nil {
+		return err
+	}
+	payload := t.encode(nil)
+	ext := binary.BigEndian.AppendUint32([]byte("TREE"), uint32(len(payload)))
+	if _, err := hw.emit(append(ext, payload...)); err != nil {
+		return err
+	}
+	_, err := w.Write(hw.sum.Sum(nil))
+	return err
+}
+
+// holdBack passes what is written on to w and into sum, except the last
+// sha1.Size bytes so far (go-git's trailing checksum), which it drops.
+type holdBack struct {
+	w    io.Writer
+	sum  hash.Hash
+	tail []byte
+}
+
+func (h *holdBack) Write(p []byte) (int, error) {
+	h.tail = append(h.tail, p...)
+	if n := len(h.tail) - sha1.Size; n > 0 {
+		if _, err := h.emit(h.tail[:n]); err != nil {
+			return 0, err
+		}
+		h.tail = append(h.tail[:0], h.tail[n:]...)
+	}
+	return len(p), nil
+}
+
+func (h *holdBack) emit(p []byte) (int, error) {
+	h.sum.Write(p)
+	return h.w.Write(p)
 }

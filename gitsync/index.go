@@ -1,6 +1,7 @@
 package gitsync
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -146,9 +147,10 @@ func lockIndex(gitDir string) (*indexLock, error) {
 // commit writes entries as the new index, with t as its cache-tree when
 // t is not nil, and releases the lock.
 func (l *indexLock) commit(entries map[string]*index.Entry, t *cacheTree) error {
-	b, err := encodeIndex(entries, t)
+	bw := bufio.NewWriter(l.f)
+	err := writeIndex(bw, entries, t)
 	if err == nil {
-		_, err = l.f.Write(b)
+		err = bw.Flush()
 	}
 	if cerr := l.f.Close(); err == nil {
 		err = cerr
