@@ -24,6 +24,7 @@ type config struct {
 	repsLarge     int   // the same for the large repository
 	repsLargeFull int   // the same for the large repository's full-history scenarios
 	nodeModules   int   // ignored files in node_modules/
+	series        int   // full-history syncs in a row (the slowest is reported)
 	cacheDir      string
 	gctrace       bool
 	env           []string      // added to wh-gitd's and wh-git-trigger's environment
@@ -39,7 +40,7 @@ func fullConfig() config {
 			assets: 4, assetSize: 24 << 10, assetEvery: 50, sideAt: 150, sideCommits: 5},
 		large: shape{name: "large", baseFiles: 15000, commits: 5000, addEvery: 1, editFiles: 3, lines: 40,
 			assets: 40, assetSize: 224 << 10, assetEvery: 4, sideAt: 2000, sideCommits: 10},
-		depths: []int{1, 0}, reps: 7, repsLarge: 5, repsLargeFull: 3, nodeModules: 20_000,
+		depths: []int{1, 0}, reps: 7, repsLarge: 5, repsLargeFull: 3, nodeModules: 20_000, series: 30,
 		cacheDir: defaultCache(), quietWait: 2 * time.Minute,
 	}
 }
@@ -55,7 +56,7 @@ func smokeConfig(short bool) config {
 			assets: 2, assetSize: 4 << 10, assetEvery: 10, sideAt: 15, sideCommits: 2},
 		large: shape{name: "large", baseFiles: 150, commits: 60, addEvery: 2, editFiles: 3, lines: 30,
 			assets: 4, assetSize: 16 << 10, assetEvery: 5, sideAt: 30, sideCommits: 3},
-		depths: []int{1, 0}, reps: 1, repsLarge: 1, repsLargeFull: 1, nodeModules: 300,
+		depths: []int{1, 0}, reps: 1, repsLarge: 1, repsLargeFull: 1, nodeModules: 300, series: 3,
 		cacheDir: defaultCache(),
 	}
 	if short {

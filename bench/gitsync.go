@@ -169,7 +169,7 @@ func (b *syncBench) run(ctx context.Context) []scenario {
 	out = append(out, b.compare(ctx, "incremental (+20 commits), "+d, b.push, b.wh.sync, b.git.sync))
 	out = append(out, b.compare(ctx, "no-op, "+d, nil, b.wh.sync, b.git.sync))
 	if b.depth == 0 {
-		return out
+		return append(out, b.series(ctx))
 	}
 	out = append(out, b.compare(ctx, "force-push to an older unrelated commit, "+d, b.forcePush, b.wh.sync, b.git.sync))
 	if err := b.restore(ctx); err != nil {

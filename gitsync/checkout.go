@@ -9,10 +9,12 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"sync"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/format/index"
+	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
 // ctxCheckEvery is how many files are written between context checks.
@@ -27,10 +29,18 @@ type checkout struct {
 	wc     *workingCopy
 	target map[string]leaf
 	base   baseline
+	// tree is the target's cache-tree (nil when it cannot have one);
+	// fromIndex says the index already carried it, so that no tree object
+	// was read.
+	tree      *cacheTree
+	fromIndex bool
 	// next becomes the new index; it always describes the disk, so it can
-	// be written even when the checkout stops half-way.
+	// be written even when the checkout stops half-way. Writers update
+	// it, changed and written under mu.
 	next    map[string]*index.Entry
 	changed bool
+	mu      sync.Mutex
+	w       *writers
 	// dirs caches relative directories known to be real directories.
 	dirs map[string]bool
 	jl   *jobLog
@@ -44,36 +54,42 @@ func newCheckout(ctx context.Context, wc *workingCopy, prev, commit plumbing.Has
 	if err != nil {
 		return nil, fmt.Errorf("read commit: %w", err)
 	}
-	target, err := flattenTree(wc.repo.Storer, c.TreeHash)
-	if err != nil {
-		return nil, err
-	}
 	base, err := loadBaseline(wc, prev, jl)
 	if err != nil {
 		return nil, err
 	}
-	next := make(map[string]*index.Entry, len(target))
-	for p, e := range base.entries {
-		next[p] = e
+	co := &checkout{ctx: ctx, wc: wc, base: base, dirs: make(map[string]bool), jl: jl}
+	if co.target = base.targetLeaves(c.TreeHash); co.target != nil {
+		co.tree, co.fromIndex = base.tree, base.tree != nil && base.tree.hash == c.TreeHash
+	} else if co.target, co.tree, err = flattenCached(wc.repo.Storer, c.TreeHash); err != nil {
+		return nil, err
 	}
-	co := &checkout{ctx: ctx, wc: wc, target: target, base: base, next: next,
-		dirs: make(map[string]bool), jl: jl}
+	co.next = make(map[string]*index.Entry, len(co.target))
+	for p, e := range base.entries {
+		co.next[p] = e
+	}
 	return co, nil
 }
 
 // run applies the checkout under .git/index.lock and writes the index
-// (also after an error, so that it matches what was done).
+// (also after an error, so that it matches what was done). The index
+// carries the target's cache-tree once the whole target is in place, and
+// is written for it alone when it lacked that one.
 func (c *checkout) run() error {
 	lock, err := lockIndex(c.wc.gitDir)
 	if err != nil {
 		return err
 	}
 	err = c.apply()
-	if !c.changed {
+	var tree *cacheTree
+	if err == nil {
+		tree = c.tree
+	}
+	if !c.changed && (tree == nil || c.fromIndex) {
 		lock.release()
 		return err
 	}
-	if werr := lock.commit(c.next); err == nil {
+	if werr := lock.commit(c.next, tree); err == nil {
 		err = werr
 	}
 	return err
@@ -83,6 +99,16 @@ func (c *checkout) apply() error {
 	if err := c.removeStale(); err != nil {
 		return err
 	}
+	c.w = startWriters(c.wrote)
+	err := c.placeAll()
+	if werr := c.w.wait(); err == nil {
+		err = werr
+	}
+	return err
+}
+
+// placeAll places every path of the target, in order.
+func (c *checkout) placeAll() error {
 	paths := make([]string, 0, len(c.target))
 	for p := range c.target {
 		paths = append(paths, p)
@@ -93,6 +119,9 @@ func (c *checkout) apply() error {
 			if err := c.ctx.Err(); err != nil {
 				return err
 			}
+		}
+		if err := c.w.failed(); err != nil {
+			return err
 		}
 		if err := c.place(p, c.target[p]); err != nil {
 			return fmt.Errorf("write %s: %w", p, err)
@@ -235,13 +264,14 @@ func (c *checkout) placeGitlink(p string, l leaf, full string, fi fs.FileInfo) e
 		}
 	}
 	if b := c.base.entries[p]; b == nil || b.Hash != l.hash || b.Mode != l.mode {
-		c.next[p] = newEntry(p, l, nil)
-		c.changed = true
+		c.set(p, newEntry(p, l, nil))
 	}
 	return nil
 }
 
-// write puts the blob of l at full, replacing any non-directory there.
+// write puts the blob of l at full, replacing any non-directory there:
+// a file of at most asyncBlobMax bytes is read here and written by the
+// writers, anything else here.
 func (c *checkout) write(p string, l leaf, full string) error {
 	if err := c.ensureParents(p); err != nil {
 		return err
@@ -250,37 +280,65 @@ func (c *checkout) write(p string, l leaf, full string) error {
 	if err != nil {
 		return fmt.Errorf("read blob %s: %w", short(l.hash), err)
 	}
-	r, err := blob.Reader()
-	if err != nil {
-		return fmt.Errorf("read blob %s: %w", short(l.hash), err)
-	}
-	defer r.Close()
-	switch l.mode {
-	case filemode.Symlink:
-		target, err := io.ReadAll(io.LimitReader(r, maxSymlinkTarget+1))
+	if l.mode != filemode.Symlink && blob.Size <= asyncBlobMax {
+		data, err := c.w.readBlob(blob)
 		if err != nil {
-			return err
+			return fmt.Errorf("read blob %s: %w", short(l.hash), err)
 		}
-		if len(target) > maxSymlinkTarget {
-			return fmt.Errorf("symlink target longer than %d bytes", maxSymlinkTarget)
-		}
-		err = writeSymlink(full, string(target))
-	case filemode.Executable:
-		err = writeFile(full, r, 0o755)
-	default:
-		err = writeFile(full, r, 0o644)
+		return c.w.submit(writeJob{p: p, full: full, l: l, data: data, perm: filePerm(l.mode)})
 	}
-	if err != nil {
+	if err := writeStream(full, l, blob); err != nil {
 		return err
 	}
 	fi, err := os.Lstat(full)
 	if err != nil {
 		return err
 	}
-	c.next[p] = newEntry(p, l, fi)
-	c.changed = true
-	c.written++
+	c.wrote(writeJob{p: p, l: l}, fi)
 	return nil
+}
+
+// writeStream writes a symlink or a large file from its blob.
+func writeStream(full string, l leaf, blob *object.Blob) error {
+	r, err := blob.Reader()
+	if err != nil {
+		return fmt.Errorf("read blob %s: %w", short(l.hash), err)
+	}
+	defer r.Close()
+	if l.mode != filemode.Symlink {
+		return writeFile(full, r, filePerm(l.mode))
+	}
+	target, err := io.ReadAll(io.LimitReader(r, maxSymlinkTarget+1))
+	if err != nil {
+		return err
+	}
+	if len(target) > maxSymlinkTarget {
+		return fmt.Errorf("symlink target longer than %d bytes", maxSymlinkTarget)
+	}
+	return writeSymlink(full, string(target))
+}
+
+// wrote records a file written, from the checkout or from a writer.
+func (c *checkout) wrote(j writeJob, fi fs.FileInfo) {
+	c.set(j.p, newEntry(j.p, j.l, fi))
+	c.mu.Lock()
+	c.written++
+	c.mu.Unlock()
+}
+
+// set records p's new index entry; the writers call it too.
+func (c *checkout) set(p string, e *index.Entry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.next[p] = e
+	c.changed = true
+}
+
+func filePerm(m filemode.FileMode) fs.FileMode {
+	if m == filemode.Executable {
+		return 0o755
+	}
+	return 0o644
 }
 
 // ensureParents makes every leading directory of p a real directory,
@@ -362,8 +420,7 @@ func (c *checkout) unchanged(e *index.Entry, full string, fi fs.FileInfo) bool {
 
 // refresh records fresh stat data for a file whose content was verified.
 func (c *checkout) refresh(p string, l leaf, fi fs.FileInfo) {
-	c.next[p] = newEntry(p, l, fi)
-	c.changed = true
+	c.set(p, newEntry(p, l, fi))
 }
 
 func (c *checkout) report(p, format string) {

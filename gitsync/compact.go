@@ -147,13 +147,9 @@ func pruneShallow(wc *workingCopy, shallow []plumbing.Hash, reachable map[plumbi
 }
 
 func writePack(s storer.EncodedObjectStorer, hashes []plumbing.Hash) (h plumbing.Hash, err error) {
-	pw, ok := s.(storer.PackfileWriter)
-	if !ok {
-		return h, errors.New("storage cannot write packs")
-	}
-	w, err := pw.PackfileWriter()
+	w, err := newPackWriter(s)
 	if err != nil {
-		return h, fmt.Errorf("write pack: %w", err)
+		return h, err
 	}
 	h, err = packfile.NewEncoder(w, s, false).Encode(hashes, packWindow)
 	if cerr := w.Close(); err == nil {
@@ -163,6 +159,20 @@ func writePack(s storer.EncodedObjectStorer, hashes []plumbing.Hash) (h plumbing
 		return h, fmt.Errorf("write pack: %w", err)
 	}
 	return h, nil
+}
+
+// newPackWriter returns the storage's writer of a new pack, which indexes
+// the pack as it is written and adds it to the storage when closed.
+func newPackWriter(s storer.EncodedObjectStorer) (io.WriteCloser, error) {
+	pw, ok := s.(storer.PackfileWriter)
+	if !ok {
+		return nil, errors.New("write pack: storage cannot write packs")
+	}
+	w, err := pw.PackfileWriter()
+	if err != nil {
+		return nil, fmt.Errorf("write pack: %w", err)
+	}
+	return w, nil
 }
 
 func deleteLoose(s storer.EncodedObjectStorer, packed map[plumbing.Hash]struct{}) error {

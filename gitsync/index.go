@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/format/index"
 )
 
@@ -20,6 +21,13 @@ type baseline struct {
 	entries map[string]*index.Entry
 	// modTime is the index file's mtime, for the racy-clean check.
 	modTime time.Time
+	// tree is the index's cache-tree when the index holds exactly the
+	// leaves of the tree at its root (and nothing git flags otherwise).
+	tree *cacheTree
+	// headTree and leaves are HEAD's tree and its leaves when the
+	// entries were made from them.
+	headTree plumbing.Hash
+	leaves   map[string]leaf
 }
 
 func loadBaseline(wc *workingCopy, prev plumbing.Hash, jl *jobLog) (baseline, error) {
@@ -45,17 +53,21 @@ func loadBaseline(wc *workingCopy, prev plumbing.Hash, jl *jobLog) (baseline, er
 	for p, l := range leaves {
 		b.entries[p] = newEntry(p, l, nil) // no stat data: hashed once
 	}
+	b.headTree, b.leaves = c.TreeHash, leaves
 	return b, nil
 }
 
 func fromIndex(idx *index.Index, jl *jobLog) baseline {
 	b := baseline{entries: make(map[string]*index.Entry, len(idx.Entries)), modTime: idx.ModTime}
+	plain := true
 	for _, e := range idx.Entries {
 		if err := checkPath(e.Name); err != nil {
 			jl.printf("ignored index entry %q: %v", e.Name, err)
+			plain = false
 			continue
 		}
 		if _, dup := b.entries[e.Name]; dup {
+			plain = false
 			continue // merge conflict stages: one entry is enough
 		}
 		if e.Stage != 0 || e.IntentToAdd || e.SkipWorktree {
@@ -65,10 +77,41 @@ func fromIndex(idx *index.Index, jl *jobLog) baseline {
 			c := *e
 			c.ModifiedAt, c.Stage, c.IntentToAdd, c.SkipWorktree = time.Time{}, 0, false, false
 			e = &c
+			plain = false
 		}
+		plain = plain && leafMode(e.Mode)
 		b.entries[e.Name] = e
 	}
+	if plain {
+		b.tree = indexCacheTree(idx.Cache, len(idx.Entries))
+	}
 	return b
+}
+
+// targetLeaves returns the leaves of tree when the baseline already holds
+// them (the index's cache-tree, or HEAD's tree, is that tree), so that no
+// tree object is read; otherwise nil.
+func (b baseline) targetLeaves(tree plumbing.Hash) map[string]leaf {
+	switch {
+	case b.tree != nil && b.tree.hash == tree:
+		out := make(map[string]leaf, len(b.entries))
+		for p, e := range b.entries {
+			out[p] = leaf{mode: e.Mode, hash: e.Hash}
+		}
+		return out
+	case b.leaves != nil && b.headTree == tree:
+		return b.leaves
+	}
+	return nil
+}
+
+// leafMode reports whether m is a mode git writes in an index entry.
+func leafMode(m filemode.FileMode) bool {
+	switch m {
+	case filemode.Regular, filemode.Executable, filemode.Symlink, filemode.Submodule:
+		return true
+	}
+	return false
 }
 
 // checkPath applies checkName to every component of a slash path.
@@ -101,14 +144,11 @@ func lockIndex(gitDir string) (*indexLock, error) {
 	return l, nil
 }
 
-// commit writes entries as the new index and releases the lock.
-func (l *indexLock) commit(entries map[string]*index.Entry) error {
-	idx := &index.Index{Version: 2, Entries: make([]*index.Entry, 0, len(entries))}
-	for _, e := range entries {
-		idx.Entries = append(idx.Entries, e)
-	}
+// commit writes entries as the new index, with t as its cache-tree when
+// t is not nil, and releases the lock.
+func (l *indexLock) commit(entries map[string]*index.Entry, t *cacheTree) error {
 	bw := bufio.NewWriter(l.f)
-	err := index.NewEncoder(bw).Encode(idx)
+	err := writeIndex(bw, entries, t)
 	if err == nil {
 		err = bw.Flush()
 	}

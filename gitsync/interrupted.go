@@ -154,7 +154,7 @@ func carryBaseline(old, gitDir string, jl *jobLog) string {
 	}
 	lock, err := lockIndex(gitDir)
 	if err == nil {
-		err = lock.commit(entries)
+		err = lock.commit(entries, nil)
 	}
 	if err != nil {
 		jl.printf("could not keep the old HEAD's file list (%v): files the commit deletes may stay", err)

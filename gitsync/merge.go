@@ -16,6 +16,9 @@ import (
 // pack and deletes the packs it merged. It returns how many packs it merged
 // and how many objects the new pack holds. The largest pack is left as it
 // is, so a merge costs what was fetched since it, not the whole history.
+// The packs are concatenated as they are, their deltas kept (see
+// concatPacks); only when an object is in two of them are they encoded
+// again, which searches for deltas anew and is much slower.
 func mergePacks(wc *workingCopy, pos storer.PackedObjectStorer, packs []plumbing.Hash) (int, int, error) {
 	dir := filepath.Join(wc.gitDir, "objects", "pack")
 	small := allButLargest(dir, packs)
@@ -26,11 +29,14 @@ func mergePacks(wc *workingCopy, pos storer.PackedObjectStorer, packs []plumbing
 	var hashes []plumbing.Hash
 	for _, p := range small {
 		var err error
-		if hashes, err = appendPackHashes(filepath.Join(dir, "pack-"+p.String()+".idx"), seen, hashes); err != nil {
+		if hashes, err = appendPackHashes(packIdxPath(dir, p), seen, hashes); err != nil {
 			return 0, 0, err
 		}
 	}
-	pack, err := writePack(wc.repo.Storer, hashes)
+	pack, err := concatPacks(wc.repo.Storer, dir, small, len(hashes))
+	if errors.Is(err, errDuplicateObjects) {
+		pack, err = writePack(wc.repo.Storer, hashes)
+	}
 	if err != nil {
 		return 0, 0, err
 	}
@@ -43,6 +49,10 @@ func mergePacks(wc *workingCopy, pos storer.PackedObjectStorer, packs []plumbing
 	}
 	wc.packsDeleted()
 	return len(small), len(hashes), nil
+}
+
+func packIdxPath(dir string, p plumbing.Hash) string {
+	return filepath.Join(dir, "pack-"+p.String()+".idx")
 }
 
 // allButLargest returns packs without the one whose pack file is largest.

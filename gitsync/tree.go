@@ -25,20 +25,33 @@ type leaf struct {
 // any case; and a name that appears twice in one tree (a file and a
 // directory of the same name).
 func flattenTree(s storer.EncodedObjectStorer, tree plumbing.Hash) (map[string]leaf, error) {
-	out := make(map[string]leaf)
-	if err := walkTree(s, tree, "", 0, out); err != nil {
-		return nil, err
-	}
-	return out, nil
+	out, _, err := flattenCached(s, tree)
+	return out, err
 }
 
-func walkTree(s storer.EncodedObjectStorer, h plumbing.Hash, prefix string, depth int, out map[string]leaf) error {
+// flattenCached is flattenTree that also returns the tree's cache-tree, or
+// nil when an index of its leaves could not carry one (see complete).
+func flattenCached(s storer.EncodedObjectStorer, tree plumbing.Hash) (map[string]leaf, *cacheTree, error) {
+	out := make(map[string]leaf)
+	root := &cacheTree{hash: tree}
+	if err := walkTree(s, root, "", 0, out); err != nil {
+		return nil, nil, err
+	}
+	if !root.complete() {
+		root = nil
+	}
+	return out, root, nil
+}
+
+// walkTree adds the leaves of the tree node.hash to out and fills node's
+// count and subdirectories.
+func walkTree(s storer.EncodedObjectStorer, node *cacheTree, prefix string, depth int, out map[string]leaf) error {
 	if depth > maxTreeDepth {
 		return fmt.Errorf("invalid tree: nested deeper than %d at %q", maxTreeDepth, prefix)
 	}
-	t, err := object.GetTree(s, h)
+	t, err := object.GetTree(s, node.hash)
 	if err != nil {
-		return fmt.Errorf("read tree %s at %q: %w", short(h), prefix, err)
+		return fmt.Errorf("read tree %s at %q: %w", short(node.hash), prefix, err)
 	}
 	seen := make(map[string]bool, len(t.Entries))
 	for _, e := range t.Entries {
@@ -52,9 +65,13 @@ func walkTree(s storer.EncodedObjectStorer, h plumbing.Hash, prefix string, dept
 		p := prefix + e.Name
 		switch e.Mode {
 		case filemode.Dir:
-			err = walkTree(s, e.Hash, p+"/", depth+1, out)
+			sub := &cacheTree{name: e.Name, hash: e.Hash}
+			err = walkTree(s, sub, p+"/", depth+1, out)
+			node.subs = append(node.subs, sub)
+			node.count += sub.count
 		case filemode.Regular, filemode.Deprecated, filemode.Executable, filemode.Symlink, filemode.Submodule:
 			out[p] = leaf{mode: canonicalMode(e.Mode), hash: e.Hash}
+			node.count++
 		default:
 			err = fmt.Errorf("invalid tree: entry %q has unsupported mode %o", p, uint32(e.Mode))
 		}

@@ -31,6 +31,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -42,6 +43,13 @@ import (
 )
 
 func main() {
+	// A sync of a large repository's full history makes hundreds of MB of
+	// short-lived garbage (go-git's pack parser) around a live heap of a
+	// few tens: a soft limit, as in wh-gitd, has the collector keep the
+	// peak near it. GOMEMLIMIT in the environment still wins.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(64 << 20)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

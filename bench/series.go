@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"fmt"
+)
+
+// series syncs both tools b.e.cfg.series times in a row at full history,
+// each after 20 new commits, and keeps the slowest sync of each and the
+// highest peak memory: what a job waits for when the object store needs
+// upkeep (wh-gitd merges its packs past 24, after the job's commands;
+// git's fetch runs its own automatic maintenance).
+func (b *syncBench) series(ctx context.Context) scenario {
+	n := b.e.cfg.series
+	sc := scenario{name: fmt.Sprintf("%d syncs in a row (+20 commits each), full history: the slowest", n)}
+	var whs, gits []sample
+	for i := range n {
+		if sc.err = b.push(ctx); sc.err != nil {
+			return sc
+		}
+		order := []struct {
+			f   func(context.Context) (sample, error)
+			out *[]sample
+		}{{b.wh.sync, &whs}, {b.git.sync, &gits}}
+		if i%2 == 1 {
+			order[0], order[1] = order[1], order[0]
+		}
+		for _, o := range order {
+			s, err := b.counted(ctx, o.f)
+			if sc.err = err; err != nil {
+				return sc
+			}
+			*o.out = append(*o.out, s)
+		}
+	}
+	sc.wh, sc.git = slowest(whs), slowest(gits)
+	sc.err = b.same(ctx)
+	b.e.logf("  %-44s wh %s | git %s", sc.name, fmtSample(sc.wh), fmtSample(sc.git))
+	return sc
+}
+
+// slowest is the longest sample, with the highest peak memory of all.
+func slowest(ss []sample) sample {
+	var out sample
+	for _, s := range ss {
+		if s.wall > out.wall {
+			out.wall, out.bytes = s.wall, s.bytes
+		}
+		out.rssKB = max(out.rssKB, s.rssKB)
+	}
+	return out
+}
