@@ -26,10 +26,13 @@
 // for a clean. Content is written byte for byte as stored: no smudge filters,
 // no line-ending conversion, no Git LFS.
 //
-// Depth matters more with go-git than with git: go-git cannot ask for thin
-// packs, so with Depth > 0 every fetch of a new commit downloads its whole
-// tree again, while with Depth 0 only the first clone is big and later
-// fetches bring just what changed.
+// Fetches speak upload-pack through go-git's transports but build the
+// request here, asking for a thin pack (which go-git's own fetch never
+// does): the server then sends only what the commits the working copy has
+// do not hold, as deltas against objects it has, and the pack is completed
+// from the local objects before it is stored, as `git index-pack
+// --fix-thin` does. So a shallow fetch of a new commit brings what changed,
+// not its whole tree again.
 //
 // It also authenticates (SSH keys checked against known_hosts, HTTPS
 // tokens), removes a stale .git/index.lock, optionally updates submodules,
