@@ -38,9 +38,10 @@
 // tokens), removes a stale .git/index.lock, optionally updates submodules,
 // and compacts the object store now and then, because go-git never repacks.
 // A remote given as a local path is read through the git-upload-pack
-// program, which go-git runs (its in-process server cannot serve shallow
-// fetches or fetches by hash, and is reached only through a global
-// registry): git must be installed for such remotes, not for http(s) or ssh.
+// program, which go-git runs (its in-process server ignores the depth,
+// refuses a shallow copy's request and thin packs, and searches deltas
+// anew for every fetch): git must be installed for such remotes, not for
+// http(s) or ssh.
 //
 // It knows nothing about webhooks, jobs, locking between processes or
 // commands: the caller serialises syncs of one working copy and decides

@@ -50,17 +50,10 @@ func storePack(wc *workingCopy, r io.Reader, thin bool) error {
 	return nil
 }
 
-// completeThin receives the pack into f, finds its missing bases and
-// writes the completed pack into the object store.
+// completeThin receives the pack into f, finding its missing bases as it
+// arrives, and writes the completed pack into the object store.
 func completeThin(wc *workingCopy, f *os.File, r io.Reader) error {
-	size, err := io.Copy(f, r)
-	if err != nil {
-		return fmt.Errorf("receive: %w", err)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return err
-	}
-	count, missing, err := externalBases(f)
+	size, count, missing, err := receive(f, r)
 	if err != nil {
 		return err
 	}
@@ -79,25 +72,53 @@ func completeThin(wc *workingCopy, f *os.File, r io.Reader) error {
 	return err
 }
 
-// externalBases reads the pack (checking every object inflates to its
-// declared size, and the trailing checksum) and returns its object count
-// and the bases of its ref-deltas that it does not hold, sorted. A base
-// that is itself a delta in this pack is not known by its hash here: only
-// bases that are whole objects in the pack count as held, so a pack whose
-// ref-deltas point at its own deltas (git never sends one with ofs-delta
-// asked for) would get such a base appended again.
-func externalBases(f io.ReadSeeker) (uint32, []plumbing.Hash, error) {
-	sc := packfile.NewScanner(f)
+// receive copies the pack from r into f while reading it (see
+// externalBases) and returns its size, its object count and the bases it
+// lacks.
+func receive(f *os.File, r io.Reader) (int64, uint32, []plumbing.Hash, error) {
+	bw := bufio.NewWriterSize(f, 64<<10)
+	tee := io.TeeReader(r, bw)
+	count, sum, missing, err := externalBases(tee)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	if _, err := io.Copy(io.Discard, tee); err != nil {
+		return 0, 0, nil, fmt.Errorf("receive: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return 0, 0, nil, err
+	}
+	size, err := f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	// Nothing may follow the checksum: the pack must end with it.
+	last := make([]byte, packTrailerSize)
+	if _, err := f.ReadAt(last, size-packTrailerSize); err != nil || !bytes.Equal(last, sum[:]) {
+		return 0, 0, nil, fmt.Errorf("%w: data after the checksum", packfile.ErrMalformedPackFile)
+	}
+	return size, count, missing, nil
+}
+
+// externalBases reads the pack (checking that every object inflates to its
+// declared size, and the trailing checksum) and returns its object count,
+// its checksum and the bases of its ref-deltas that it does not hold,
+// sorted. A base that is itself a delta in this pack is not known by its
+// hash here: only whole objects in the pack count as held, so a pack
+// whose ref-deltas point at its own deltas (git never sends one when
+// ofs-delta is asked for) would get such a base appended again.
+func externalBases(r io.Reader) (uint32, plumbing.Hash, []plumbing.Hash, error) {
+	sc := packfile.NewScanner(r)
 	_, count, err := sc.Header()
 	if err != nil {
-		return 0, nil, err
+		return 0, plumbing.ZeroHash, nil, err
 	}
 	held := map[plumbing.Hash]bool{}
 	refs := map[plumbing.Hash]bool{}
 	for range count {
 		oh, err := sc.NextObjectHeader()
 		if err != nil {
-			return 0, nil, err
+			return 0, plumbing.ZeroHash, nil, err
 		}
 		switch oh.Type {
 		case plumbing.REFDeltaObject:
@@ -106,13 +127,14 @@ func externalBases(f io.ReadSeeker) (uint32, []plumbing.Hash, error) {
 		default:
 			h := plumbing.NewHasher(oh.Type, oh.Length)
 			if _, _, err := sc.NextObject(h); err != nil {
-				return 0, nil, err
+				return 0, plumbing.ZeroHash, nil, err
 			}
 			held[h.Sum()] = true
 		}
 	}
-	if _, err := sc.Checksum(); err != nil {
-		return 0, nil, err
+	sum, err := sc.Checksum()
+	if err != nil {
+		return 0, plumbing.ZeroHash, nil, err
 	}
 	var missing []plumbing.Hash
 	for h := range refs {
@@ -121,7 +143,7 @@ func externalBases(f io.ReadSeeker) (uint32, []plumbing.Hash, error) {
 		}
 	}
 	slices.SortFunc(missing, func(a, b plumbing.Hash) int { return bytes.Compare(a[:], b[:]) })
-	return count, missing, nil
+	return count, sum, missing, nil
 }
 
 // base is one object appended to complete a thin pack.
