@@ -57,15 +57,14 @@ func completeThin(wc *workingCopy, f *os.File, r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	bases, err := readBases(wc, missing)
-	if err != nil {
+	if err := checkBases(wc, missing); err != nil {
 		return err
 	}
 	pw, err := wc.st.PackfileWriter()
 	if err != nil {
 		return err
 	}
-	err = writeCompleted(pw, f, size, count, bases)
+	err = writeCompleted(pw, wc, f, size, count, missing)
 	if cerr := pw.Close(); err == nil {
 		err = cerr
 	}
@@ -146,33 +145,25 @@ func externalBases(r io.Reader) (uint32, plumbing.Hash, []plumbing.Hash, error) 
 	return count, sum, missing, nil
 }
 
-// base is one object appended to complete a thin pack.
-type base struct {
-	hash plumbing.Hash
-	obj  plumbing.EncodedObject
-}
-
-// readBases finds each missing base in the local object store (a pack or
-// a loose object); one that is not here makes the pack unusable.
-func readBases(wc *workingCopy, missing []plumbing.Hash) ([]base, error) {
-	bases := make([]base, 0, len(missing))
+// checkBases makes sure each missing base is in the local object store
+// (a pack or a loose object); one that is not makes the pack unusable.
+func checkBases(wc *workingCopy, missing []plumbing.Hash) error {
 	for _, h := range missing {
-		obj, err := wc.st.EncodedObject(plumbing.AnyObject, h)
+		err := wc.st.HasEncodedObject(h)
 		if errors.Is(err, plumbing.ErrObjectNotFound) {
-			return nil, fmt.Errorf("delta base %s is neither in the pack nor here", h)
+			return fmt.Errorf("delta base %s is neither in the pack nor here", h)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read delta base %s: %w", h, err)
+			return fmt.Errorf("read delta base %s: %w", h, err)
 		}
-		bases = append(bases, base{hash: h, obj: obj})
 	}
-	return bases, nil
+	return nil
 }
 
 // writeCompleted writes to w the pack in f (size bytes, trailer included)
 // with the bases appended, its count raised by as many, and a new
 // trailing checksum.
-func writeCompleted(w io.Writer, f io.ReadSeeker, size int64, count uint32, bases []base) error {
+func writeCompleted(w io.Writer, wc *workingCopy, f io.ReadSeeker, size int64, count uint32, bases []plumbing.Hash) error {
 	if size < packHeaderSize+packTrailerSize {
 		return packfile.ErrMalformedPackFile
 	}
@@ -192,8 +183,9 @@ func writeCompleted(w io.Writer, f io.ReadSeeker, size int64, count uint32, base
 	if _, err := io.CopyN(bw, f, size-packHeaderSize-packTrailerSize); err != nil {
 		return err
 	}
-	for _, b := range bases {
-		if err := appendObject(bw, b); err != nil {
+	zw, _ := zlib.NewWriterLevel(bw, zlib.BestSpeed) // the level is valid
+	for _, h := range bases {
+		if err := appendObject(bw, zw, wc, h); err != nil {
 			return err
 		}
 	}
@@ -204,28 +196,33 @@ func writeCompleted(w io.Writer, f io.ReadSeeker, size int64, count uint32, base
 	return err
 }
 
-// appendObject writes b as a whole (undeltified) pack entry, checking that
-// its content still hashes to its name.
-func appendObject(w io.Writer, b base) error {
-	if _, err := w.Write(entryHeader(b.obj.Type(), b.obj.Size())); err != nil {
+// appendObject writes the local object h as a whole (undeltified) pack
+// entry, compressed with zw (reset to w), checking that its content still
+// hashes to its name.
+func appendObject(w io.Writer, zw *zlib.Writer, wc *workingCopy, h plumbing.Hash) error {
+	obj, err := wc.st.EncodedObject(plumbing.AnyObject, h)
+	if err != nil {
+		return fmt.Errorf("read delta base %s: %w", h, err)
+	}
+	if _, err := w.Write(entryHeader(obj.Type(), obj.Size())); err != nil {
 		return err
 	}
-	rd, err := b.obj.Reader()
+	rd, err := obj.Reader()
 	if err != nil {
-		return fmt.Errorf("read delta base %s: %w", b.hash, err)
+		return fmt.Errorf("read delta base %s: %w", h, err)
 	}
 	defer rd.Close()
-	h := plumbing.NewHasher(b.obj.Type(), b.obj.Size())
-	zw := zlib.NewWriter(w)
-	n, err := io.Copy(io.MultiWriter(zw, h), rd)
+	sum := plumbing.NewHasher(obj.Type(), obj.Size())
+	zw.Reset(w)
+	n, err := io.Copy(io.MultiWriter(zw, sum), rd)
 	if err != nil {
-		return fmt.Errorf("read delta base %s: %w", b.hash, err)
+		return fmt.Errorf("read delta base %s: %w", h, err)
 	}
 	if err := zw.Close(); err != nil {
 		return err
 	}
-	if n != b.obj.Size() || h.Sum() != b.hash {
-		return fmt.Errorf("delta base %s is corrupt here", b.hash)
+	if n != obj.Size() || sum.Sum() != h {
+		return fmt.Errorf("delta base %s is corrupt here", h)
 	}
 	return nil
 }
