@@ -329,3 +329,33 @@ func TestThinPackCorrupt(t *testing.T) {
 	f.sync(t, tg)
 	assertClean(t, f.path, next)
 }
+
+func TestThinPackRemotes(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		remote func(up *gitsynctest.Upstream) string
+	}{
+		{"file path", func(up *gitsynctest.Upstream) string { return up.Path() }},
+		{"file:// URL", func(up *gitsynctest.Upstream) string { return "file://" + up.Path() }},
+		{"smart http", func(up *gitsynctest.Upstream) string { return up.ServeHTTP(t) }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			first, next := edits(t, f.up)
+			f.up.ForcePush(t, "main", first)
+			tg := f.target()
+			tg.Remote = tc.remote(f.up)
+			f.sync(t, tg)
+			f.up.ForcePush(t, "main", next)
+			f.sync(t, tg)
+			assertClean(t, f.path, next)
+			testkit.Git(t, f.path, "fsck", "--no-progress", "--no-dangling", "--strict")
+			if got := testkit.ReadFile(t, filepath.Join(f.path, "moved", "f02.txt")); got != bigText(2, 1500) {
+				t.Error("the renamed file's content differs")
+			}
+		})
+	}
+}
