@@ -26,18 +26,22 @@
 // for a clean. Content is written byte for byte as stored: no smudge filters,
 // no line-ending conversion, no Git LFS.
 //
-// Depth matters more with go-git than with git: go-git cannot ask for thin
-// packs, so with Depth > 0 every fetch of a new commit downloads its whole
-// tree again, while with Depth 0 only the first clone is big and later
-// fetches bring just what changed.
+// Fetches speak upload-pack through go-git's transports but build the
+// request here, asking for a thin pack (which go-git's own fetch never
+// does): the server then sends only what the commits the working copy has
+// do not hold, as deltas against objects it has, and the pack is completed
+// from the local objects before it is stored, as `git index-pack
+// --fix-thin` does. So a shallow fetch of a new commit brings what changed,
+// not its whole tree again.
 //
 // It also authenticates (SSH keys checked against known_hosts, HTTPS
 // tokens), removes a stale .git/index.lock, optionally updates submodules,
 // and compacts the object store now and then, because go-git never repacks.
 // A remote given as a local path is read through the git-upload-pack
-// program, which go-git runs (its in-process server cannot serve shallow
-// fetches or fetches by hash, and is reached only through a global
-// registry): git must be installed for such remotes, not for http(s) or ssh.
+// program, which go-git runs (its in-process server ignores the depth,
+// refuses a shallow copy's request and thin packs, and searches deltas
+// anew for every fetch): git must be installed for such remotes, not for
+// http(s) or ssh.
 //
 // It knows nothing about webhooks, jobs, locking between processes or
 // commands: the caller serialises syncs of one working copy and decides

@@ -114,18 +114,10 @@ func fetchRef(ctx context.Context, wc *workingCopy, ref string, depth int, rem *
 	return peel(wc, r.Hash())
 }
 
-// fetch runs one fetch of spec from origin; already up to date is success.
+// fetch runs one fetch of spec from origin (see fetchSpec); already up to
+// date is success.
 func fetch(ctx context.Context, wc *workingCopy, rem *remote, spec config.RefSpec, depth int) error {
-	err := wc.repo.FetchContext(ctx, &git.FetchOptions{
-		RemoteName:   originName,
-		RemoteURL:    rem.url,
-		RefSpecs:     []config.RefSpec{spec},
-		Depth:        depth,
-		Auth:         rem.auth,
-		ProxyOptions: rem.proxy,
-		Tags:         git.NoTags,
-		Force:        true,
-	})
+	err := fetchSpec(ctx, wc, rem, spec, depth)
 	if err == nil || errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return nil
 	}

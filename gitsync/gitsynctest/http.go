@@ -44,6 +44,15 @@ func (u *Upstream) ServeHTTPCheck(t testing.TB, check func(username, password st
 	return u.serve(t, h)
 }
 
+// ServeHTTPWrapped is ServeHTTP with the git backend wrapped by wrap (to
+// watch, count or alter what the server answers) and env added to the
+// backend's environment (for example GIT_TRACE_PACKET=/some/file, which
+// traces the server side of the protocol).
+func (u *Upstream) ServeHTTPWrapped(t testing.TB, wrap func(http.Handler) http.Handler, env ...string) string {
+	t.Helper()
+	return u.serve(t, wrap(u.backend(t, env...)))
+}
+
 func (u *Upstream) serve(t testing.TB, h http.Handler) string {
 	t.Helper()
 	srv := httptest.NewServer(h)
@@ -52,7 +61,7 @@ func (u *Upstream) serve(t testing.TB, h http.Handler) string {
 }
 
 // backend is git http-backend exporting the directory that holds u.dir.
-func (u *Upstream) backend(t testing.TB) http.Handler {
+func (u *Upstream) backend(t testing.TB, extra ...string) http.Handler {
 	t.Helper()
 	out, err := exec.Command("git", "--exec-path").Output()
 	if err != nil {
@@ -62,6 +71,7 @@ func (u *Upstream) backend(t testing.TB) http.Handler {
 		"GIT_PROJECT_ROOT="+filepath.Dir(u.dir),
 		"GIT_HTTP_EXPORT_ALL=1",
 	)
+	env = append(env, extra...)
 	return &cgi.Handler{
 		Path: filepath.Join(strings.TrimSpace(string(out)), "git-http-backend"),
 		Root: "/",
