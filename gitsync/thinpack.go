@@ -17,12 +17,9 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 )
 
-// Sizes in a pack file: the header (signature, version, object count) and
-// the trailing SHA-1 of everything before it.
-const (
-	packHeaderSize  = 12
-	packTrailerSize = sha1.Size
-)
+// packTrailerSize is a pack's trailing SHA-1 of everything before it (its
+// header, packHeaderSize, is in concat.go).
+const packTrailerSize = sha1.Size
 
 // storePack writes the pack read from r into the working copy's object
 // store as a pack file with its index. A pack that may be thin (one asked
