@@ -6,11 +6,9 @@
 package receiver
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -25,21 +23,7 @@ import (
 
 // Jobs is the receiver's job source: where jobs are submitted and read
 // back; *runner.Runner is the real one.
-type Jobs interface {
-	// Submit queues a job without waiting for other jobs.
-	Submit(jb *job.Job) (job.Receipt, error)
-	// Manual makes the job of a forced run of entry name (job.SelectError
-	// when it names nothing configured).
-	Manual(name, branch, environment, sha, by string) (*job.Job, error)
-	// Get returns a record, job.ErrNotFound when there is none.
-	Get(id string) (*job.Record, error)
-	// List returns the records f selects, newest first; an error reports
-	// records that could not be read, next to those that could.
-	List(f job.Filter) ([]*job.Record, error)
-	Cancel(id string) error
-	// Follow copies a job's log to w (see jobstore.Store.Follow).
-	Follow(ctx context.Context, id string, w io.Writer, follow bool, flush func()) error
-}
+type Jobs = job.Service
 
 // Options configure a Handler.
 type Options struct {

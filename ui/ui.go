@@ -9,10 +9,8 @@
 package ui
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/base64"
-	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -25,22 +23,7 @@ import (
 
 // Jobs is where the page reads jobs and starts or cancels them;
 // *runner.Runner is the real one.
-type Jobs interface {
-	// Submit queues a job.
-	Submit(jb *job.Job) (job.Receipt, error)
-	// Manual makes the job of a forced run of entry name (job.SelectError
-	// when it names nothing configured).
-	Manual(name, branch, environment, sha, by string) (*job.Job, error)
-	// Get returns a record, job.ErrNotFound when there is none.
-	Get(id string) (*job.Record, error)
-	// List returns the records f selects, newest first.
-	List(f job.Filter) ([]*job.Record, error)
-	// Cancel cancels a queued or running job.
-	Cancel(id string) error
-	// Follow copies a job's log to w, and with follow what is written to it
-	// until the job ends.
-	Follow(ctx context.Context, id string, w io.Writer, follow bool, flush func()) error
-}
+type Jobs = job.Service
 
 // Options configure a Handler.
 type Options struct {
