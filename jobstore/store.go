@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,6 +28,8 @@ var (
 	bucketJobs       = []byte("jobs")       // id → job.Record (JSON)
 	bucketPayloads   = []byte("payloads")   // id → raw delivery body
 	bucketDeliveries = []byte("deliveries") // repo \x00 delivery id → delivery (JSON)
+	bucketIntake     = []byte("intake")     // keyApplied → how far the intake log is applied
+	keyApplied       = []byte("applied")
 )
 
 // ErrStore means the job store could not record a job: answer 503.
@@ -34,11 +38,13 @@ var ErrStore = errors.New("job store cannot write")
 // ErrLocked means another process (a running daemon) holds the store.
 var ErrLocked = errors.New("job store is in use by another process")
 
-// Store is the durable job history: one bbolt file in the state dir. A write
-// that returns nil is on disk (bbolt syncs each commit). Concurrent writers
-// are grouped into one transaction by a committer goroutine, so many
-// deliveries arriving together cost one sync, with no added delay for one
-// arriving alone. A nil *Store records nothing.
+// Store is the durable job history: one bbolt file in the state dir, and
+// the intake log in front of it. A write that returns nil is on disk: an
+// accepted job once the intake log holds it (one fdatasync for every job
+// accepted together), any other write once bbolt synced its commit.
+// Concurrent writers are grouped, by the logger and the committer
+// goroutines, so many deliveries arriving together cost one sync, with no
+// added delay for one arriving alone.
 type Store struct {
 	dir string
 	mu  sync.Mutex
@@ -47,91 +53,156 @@ type Store struct {
 	db        *bolt.DB
 	ops       chan storeOp
 	done      chan struct{}
+	intake    chan intakeOp
+	logged    chan struct{}
+	log       *intakeLog
+	pending   pendingJobs
+	stopTidy  chan struct{}
+	tidied    chan struct{}
 }
 
 type storeOp struct {
 	fn  func(*bolt.Tx) error
 	err chan error // buffered: the committer never waits for the writer
+	// accepted is the job an apply of the intake log writes: nobody waits
+	// for it, and a failed one is tried again, in order.
+	accepted *pendingJob
 }
 
 // Open opens the state dir at dir, creating it and its folders when
 // needed, and the job store in it, waiting at most timeout for another
-// process to let go of the store (then ErrLocked).
+// process to let go of the store (then ErrLocked). Jobs the intake log
+// holds and jobs.db not yet are written into jobs.db before it returns.
 func Open(dir string, timeout time.Duration) (*Store, error) {
-	for _, d := range []string{dir, filepath.Join(dir, jobsDir), filepath.Join(dir, locksDir)} {
+	for _, d := range []string{dir, filepath.Join(dir, jobsDir), filepath.Join(dir, locksDir), filepath.Join(dir, intakeDir)} {
 		if err := os.MkdirAll(d, 0o750); err != nil {
 			return nil, fmt.Errorf("create state dir: %w", err)
 		}
 	}
 	path := filepath.Join(dir, dbFile)
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
+	// The free pages are found again at open instead of being written at
+	// every commit.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, NoFreelistSync: true,
+		FreelistType: bolt.FreelistMapType})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("open %s: %w", path, ErrLocked)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open job store %s: %w", path, err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketJobs, bucketPayloads, bucketDeliveries} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+	s := &Store{dir: dir, db: db, ops: make(chan storeOp, 1024), done: make(chan struct{}),
+		intake: make(chan intakeOp, 1024), logged: make(chan struct{}), pending: newPendingJobs(),
+		stopTidy: make(chan struct{}), tidied: make(chan struct{})}
+	next, err := s.replay()
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open job store %s: %w", path, err)
+	}
+	s.log = openLog(s.intakePath(), next)
+	s.tidy()
+	go s.commit()
+	go s.logger()
+	go s.tidyLoop()
+	return s, nil
+}
+
+// Close stops the logger, the committer and the tidying, and closes the
+// file. Jobs accepted and not yet in jobs.db are in the intake log, and
+// the next Open writes them.
+func (s *Store) Close() error {
+	close(s.intake)
+	<-s.logged
+	close(s.ops)
+	<-s.done
+	close(s.stopTidy)
+	<-s.tidied
+	return s.db.Close()
+}
+
+// gather returns first and what else waits in ch, at most limit in all.
+func gather[T any](first T, ch <-chan T, limit int) []T {
+	batch := []T{first}
+	for len(batch) < limit {
+		select {
+		case next, ok := <-ch:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, next)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// commit runs every write queued while the previous commit was syncing in
+// one transaction. If that transaction fails, each write is retried alone
+// so that one bad write does not fail the others; applies of the intake
+// log that fail are tried again, in order, with the next commit (or a
+// second later).
+func (s *Store) commit() {
+	defer close(s.done)
+	var retry []storeOp
+	for {
+		var batch []storeOp
+		var wait <-chan time.Time
+		if len(retry) > 0 {
+			wait = time.After(time.Second)
+		}
+		select {
+		case op, ok := <-s.ops:
+			if !ok {
+				return // unapplied jobs stay in the intake log for the next Open
+			}
+			batch = gather(op, s.ops, 512)
+		case <-wait:
+		}
+		retry = s.commitBatch(append(retry, batch...))
+	}
+}
+
+// commitBatch commits batch and returns the applies to try again.
+func (s *Store) commitBatch(batch []storeOp) (retry []storeOp) {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, o := range batch {
+			if err := o.fn(tx); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open job store %s: %w", path, err)
-	}
-	s := &Store{dir: dir, db: db, ops: make(chan storeOp, 1024), done: make(chan struct{})}
-	go s.commit()
-	return s, nil
-}
-
-// Close stops the committer and closes the file.
-func (s *Store) Close() error {
-	close(s.ops)
-	<-s.done
-	return s.db.Close()
-}
-
-// commit runs every write queued while the previous commit was syncing in
-// one transaction. If that transaction fails, each write is retried alone
-// so that one bad write does not fail the others.
-func (s *Store) commit() {
-	defer close(s.done)
-	for op := range s.ops {
-		batch := []storeOp{op}
-	more:
-		for len(batch) < 512 {
-			select {
-			case next, ok := <-s.ops:
-				if !ok {
-					break more
-				}
-				batch = append(batch, next)
-			default:
-				break more
-			}
+	if err == nil {
+		for _, o := range batch {
+			s.done1(o, nil)
 		}
-		err := s.db.Update(func(tx *bolt.Tx) error {
-			for _, o := range batch {
-				if err := o.fn(tx); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err == nil || len(batch) == 1 {
-			for _, o := range batch {
-				o.err <- err
-			}
+		return nil
+	}
+	for _, o := range batch {
+		if o.accepted != nil && len(retry) > 0 {
+			retry = append(retry, o) // keep the log's order
 			continue
 		}
-		for _, o := range batch {
-			o.err <- s.db.Update(o.fn)
+		err := err
+		if len(batch) > 1 {
+			err = s.db.Update(o.fn)
 		}
+		if o.accepted != nil && err != nil {
+			retry = append(retry, o)
+			continue
+		}
+		s.done1(o, err)
 	}
+	return retry
+}
+
+// done1 tells a write's outcome to whoever waits for it.
+func (s *Store) done1(o storeOp, err error) {
+	if o.accepted != nil {
+		s.pending.applied(o.accepted)
+		return
+	}
+	o.err <- err
 }
 
 // write runs fn in a write transaction, grouped with concurrent writes, and
@@ -161,27 +232,25 @@ func putRecord(tx *bolt.Tx, rec *job.Record) error {
 	return tx.Bucket(bucketJobs).Put([]byte(rec.Job.ID), b)
 }
 
-// Accept records a new queued job, its payload and its delivery id.
+// Accept records a new queued job, its payload and its delivery id: it
+// returns once the intake log holds them on disk; jobs.db gets them soon
+// after (see intake.go).
 func (s *Store) Accept(rec *job.Record, payload []byte) error {
-	return s.write(func(tx *bolt.Tx) error {
-		if err := putRecord(tx, rec); err != nil {
-			return err
-		}
-		if len(payload) > 0 {
-			if err := tx.Bucket(bucketPayloads).Put([]byte(rec.Job.ID), payload); err != nil {
-				return err
-			}
-		}
-		if rec.Job.Delivery == "" {
-			return nil
-		}
-		d, _ := json.Marshal(delivery{Job: rec.Job.ID, Seen: rec.Job.Queued})
-		return tx.Bucket(bucketDeliveries).Put(deliveryKey(rec.Job.Repo, rec.Job.Delivery), d)
-	})
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrStore, err)
+	}
+	op := intakeOp{job: newPendingJob(rec, b, len(payload) > 0), body: payload, err: make(chan error, 1)}
+	s.intake <- op
+	if err := <-op.err; err != nil {
+		return fmt.Errorf("%w: %v", ErrStore, err)
+	}
+	return nil
 }
 
 // Put records rec (a state change).
 func (s *Store) Put(rec *job.Record) error {
+	s.pending.ended(rec)
 	return s.write(func(tx *bolt.Tx) error { return putRecord(tx, rec) })
 }
 
@@ -190,6 +259,7 @@ func (s *Store) Put(rec *job.Record) error {
 // nothing (recovery derives them again), so that the request path does not
 // wait for a second sync.
 func (s *Store) PutLater(rec *job.Record, done func(error)) {
+	s.pending.ended(rec)
 	op := storeOp{fn: func(tx *bolt.Tx) error { return putRecord(tx, rec) }, err: make(chan error, 1)}
 	s.ops <- op
 	if done != nil {
@@ -202,6 +272,9 @@ func (s *Store) Get(id string) (*job.Record, error) {
 	var rec *job.Record
 	err := s.db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketJobs).Get([]byte(id))
+		if b == nil {
+			b = s.pending.record(id)
+		}
 		if b == nil {
 			return job.ErrNotFound
 		}
@@ -221,14 +294,31 @@ func decodeRecord(id string, b []byte) (*job.Record, error) {
 	return &rec, nil
 }
 
-// Payload returns the raw delivery of job id; nil when it has none.
+// Payload returns the raw delivery of job id; nil when it has none (or no
+// more: the intake log keeps the bodies of unfinished jobs only).
 func (s *Store) Payload(id string) ([]byte, error) {
 	var out []byte
 	err := s.db.View(func(tx *bolt.Tx) error {
 		out = bytes.Clone(tx.Bucket(bucketPayloads).Get([]byte(id)))
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	if out == nil {
+		if at, ok := s.pending.body(id); ok {
+			out = refValue(at)
+		}
+	}
+	if len(out) == 0 || out[0] != payloadRef {
+		return out, nil
+	}
+	at, ok := parsePos(out[1:])
+	if !ok {
+		return nil, fmt.Errorf("job %s: payload reference does not decode", id)
+	}
+	_, body, err := readEntry(s.intakePath(), at)
+	return body, err
 }
 
 // Seen returns the job of a delivery id recorded before, if any.
@@ -239,6 +329,7 @@ func (s *Store) Seen(repo, id string) (jobID string, found bool, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketDeliveries).Get(deliveryKey(repo, id))
 		if b == nil {
+			jobID, found = s.pending.delivery(deliveryKey(repo, id))
 			return nil
 		}
 		var d delivery
@@ -260,6 +351,9 @@ func (s *Store) List(f job.Filter) ([]*job.Record, error) {
 	var out []*job.Record
 	var bad []error
 	err := s.db.View(func(tx *bolt.Tx) error {
+		out, bad = s.pendingRecords(tx, func(rec *job.Record) bool {
+			return (f.Repo == "" || rec.Repo == f.Repo) && (f.State == "" || rec.State == f.State)
+		})
 		c := tx.Bucket(bucketJobs).Cursor()
 		for k, v := c.Last(); k != nil && len(out) < f.Limit; k, v = c.Prev() {
 			rec, err := decodeRecord(string(k), v)
@@ -274,7 +368,8 @@ func (s *Store) List(f job.Filter) ([]*job.Record, error) {
 		}
 		return nil
 	})
-	return out, errors.Join(append(bad, err)...)
+	slices.SortFunc(out, func(a, b *job.Record) int { return strings.Compare(b.Job.ID, a.Job.ID) })
+	return out[:min(len(out), f.Limit)], errors.Join(append(bad, err)...)
 }
 
 // Unfinished returns the jobs that were queued, running or interrupted, in
@@ -284,6 +379,7 @@ func (s *Store) Unfinished() ([]*job.Record, error) {
 	var out []*job.Record
 	var bad []error
 	err := s.db.View(func(tx *bolt.Tx) error {
+		out, bad = s.pendingRecords(tx, func(*job.Record) bool { return true })
 		return tx.Bucket(bucketJobs).ForEach(func(k, v []byte) error {
 			rec, err := decodeRecord(string(k), v)
 			switch {
@@ -315,7 +411,8 @@ func (s *Store) forgetBefore(now time.Time) time.Time {
 }
 
 // Prune deletes the finished jobs of repo past the newest keep or finished
-// before cutoff, with their payloads, logs and payload files, and, at most
+// before cutoff, with their payloads, and the logs and payload files of
+// those that started (a superseded or cancelled job never had any), and, at most
 // once an hour, the delivery ids older than deliveryTTL. A record that does
 // not decode is kept, and reported.
 func (s *Store) Prune(repo string, keep int, cutoff time.Time) error {
@@ -341,6 +438,9 @@ func (s *Store) Prune(repo string, keep int, cutoff time.Time) error {
 				continue
 			}
 			del = append(del, bytes.Clone(k))
+			if !rec.Started.IsZero() || rec.Log != "" {
+				ids = append(ids, string(k)) // only a job that started has files
+			}
 		}
 		for _, k := range del {
 			if err := tx.Bucket(bucketJobs).Delete(k); err != nil {
@@ -349,7 +449,6 @@ func (s *Store) Prune(repo string, keep int, cutoff time.Time) error {
 			if err := tx.Bucket(bucketPayloads).Delete(k); err != nil {
 				return err
 			}
-			ids = append(ids, string(k))
 		}
 		if forget.IsZero() {
 			return nil

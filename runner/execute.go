@@ -26,10 +26,19 @@ const (
 // Run runs job now, in the calling goroutine: it takes the working copy's
 // lock (waiting for any other job on it, in this process or another), syncs
 // the working copy, runs the commands, records the result, and then tidies
-// the working copy's object store before it lets the lock go. A job that is
+// the working copy's object store before it lets the lock go, and prunes
+// the entry's history. A job that is
 // not in the store yet (a manual run) is recorded first. Output is written to
 // the job's log file and, when live is not nil, to live as well.
 func (r *Runner) Run(ctx context.Context, jb *job.Job, live io.Writer) job.Record {
+	rec := r.run(ctx, jb, live)
+	r.prune(jb.Repo)
+	return rec
+}
+
+// run is Run without the pruning of the history, which the pool's jobs
+// leave to the prune timer.
+func (r *Runner) run(ctx context.Context, jb *job.Job, live io.Writer) job.Record {
 	if jb.ID == "" {
 		r.assign(jb)
 		if err := r.store.Accept(&job.Record{Job: jb, State: job.Queued}, jb.Payload); err != nil {
@@ -329,7 +338,6 @@ func (r *Runner) finish(ctx context.Context, log *zerolog.Logger, rec *job.Recor
 		Str("log", rec.Log).Msg("job finished")
 	r.end(rec)
 	r.stopped(rec.Job) // a cancel from now on is answered "already finished"
-	r.prune(rec.Job.Repo)
 	return *rec
 }
 

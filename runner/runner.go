@@ -122,6 +122,8 @@ type Runner struct {
 	reserved int                   // accepted jobs being written to the store
 	inflight map[string]string     // delivery key → job id, while being written
 	running  map[string]runningJob // by job id
+	// unpruned are the entries with jobs that ended since the last prune.
+	unpruned map[string]bool
 	closed   bool
 }
 
@@ -148,7 +150,7 @@ func New(o Options) *Runner {
 	r := &Runner{syncer: o.Syncer, store: o.Store, log: o.Logger, environ: baseEnv(env),
 		onDone: o.OnDone, prober: o.Prober, ctx: ctx, cancel: cancel,
 		queues: map[string]*repoQueue{}, inflight: map[string]string{},
-		running: map[string]runningJob{}}
+		running: map[string]runningJob{}, unpruned: map[string]bool{}}
 	r.set.Store(o.Settings)
 	r.pollCtx, r.stopPoll = context.WithCancel(context.Background())
 	var seed [1]byte
@@ -396,9 +398,10 @@ func (r *Runner) work(name string) {
 	r.waiting--
 	r.mu.Unlock()
 
-	r.Run(r.ctx, jb, nil)
+	r.run(r.ctx, jb, nil)
 
 	r.mu.Lock()
+	r.unpruned[jb.Repo] = true
 	q.active = false
 	if !r.closed {
 		r.dispatch(name, q)
@@ -454,6 +457,11 @@ func (r *Runner) Follow(ctx context.Context, id string, w io.Writer, follow bool
 // whose jobs are not resumed. Call it once, before the first Submit.
 func (r *Runner) Start() (resumed int, err error) {
 	resumed, err = r.recover()
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		r.pruneEvery(r.pollCtx, pruneInterval)
+	}()
 	if r.prober != nil {
 		r.wg.Add(1)
 		go func() {
@@ -480,6 +488,7 @@ func (r *Runner) Close(ctx context.Context) error {
 	r.mu.Unlock()
 	done := make(chan struct{})
 	go func() { r.pool.StopAndWait(); close(done) }()
+	defer r.pruneEnded()
 	select {
 	case <-done:
 		r.cancel(errShutdown)
