@@ -1,0 +1,118 @@
+package jobstore
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/wh-gitd/wh-gitd/job"
+)
+
+func queued(id string) *job.Record {
+	return &job.Record{Job: &job.Job{ID: id, Repo: "site", Provider: "github", Event: job.EventPush,
+		Delivery: "d-" + id, Ref: "refs/heads/main", Branch: "main", Queued: time.Now()}, State: job.Queued}
+}
+
+func body(id string) []byte { return []byte(`{"ref":"refs/heads/main","id":"` + id + `"}`) }
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Jobs the intake log holds and jobs.db does not (a kill -9 between the
+// answer and the commit) are in the store after Open, with their delivery
+// ids and bodies; an entry torn at the end of the log is not, and nothing
+// is ever written after it; a job that went on is not queued again by a
+// later Open.
+func TestIntakeLogReplay(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	s, err := Open(dir, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db := filepath.Join(dir, dbFile)
+	copyFile(t, db, db+".before") // jobs.db as it was before the jobs came
+	s, _ = Open(dir, time.Second)
+	ids := []string{"a1", "a2", "a3"}
+	for _, id := range ids {
+		if err := s.Accept(queued(id), body(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	copyFile(t, db+".before", db)
+	tear(t, filepath.Join(dir, intakeDir), queued("torn"))
+
+	s, err = Open(dir, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkJobs(t, s, ids, "torn")
+	if err := s.Accept(queued("b1"), body("b1")); err != nil {
+		t.Fatal(err)
+	}
+	done := queued("a1")
+	done.State, done.Finished = job.Succeeded, time.Now()
+	if err := s.Put(done); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = Open(dir, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	checkJobs(t, s, append(ids, "b1"), "torn")
+	if rec, _ := s.Get("a1"); rec.State != job.Succeeded {
+		t.Errorf("job a1 is %s after a second Open, want succeeded", rec.State)
+	}
+}
+
+// tear writes half of rec's entry after the last entry of the newest
+// segment, as a write cut short would leave it.
+func tear(t *testing.T, dir string, rec *job.Record) {
+	t.Helper()
+	entries, err := readFrom(dir, logPos{})
+	if err != nil || len(entries) == 0 {
+		t.Fatalf("intake log: %d entries, %v", len(entries), err)
+	}
+	end := entries[len(entries)-1].end
+	e := encodeEntry([]byte(fmt.Sprintf(`{"id":%q}`, rec.Job.ID)), body(rec.Job.ID))
+	f, err := os.OpenFile(segmentName(dir, end.seg), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(e[:len(e)/2], end.off); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func checkJobs(t *testing.T, s *Store, ids []string, absent string) {
+	t.Helper()
+	for _, id := range ids {
+		if _, err := s.Get(id); err != nil {
+			t.Errorf("job %s: %v", id, err)
+		}
+		if got, found, err := s.Seen("site", "d-"+id); !found || got != id || err != nil {
+			t.Errorf("delivery d-%s: %q %v %v", id, got, found, err)
+		}
+		if b, err := s.Payload(id); err != nil || !bytes.Equal(b, body(id)) {
+			t.Errorf("payload of %s: %q %v", id, b, err)
+		}
+	}
+	if _, err := s.Get(absent); err != job.ErrNotFound {
+		t.Errorf("torn job %s: %v, want not found", absent, err)
+	}
+}
