@@ -124,7 +124,9 @@ func (r *Runner) execute(ctx context.Context, rec *job.Record, out io.Writer) (a
 	st := syncTarget(repo, target, jb)
 	fmt.Fprintf(out, "%s sync %s to %s\n", stamp(), path, describeTarget(st))
 	sw := newStampWriter(out)
+	began := time.Now()
 	rec.Sync, err = r.syncer.Sync(log.WithContext(ctx), st, sw)
+	rec.SyncMS = time.Since(began).Milliseconds()
 	sw.end()
 	if err != nil {
 		lock.release()
