@@ -20,13 +20,13 @@ import (
 // process, without the cold start wh-git-trigger pays; its memory is not
 // the sync's alone, so it is not reported.
 type daemonSide struct {
-	b      *syncBench
-	rg     *rig
-	wc     string
-	hooks  *http.Client
-	ctl    *http.Client // the job API over the control socket
-	run    uint32
-	seq    uint64
+	b     *syncBench
+	rg    *rig
+	wc    string
+	hooks *http.Client
+	ctl   *http.Client // the job API over the control socket
+	run   uint32
+	seq   uint64
 }
 
 // startDaemonSide starts the daemon of b's scenarios.
