@@ -234,7 +234,7 @@ func (l *intakeLog) append(b []byte) (logPos, error) {
 	}
 	// Past this point the bytes may be on disk: never write over them.
 	l.off += int64(len(b))
-	if err := l.f.Sync(); err != nil {
+	if err := datasync(l.f); err != nil {
 		return logPos{}, fmt.Errorf("sync intake log: %w", err)
 	}
 	return at, nil
