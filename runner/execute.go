@@ -140,7 +140,7 @@ func (r *Runner) execute(ctx context.Context, rec *job.Record, out io.Writer) (a
 		defer lock.release()
 		r.maintain(ctx, log, path, out)
 	}
-	if reason := r.skipReason(rec, repo); reason != "" {
+	if reason := r.skipReason(rec, repo.AlwaysRun); reason != "" {
 		return after, &skipError{reason: reason}
 	}
 	payload, err := r.writePayload(jb)
@@ -256,42 +256,6 @@ func deliveredNote(jb *job.Job, res job.SyncResult) string {
 type skipError struct{ reason string }
 
 func (e *skipError) Error() string { return e.reason }
-
-// skipReason says why a push job runs no command: the tip it synced to was
-// already checked out, and the last job of its target that ran deployed
-// that same commit and succeeded. "" means the commands run. A deployment
-// or a manual run is an explicit request and always runs, and so does every
-// push of an entry with always_run.
-func (r *Runner) skipReason(rec *job.Record, repo *settings.Repo) string {
-	jb := rec.Job
-	if !jb.FollowsTip() || repo.AlwaysRun || rec.Sync.Previous != rec.Sync.Commit {
-		return ""
-	}
-	recs, err := r.store.List(job.Filter{Repo: jb.Repo, Limit: 1000})
-	if err != nil {
-		r.jobLogger(jb).Warn().Err(err).Msg("job history partly unreadable")
-	}
-	for _, old := range recs {
-		if old.Job.ID == jb.ID || old.Job.Key() != jb.Key() {
-			continue
-		}
-		switch old.State {
-		case job.Succeeded, job.Skipped:
-			if deployedOf(old) != rec.Sync.Commit {
-				return ""
-			}
-			return fmt.Sprintf("%s's tip %s is already deployed (job %s %s)", jb.Branch,
-				shortSHA(rec.Sync.Commit), old.Job.ID, old.State)
-		case job.Failed, job.TimedOut, job.Cancelled, job.Interrupted:
-			return ""
-		}
-	}
-	return ""
-}
-
-// deployedOf is the commit a record's job checked out, also for records
-// written before Deployed existed.
-func deployedOf(rec *job.Record) string { return cmp.Or(rec.Deployed, rec.Sync.Commit) }
 
 // lookup finds the job's repository entry and configured target.
 func (r *Runner) lookup(jb *job.Job) (*settings.Repo, *settings.Target, error) {

@@ -124,7 +124,9 @@ type Runner struct {
 	running  map[string]runningJob // by job id
 	// unpruned are the entries with jobs that ended since the last prune.
 	unpruned map[string]bool
-	closed   bool
+	// ran is each target's newest job that ran to an end (by job.Key).
+	ran    map[string]ranJob
+	closed bool
 }
 
 // runningJob is a job that runs, and how to cancel it.
@@ -150,7 +152,7 @@ func New(o Options) *Runner {
 	r := &Runner{syncer: o.Syncer, store: o.Store, log: o.Logger, environ: baseEnv(env),
 		onDone: o.OnDone, prober: o.Prober, ctx: ctx, cancel: cancel,
 		queues: map[string]*repoQueue{}, inflight: map[string]string{},
-		running: map[string]runningJob{}, unpruned: map[string]bool{}}
+		running: map[string]runningJob{}, unpruned: map[string]bool{}, ran: map[string]ranJob{}}
 	r.set.Store(o.Settings)
 	r.pollCtx, r.stopPoll = context.WithCancel(context.Background())
 	var seed [1]byte
@@ -361,6 +363,7 @@ func (r *Runner) end(rec *job.Record) {
 	if err := r.store.Put(rec); err != nil {
 		r.jobLogger(rec.Job).Error().Err(err).Str("state", string(rec.State)).Msg("job state not recorded")
 	}
+	r.noteRan(rec)
 	if r.onDone != nil {
 		r.onDone(*rec)
 	}
