@@ -20,39 +20,51 @@ import (
 // process, without the cold start wh-git-trigger pays; its memory is not
 // the sync's alone, so it is not reported.
 type daemonSide struct {
-	b     *syncBench
+	*jobAPI
+	b   *syncBench
+	wc  string
+	run uint32
+	seq uint64
+}
+
+// jobAPI sends deliveries to a rig's daemon and reads their jobs' records
+// over its control socket.
+type jobAPI struct {
 	rg    *rig
-	wc    string
 	hooks *http.Client
 	ctl   *http.Client // the job API over the control socket
-	run   uint32
-	seq   uint64
+}
+
+func newJobAPI(rg *rig) *jobAPI {
+	sock := filepath.Join(rg.dir, "state", "control.sock")
+	return &jobAPI{rg: rg, hooks: loopbackClient(30 * time.Second), ctl: &http.Client{Timeout: 30 * time.Second,
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		}}}}
+}
+
+func (a *jobAPI) close() {
+	a.hooks.CloseIdleConnections()
+	a.ctl.CloseIdleConnections()
 }
 
 // startDaemonSide starts the daemon of b's scenarios.
 func startDaemonSide(ctx context.Context, b *syncBench) (*daemonSide, error) {
 	d := &daemonSide{b: b, wc: filepath.Join(b.dir, "daemon-wc"), run: runID()}
-	var err error
-	d.rg, err = newRig(b.e, filepath.Join(b.dir, "daemon"), newSecret(), 16, []entry{{name: "site", remote: b.url,
+	rg, err := newRig(b.e, filepath.Join(b.dir, "daemon"), newSecret(), 16, []entry{{name: "site", remote: b.url,
 		path: d.wc, depth: b.depth, branch: "main", commands: []any{[]string{"true"}}}})
 	if err == nil {
-		err = d.rg.start(ctx)
+		err = rg.start(ctx)
 	}
 	if err != nil {
 		return nil, err
 	}
-	sock := filepath.Join(d.rg.dir, "state", "control.sock")
-	d.hooks = loopbackClient(30 * time.Second)
-	d.ctl = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-		}}}
+	d.jobAPI = newJobAPI(rg)
 	return d, nil
 }
 
 func (d *daemonSide) stop() {
-	d.hooks.CloseIdleConnections()
-	d.ctl.CloseIdleConnections()
+	d.close()
 	d.rg.stop()
 }
 
@@ -76,42 +88,43 @@ func (d *daemonSide) sync(ctx context.Context) (sample, error) {
 	if err != nil {
 		return sample{}, err
 	}
-	var answer struct {
-		Job string `json:"job"`
-	}
-	if err := d.post(ctx, req, &answer); err != nil {
+	id, err := d.deliver(ctx, req)
+	if err != nil {
 		return sample{}, err
 	}
-	rec, err := d.wait(ctx, answer.Job, 15*time.Minute)
+	rec, err := d.wait(ctx, id, 15*time.Minute)
 	if err != nil {
 		return sample{}, err
 	}
 	if rec.State != "succeeded" && rec.State != "skipped" {
-		return sample{}, fmt.Errorf("daemon job %s %s: %s", answer.Job, rec.State, rec.Error)
+		return sample{}, fmt.Errorf("daemon job %s %s: %s", id, rec.State, rec.Error)
 	}
 	return sample{wall: time.Duration(rec.SyncMS) * time.Millisecond}, nil
 }
 
-// post sends a delivery and decodes its 202 answer into v.
-func (d *daemonSide) post(ctx context.Context, r request, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.rg.hookURL("site"), bytes.NewReader(r.body))
+// deliver sends a delivery to entry site and returns the job of its 202.
+func (a *jobAPI) deliver(ctx context.Context, r request) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.rg.hookURL("site"), bytes.NewReader(r.body))
 	if err != nil {
-		return err
+		return "", err
 	}
-	signer{[]byte(d.rg.secret)}.headers(req.Header, r.body, r.sig, r.delivery)
-	resp, err := d.hooks.Do(req)
+	signer{[]byte(a.rg.secret)}.headers(req.Header, r.body, r.sig, r.delivery)
+	resp, err := a.hooks.Do(req)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err == nil && resp.StatusCode != http.StatusAccepted {
 		err = fmt.Errorf("delivery answered %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
 	}
-	if err != nil {
-		return err
+	var answer struct {
+		Job string `json:"job"`
 	}
-	return json.Unmarshal(body, v)
+	if err == nil {
+		err = json.Unmarshal(body, &answer)
+	}
+	return answer.Job, err
 }
 
 // jobRecord is what the rows read of a job record.
@@ -122,14 +135,14 @@ type jobRecord struct {
 }
 
 // wait polls the job API until job id has ended.
-func (d *daemonSide) wait(ctx context.Context, id string, limit time.Duration) (jobRecord, error) {
+func (a *jobAPI) wait(ctx context.Context, id string, limit time.Duration) (jobRecord, error) {
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://wh-gitd/api/jobs/"+id, nil)
 		if err != nil {
 			return jobRecord{}, err
 		}
-		resp, err := d.ctl.Do(req)
+		resp, err := a.ctl.Do(req)
 		if err != nil {
 			return jobRecord{}, err
 		}
@@ -148,7 +161,7 @@ func (d *daemonSide) wait(ctx context.Context, id string, limit time.Duration) (
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	return jobRecord{}, fmt.Errorf("daemon job %s did not end within %s; daemon log: %s", id, limit, tail(d.rg.d.log))
+	return jobRecord{}, fmt.Errorf("daemon job %s did not end within %s; daemon log: %s", id, limit, tail(a.rg.d.log))
 }
 
 // daemonRow is the in-daemon row of a scenario: the sync's time against
