@@ -1,6 +1,7 @@
 // Package jobstore owns wh-gitd's state dir, and is the only package that
-// knows its layout: the job store (jobs.db, bbolt: records, raw deliveries,
-// delivery ids), each job's log and payload file (jobs/<id>.log,
+// knows its layout: the job store (jobs.db, bbolt: records, delivery ids),
+// the intake log in front of it (intake/<seq>.log: accepted jobs and their
+// raw deliveries, synced before the answer), each job's log and payload file (jobs/<id>.log,
 // jobs/<id>.payload.json), the working copies' lock files
 // (locks/<hash>.lock) and the control socket (control.sock). It keeps the
 // job history, follows logs, applies retention, and returns every error it
