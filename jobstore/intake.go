@@ -283,7 +283,7 @@ func (s *Store) tidyLoop() {
 	}
 }
 
-// tidy removes the segments before the one appended to that jobs.db has
+// tidy removes the segments, before the one appended to, that jobs.db has
 // taken in full and that hold no unfinished job's body.
 func (s *Store) tidy() {
 	segs, err := segments(s.intakePath())
@@ -291,13 +291,14 @@ func (s *Store) tidy() {
 		return
 	}
 	s.pending.mu.Lock()
-	keep := min(s.pending.upTo.seg, s.log.current.Load())
+	before := min(s.pending.upTo.seg, s.log.current.Load())
+	live := map[uint64]bool{}
 	for _, seg := range s.pending.live {
-		keep = min(keep, seg)
+		live[seg] = true
 	}
 	s.pending.mu.Unlock()
 	for _, seg := range segs {
-		if seg < keep {
+		if seg < before && !live[seg] {
 			if err := os.Remove(segmentName(s.intakePath(), seg)); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return
 			}

@@ -116,3 +116,46 @@ func checkJobs(t *testing.T, s *Store, ids []string, absent string) {
 		t.Errorf("torn job %s: %v, want not found", absent, err)
 	}
 }
+
+// Across several segments, tidying removes the segments whose jobs all
+// ended and keeps those with an unfinished job's body, which stays
+// readable, also after Open.
+func TestIntakeLogTidy(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	s, err := Open(dir, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := bytes.Repeat([]byte("x"), 2000)
+	const n = 300
+	for i := range n {
+		id := fmt.Sprintf("j%04d", i)
+		if err := s.Accept(queued(id), append(body(id), big...)); err != nil {
+			t.Fatal(err)
+		}
+		if i != 5 { // j0005 stays unfinished
+			rec := queued(id)
+			rec.State, rec.Finished = job.Succeeded, time.Now()
+			if err := s.Put(rec); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	before, _ := segments(filepath.Join(dir, intakeDir))
+	s.tidy()
+	after, _ := segments(filepath.Join(dir, intakeDir))
+	if len(before) < 4 || len(after) != 2 || after[0] != before[0] {
+		t.Errorf("segments %v, after tidying %v: want the first (j0005's) and the one appended to", before, after)
+	}
+	s.Close()
+	if s, err = Open(dir, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if b, err := s.Payload("j0005"); err != nil || !bytes.HasPrefix(b, body("j0005")) {
+		t.Errorf("payload of the unfinished job: %.40q %v", b, err)
+	}
+	if rec, err := s.Get("j0299"); err != nil || rec.State != job.Succeeded {
+		t.Errorf("last job after Open: %v %v", rec, err)
+	}
+}

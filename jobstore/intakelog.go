@@ -106,6 +106,8 @@ type intakeLog struct {
 	off  int64
 	size int64
 	next chan *os.File // the following segment, made ahead of time
+	// preparing says whether next will receive a segment.
+	preparing bool
 	// current is the segment being appended to, for the store's tidying.
 	current atomic.Uint64
 }
@@ -181,6 +183,7 @@ func openLog(dir string, seg uint64) *intakeLog {
 // prepare makes the next segment, of size, in the background; a failure
 // is found again, and reported, when the segment is needed.
 func (l *intakeLog) prepare(size int64) {
+	l.preparing = true
 	go func(seg uint64) {
 		f, err := makeSegment(l.dir, seg, size)
 		if err != nil {
@@ -194,8 +197,8 @@ func (l *intakeLog) prepare(size int64) {
 func (l *intakeLog) roll(n int64) error {
 	size := min(max(2*l.size, firstSegmentSize), logSegmentSize)
 	var f *os.File
-	if l.f != nil {
-		f = <-l.next
+	if l.preparing {
+		f, l.preparing = <-l.next, false
 	}
 	seg := l.seg + 1
 	if f != nil && n > size {
@@ -206,9 +209,6 @@ func (l *intakeLog) roll(n int64) error {
 	if f == nil {
 		var err error
 		if f, err = makeSegment(l.dir, seg, max(n, size)); err != nil {
-			if l.f != nil {
-				l.next <- nil // the next roll tries again
-			}
 			return err
 		}
 	}
@@ -217,7 +217,6 @@ func (l *intakeLog) roll(n int64) error {
 	}
 	l.f, l.seg, l.off, l.size = f, seg, 0, max(n, size)
 	l.current.Store(seg)
-	l.prepare(min(2*l.size, logSegmentSize))
 	return nil
 }
 
@@ -234,6 +233,9 @@ func (l *intakeLog) append(b []byte) (logPos, error) {
 	}
 	// Past this point the bytes may be on disk: never write over them.
 	l.off += int64(len(b))
+	if !l.preparing && l.off > l.size/2 {
+		l.prepare(min(2*l.size, logSegmentSize)) // a process that accepts one job makes one segment
+	}
 	if err := datasync(l.f); err != nil {
 		return logPos{}, fmt.Errorf("sync intake log: %w", err)
 	}
@@ -242,10 +244,12 @@ func (l *intakeLog) append(b []byte) (logPos, error) {
 
 // close closes the segment and removes the one made ahead, unused.
 func (l *intakeLog) close() {
-	if l.f == nil {
+	if l.f != nil {
+		l.f.Close()
+	}
+	if !l.preparing {
 		return
 	}
-	l.f.Close()
 	if f := <-l.next; f != nil {
 		f.Close()
 		os.Remove(f.Name())
