@@ -1,0 +1,128 @@
+package jobstore
+
+import (
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// gather returns first and what else waits in ch, at most limit in all.
+func gather[T any](first T, ch <-chan T, limit int) []T {
+	batch := []T{first}
+	for len(batch) < limit {
+		select {
+		case next, ok := <-ch:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, next)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// commit runs every write queued while the previous commit was syncing in
+// one transaction. If that transaction fails, each write is retried alone
+// so that one bad write does not fail the others; applies of the intake
+// log that fail are tried again, in order, with the next commit (or a
+// second later).
+func (s *Store) commit() {
+	defer close(s.done)
+	var retry []storeOp
+	for {
+		var batch []storeOp
+		var wait <-chan time.Time
+		if len(retry) > 0 {
+			wait = time.After(time.Second)
+		}
+		select {
+		case op, ok := <-s.ops:
+			if !ok {
+				return // unapplied jobs stay in the intake log for the next Open
+			}
+			batch = gather(op, s.ops, 512)
+			if op.accepted != nil {
+				batch = gatherApplies(batch, s.ops, applyWait)
+			}
+		case <-wait:
+		}
+		retry = s.commitBatch(append(retry, batch...))
+	}
+}
+
+// applyWait is how long the committer waits for more applies of the
+// intake log, which nobody waits for, before it commits them: one bbolt
+// sync for many deliveries, off the disk's way of the intake log's.
+const applyWait = 20 * time.Millisecond
+
+// gatherApplies adds to a batch of applies what comes within wait, and
+// returns early when the batch is full or holds a write someone waits for.
+func gatherApplies(batch []storeOp, ch <-chan storeOp, wait time.Duration) []storeOp {
+	for _, o := range batch {
+		if o.accepted == nil {
+			return batch
+		}
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for len(batch) < 512 {
+		select {
+		case op, ok := <-ch:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, op)
+			if op.accepted == nil {
+				return batch
+			}
+		case <-t.C:
+			return batch
+		}
+	}
+	return batch
+}
+
+// commitBatch commits batch and returns the applies to try again.
+func (s *Store) commitBatch(batch []storeOp) (retry []storeOp) {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, o := range batch {
+			if err := o.fn(tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		for _, o := range batch {
+			s.done1(o, nil)
+		}
+		return nil
+	}
+	for _, o := range batch {
+		if o.accepted != nil && len(retry) > 0 {
+			retry = append(retry, o) // keep the log's order
+			continue
+		}
+		err := err
+		if len(batch) > 1 {
+			err = s.db.Update(o.fn)
+		}
+		if o.accepted != nil && err != nil {
+			retry = append(retry, o)
+			continue
+		}
+		s.done1(o, err)
+	}
+	return retry
+}
+
+// done1 tells a write's outcome to whoever waits for it.
+func (s *Store) done1(o storeOp, err error) {
+	if o.accepted != nil {
+		s.pending.applied(o.accepted)
+		return
+	}
+	o.err <- err
+}
