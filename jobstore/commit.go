@@ -43,25 +43,24 @@ func (s *Store) commit() {
 				return // unapplied jobs stay in the intake log for the next Open
 			}
 			batch = gather(op, s.ops, 512)
-			if op.accepted != nil {
-				batch = gatherApplies(batch, s.ops, applyWait)
-			}
+			batch = gatherLater(batch, s.ops, laterWait)
 		case <-wait:
 		}
 		retry = s.commitBatch(append(retry, batch...))
 	}
 }
 
-// applyWait is how long the committer waits for more applies of the
-// intake log, which nobody waits for, before it commits them: one bbolt
-// sync for many deliveries, off the disk's way of the intake log's.
-const applyWait = 20 * time.Millisecond
+// laterWait is how long the committer waits for more writes that nobody
+// waits for (applies of the intake log, PutLater) before it commits them:
+// one bbolt sync for many deliveries, out of the intake log's way.
+const laterWait = 20 * time.Millisecond
 
-// gatherApplies adds to a batch of applies what comes within wait, and
-// returns early when the batch is full or holds a write someone waits for.
-func gatherApplies(batch []storeOp, ch <-chan storeOp, wait time.Duration) []storeOp {
+// gatherLater adds to a batch of writes nobody waits for what comes within
+// wait, and returns at once when the batch holds a write someone waits
+// for, or is full.
+func gatherLater(batch []storeOp, ch <-chan storeOp, wait time.Duration) []storeOp {
 	for _, o := range batch {
-		if o.accepted == nil {
+		if !o.later {
 			return batch
 		}
 	}
@@ -74,7 +73,7 @@ func gatherApplies(batch []storeOp, ch <-chan storeOp, wait time.Duration) []sto
 				return batch
 			}
 			batch = append(batch, op)
-			if op.accepted == nil {
+			if !op.later {
 				return batch
 			}
 		case <-t.C:

@@ -171,7 +171,7 @@ func (s *Store) logBatch(batch []intakeOp) {
 		p.at, p.end = start, logPos{seg: at.seg, off: at.off + ends[i]}
 		start = p.end
 		s.pending.add(p)
-		s.ops <- storeOp{fn: func(tx *bolt.Tx) error { return applyAccepted(tx, p) }, accepted: p}
+		s.ops <- storeOp{fn: func(tx *bolt.Tx) error { return applyAccepted(tx, p) }, accepted: p, later: true}
 		o.err <- nil
 	}
 }

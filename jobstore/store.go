@@ -68,6 +68,8 @@ type storeOp struct {
 	// accepted is the job an apply of the intake log writes: nobody waits
 	// for it, and a failed one is tried again, in order.
 	accepted *pendingJob
+	// later says that nobody waits for the write (an apply, PutLater).
+	later bool
 }
 
 // Open opens the state dir at dir, creating it and its folders when
@@ -175,7 +177,7 @@ func (s *Store) Put(rec *job.Record) error {
 // wait for a second sync.
 func (s *Store) PutLater(rec *job.Record, done func(error)) {
 	s.pending.ended(rec)
-	op := storeOp{fn: func(tx *bolt.Tx) error { return putRecord(tx, rec) }, err: make(chan error, 1)}
+	op := storeOp{fn: func(tx *bolt.Tx) error { return putRecord(tx, rec) }, err: make(chan error, 1), later: true}
 	s.ops <- op
 	if done != nil {
 		go func() { done(<-op.err) }()
