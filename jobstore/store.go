@@ -94,7 +94,7 @@ func Open(dir string, timeout time.Duration) (*Store, error) {
 		return nil, fmt.Errorf("open job store %s: %w", path, err)
 	}
 	s := &Store{dir: dir, db: db, ops: make(chan storeOp, 1024), done: make(chan struct{}),
-		intake: make(chan intakeOp, 1024), logged: make(chan struct{}), pending: newPendingJobs(),
+		intake: make(chan intakeOp, 128), logged: make(chan struct{}), pending: newPendingJobs(),
 		stopTidy: make(chan struct{}), tidied: make(chan struct{})}
 	next, err := s.replay()
 	if err != nil {
