@@ -24,6 +24,8 @@ type syncBench struct {
 	force int // force-pushes so far
 	wh    syncSide
 	git   syncSide
+	// daemon is wh-gitd itself, running, driven by deliveries.
+	daemon *daemonSide
 }
 
 // syncSide is one tool: how it makes its working copy and how it syncs it.
@@ -35,9 +37,9 @@ type syncSide struct {
 
 // scenario is one measured comparison.
 type scenario struct {
-	name    string
-	wh, git sample
-	err     error
+	name            string
+	wh, git, daemon sample
+	err             error
 }
 
 func newSyncBench(e *benchEnv, srv *gitServer, s shape, repo string, depth, reps int) (*syncBench, error) {
@@ -96,12 +98,12 @@ func (b *syncBench) counted(ctx context.Context, f func(context.Context) (sample
 	return s, err
 }
 
-// compare runs prep, then both tools (in alternating order), reps times,
-// and returns the medians.
+// compare runs prep, then the tools (in rotating order), reps times, and
+// returns the medians.
 func (b *syncBench) compare(ctx context.Context, name string, prep func(ctx context.Context) error,
-	wh, git func(context.Context) (sample, error)) scenario {
+	wh, git, daemon func(context.Context) (sample, error)) scenario {
 	sc := scenario{name: name}
-	var whs, gits []sample
+	var whs, gits, daemons []sample
 	for i := range b.reps {
 		if prep != nil {
 			if sc.err = prep(ctx); sc.err != nil {
@@ -111,19 +113,17 @@ func (b *syncBench) compare(ctx context.Context, name string, prep func(ctx cont
 		order := []func() error{
 			func() error { s, err := b.counted(ctx, wh); whs = append(whs, s); return err },
 			func() error { s, err := b.counted(ctx, git); gits = append(gits, s); return err },
+			func() error { s, err := b.counted(ctx, daemon); daemons = append(daemons, s); return err },
 		}
-		if i%2 == 1 {
-			order[0], order[1] = order[1], order[0]
-		}
-		for _, f := range order {
-			if sc.err = f(); sc.err != nil {
+		for k := range order {
+			if sc.err = order[(k+i)%len(order)](); sc.err != nil {
 				return sc
 			}
 		}
 	}
-	sc.wh, sc.git = median(whs), median(gits)
+	sc.wh, sc.git, sc.daemon = median(whs), median(gits), median(daemons)
 	sc.err = b.same(ctx)
-	b.e.logf("  %-44s wh %s | git %s", name, fmtSample(sc.wh), fmtSample(sc.git))
+	b.e.logf("  %-44s wh %s | git %s | daemon %s", name, fmtSample(sc.wh), fmtSample(sc.git), fmtDur(sc.daemon.wall))
 	return sc
 }
 
@@ -133,7 +133,7 @@ func (b *syncBench) same(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, wc := range []string{b.wh.wc, b.git.wc} {
+	for _, wc := range []string{b.wh.wc, b.git.wc, b.daemon.wc} {
 		got, err := git(ctx, wc, b.e.env, nil, "rev-parse", "HEAD")
 		if err != nil {
 			return err
@@ -162,16 +162,17 @@ func (b *syncBench) run(ctx context.Context) []scenario {
 	if b.depth == 0 {
 		d = "full history"
 	}
-	out := []scenario{b.compare(ctx, "first clone, "+d, nil, b.wh.clone, b.git.clone)}
+	dm := b.daemon
+	out := []scenario{b.compare(ctx, "first clone, "+d, nil, b.wh.clone, b.git.clone, dm.clone)}
 	if out[0].err != nil {
 		return out
 	}
-	out = append(out, b.compare(ctx, "incremental (+20 commits), "+d, b.push, b.wh.sync, b.git.sync))
-	out = append(out, b.compare(ctx, "no-op, "+d, nil, b.wh.sync, b.git.sync))
+	out = append(out, b.compare(ctx, "incremental (+20 commits), "+d, b.push, b.wh.sync, b.git.sync, dm.sync))
+	out = append(out, b.compare(ctx, "no-op, "+d, nil, b.wh.sync, b.git.sync, dm.sync))
 	if b.depth == 0 {
 		return append(out, b.series(ctx))
 	}
-	out = append(out, b.compare(ctx, "force-push to an older unrelated commit, "+d, b.forcePush, b.wh.sync, b.git.sync))
+	out = append(out, b.compare(ctx, "force-push to an older unrelated commit, "+d, b.forcePush, b.wh.sync, b.git.sync, dm.sync))
 	if err := b.restore(ctx); err != nil {
 		return append(out, scenario{name: "restore main", err: err})
 	}
@@ -179,7 +180,7 @@ func (b *syncBench) run(ctx context.Context) []scenario {
 		return append(out, scenario{name: "node_modules", err: err})
 	}
 	out = append(out, b.compare(ctx, fmt.Sprintf("node_modules/ (%d ignored files) + 20 commits, %s",
-		b.e.cfg.nodeModules, d), b.push, b.wh.sync, b.git.sync))
+		b.e.cfg.nodeModules, d), b.push, b.wh.sync, b.git.sync, dm.sync))
 	return out
 }
 
@@ -206,6 +207,9 @@ func (b *syncBench) restore(ctx context.Context) error {
 	if _, err := b.wh.sync(ctx); err != nil {
 		return err
 	}
+	if _, err := b.daemon.sync(ctx); err != nil {
+		return err
+	}
 	_, err := b.git.sync(ctx)
 	return err
 }
@@ -213,7 +217,7 @@ func (b *syncBench) restore(ctx context.Context) error {
 // nodeModules fills node_modules/ (ignored by the repository's .gitignore)
 // of both working copies with small files.
 func (b *syncBench) nodeModules() error {
-	for _, wc := range []string{b.wh.wc, b.git.wc} {
+	for _, wc := range []string{b.wh.wc, b.git.wc, b.daemon.wc} {
 		for i := range b.e.cfg.nodeModules {
 			dir := filepath.Join(wc, "node_modules", fmt.Sprintf("pkg%03d", i%200), "lib")
 			if i < 200 {
@@ -267,15 +271,20 @@ func syncShape(ctx context.Context, e *benchEnv, srv *gitServer, root string, s 
 		reps = e.cfg.repsLarge
 	}
 	b, err := newSyncBench(e, srv, s, repo, depth, reps)
+	if err == nil {
+		b.daemon, err = startDaemonSide(ctx, b)
+	}
 	if err != nil {
 		return []row{errRow(label, err)}
 	}
+	defer b.daemon.stop()
 	e.logf("git sync %s (%d files, %d commits), depth %d, %d repetitions", s.name, s.files(), s.commits, depth, reps)
-	var rows []row
+	var rows, inDaemon []row
 	for _, sc := range b.run(ctx) {
 		rows = append(rows, syncRow(label+": "+sc.name, sc))
+		inDaemon = append(inDaemon, daemonRow(fmt.Sprintf("git sync %s in the daemon: %s", s.name, sc.name), sc))
 	}
-	return rows
+	return append(rows, inDaemon...)
 }
 
 // runUpstream makes this run's copy of the cached upstream of s (objects

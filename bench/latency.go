@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -38,8 +37,8 @@ func latencyRow(ctx context.Context, e *benchEnv) row {
 	}
 	defer lr.rig.stop()
 	e.logf("delivery → first command, %d deliveries", e.cfg.latencyN)
-	lr.client = loopbackClient(10 * time.Second)
-	defer lr.client.CloseIdleConnections()
+	lr.api = newJobAPI(lr.rig)
+	defer lr.api.close()
 	for i := range e.cfg.latencyN {
 		if err := lr.once(ctx, i); err != nil {
 			return errRow(name, err)
@@ -47,8 +46,9 @@ func latencyRow(ctx context.Context, e *benchEnv) row {
 		time.Sleep(50 * time.Millisecond) // the job finishes: the next one never waits for it
 	}
 	p50 := lr.toCommand.quantile(0.5)
-	return row{name: name, result: fmt.Sprintf("p50 %s · p99 %s (n=%d; answer p50 %s)", fmtDur(p50),
-		fmtDur(lr.toCommand.quantile(0.99)), lr.toCommand.n, fmtDur(lr.toAnswer.quantile(0.5))),
+	return row{name: name, result: fmt.Sprintf("p50 %s · p99 %s (n=%d; answer p50 %s; sync p50 %s, the rest p50 %s)",
+		fmtDur(p50), fmtDur(lr.toCommand.quantile(0.99)), lr.toCommand.n, fmtDur(lr.toAnswer.quantile(0.5)),
+		fmtDur(lr.sync.quantile(0.5)), fmtDur(lr.rest.quantile(0.5))),
 		target: "p50 ≤ 30 ms", met: yesNo(p50 <= 30*time.Millisecond)}
 }
 
@@ -56,11 +56,14 @@ func latencyRow(ctx context.Context, e *benchEnv) row {
 type latencyRun struct {
 	e                   *benchEnv
 	rig                 *rig
-	client              *http.Client
+	api                 *jobAPI
 	up, prev, stamps    string
 	secret              string
 	run                 uint32
 	toCommand, toAnswer hist
+	// sync is the job's sync (sync_ms of its record), rest the time to the
+	// command without it.
+	sync, rest hist
 }
 
 // once pushes a commit, sends its delivery and waits for the command.
@@ -75,19 +78,24 @@ func (lr *latencyRun) once(ctx context.Context, i int) error {
 		return err
 	}
 	t0 := time.Now()
-	status, err := send(ctx, lr.client, loadSpec{url: lr.rig.hookURL("site"), signer: signer{[]byte(lr.secret)}}, req)
+	id, err := lr.api.deliver(ctx, req)
 	lr.toAnswer.record(time.Since(t0))
-	if err == nil && status != http.StatusAccepted {
-		err = fmt.Errorf("delivery %d answered %d", i, status)
-	}
 	if err != nil {
-		return err
+		return fmt.Errorf("delivery %d: %w", i, err)
 	}
 	at, err := waitStamp(ctx, lr.stamps, shas[0], 30*time.Second)
 	if err != nil {
 		return fmt.Errorf("%w; daemon log: %s", err, tail(lr.rig.d.log))
 	}
-	lr.toCommand.record(time.Duration(at - t0.UnixNano()))
+	took := time.Duration(at - t0.UnixNano())
+	lr.toCommand.record(took)
+	rec, err := lr.api.wait(ctx, id, 30*time.Second)
+	if err != nil {
+		return err
+	}
+	sync := time.Duration(rec.SyncMS) * time.Millisecond
+	lr.sync.record(sync)
+	lr.rest.record(max(took-sync, 0))
 	lr.prev = shas[0]
 	return nil
 }

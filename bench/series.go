@@ -5,15 +5,15 @@ import (
 	"fmt"
 )
 
-// series syncs both tools b.e.cfg.series times in a row at full history,
-// each after 20 new commits, and keeps the slowest sync of each and the
-// highest peak memory: what a job waits for when the object store needs
+// series syncs each tool (and the running daemon) b.e.cfg.series times in
+// a row at full history, each after 20 new commits, and keeps the slowest
+// sync of each and the highest peak memory: what a job waits for when the object store needs
 // upkeep (wh-gitd merges its packs past 24, after the job's commands;
 // git's fetch runs its own automatic maintenance).
 func (b *syncBench) series(ctx context.Context) scenario {
 	n := b.e.cfg.series
 	sc := scenario{name: fmt.Sprintf("%d syncs in a row (+20 commits each), full history: the slowest", n)}
-	var whs, gits []sample
+	var whs, gits, daemons []sample
 	for i := range n {
 		if sc.err = b.push(ctx); sc.err != nil {
 			return sc
@@ -21,7 +21,7 @@ func (b *syncBench) series(ctx context.Context) scenario {
 		order := []struct {
 			f   func(context.Context) (sample, error)
 			out *[]sample
-		}{{b.wh.sync, &whs}, {b.git.sync, &gits}}
+		}{{b.wh.sync, &whs}, {b.git.sync, &gits}, {b.daemon.sync, &daemons}}
 		if i%2 == 1 {
 			order[0], order[1] = order[1], order[0]
 		}
@@ -33,9 +33,9 @@ func (b *syncBench) series(ctx context.Context) scenario {
 			*o.out = append(*o.out, s)
 		}
 	}
-	sc.wh, sc.git = slowest(whs), slowest(gits)
+	sc.wh, sc.git, sc.daemon = slowest(whs), slowest(gits), slowest(daemons)
 	sc.err = b.same(ctx)
-	b.e.logf("  %-44s wh %s | git %s", sc.name, fmtSample(sc.wh), fmtSample(sc.git))
+	b.e.logf("  %-44s wh %s | git %s | daemon %s", sc.name, fmtSample(sc.wh), fmtSample(sc.git), fmtDur(sc.daemon.wall))
 	return sc
 }
 

@@ -164,12 +164,14 @@ type Record struct {
 	*Job
 	// Deployed is the commit the job checked out (for a push, the branch's
 	// tip, which may be newer than the delivered Job.SHA).
-	Deployed string          `json:"deployed,omitempty"`
-	State    State           `json:"state"`
-	Attempts int             `json:"attempts,omitempty"`
-	Started  time.Time       `json:"started,omitzero"`
-	Finished time.Time       `json:"finished,omitzero"`
-	Sync     SyncResult      `json:"sync,omitzero"`
+	Deployed string     `json:"deployed,omitempty"`
+	State    State      `json:"state"`
+	Attempts int        `json:"attempts,omitempty"`
+	Started  time.Time  `json:"started,omitzero"`
+	Finished time.Time  `json:"finished,omitzero"`
+	Sync     SyncResult `json:"sync,omitzero"`
+	// SyncMS is how long the sync took (fetch and checkout), in milliseconds.
+	SyncMS   int64           `json:"sync_ms,omitempty"`
 	Commands []CommandResult `json:"commands,omitempty"`
 	// Error says why the job did not succeed.
 	Error string `json:"error,omitempty"`

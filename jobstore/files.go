@@ -20,6 +20,7 @@ const (
 	dbFile        = "jobs.db"
 	jobsDir       = "jobs"
 	locksDir      = "locks"
+	intakeDir     = "intake"
 	controlSocket = "control.sock"
 )
 
@@ -35,6 +36,8 @@ func (s *Store) LockPath(work string) string {
 	sum := sha256.Sum256([]byte(filepath.Clean(work)))
 	return filepath.Join(s.dir, locksDir, hex.EncodeToString(sum[:8])+".lock")
 }
+
+func (s *Store) intakePath() string { return filepath.Join(s.dir, intakeDir) }
 
 // LogPath is where the log of job id is written.
 func (s *Store) LogPath(id string) string { return filepath.Join(s.dir, jobsDir, id+".log") }

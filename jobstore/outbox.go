@@ -90,6 +90,63 @@ func (s *Store) putState(tx *bolt.Tx, rec *job.Record) error {
 	return putRecord(tx, &next)
 }
 
+// planAccepted plans the messages of a new job's acceptance, as JSON for
+// its intake log entry: they are on disk when the job is, and go into the
+// outbox when jobs.db takes the job (enqueueAccepted).
+func (s *Store) planAccepted(rec *job.Record) ([]byte, error) {
+	p := s.planner.Load()
+	if p == nil {
+		return nil, nil
+	}
+	next := *rec
+	next.Reports = nil
+	lookUp := func(match func(*job.Record) bool) (found *job.Record) {
+		_ = s.db.View(func(tx *bolt.Tx) error {
+			found = earlier(tx, &next)(match)
+			return nil
+		})
+		return found
+	}
+	msgs := (*p)(Transition{Next: &next, Earlier: lookUp})
+	if len(msgs) == 0 {
+		return nil, nil
+	}
+	return json.Marshal(msgs)
+}
+
+// enqueueAccepted puts the messages an accepted job's acceptance planned
+// into the outbox, and its record, with their reports, into jobs.db (a
+// record jobs.db already has, a later state, keeps its state).
+func (s *Store) enqueueAccepted(tx *bolt.Tx, p *pendingJob) error {
+	var msgs []Message
+	if err := json.Unmarshal(p.msgs, &msgs); err != nil {
+		return fmt.Errorf("planned messages of job %s do not decode: %w", p.id, err)
+	}
+	rec := getRecord(tx, p.id)
+	if rec == nil {
+		var err error
+		if rec, err = decodeRecord(p.id, p.rec); err != nil {
+			return err
+		}
+	}
+	for _, m := range msgs {
+		if err := enqueue(tx, rec, m); err != nil {
+			return err
+		}
+	}
+	s.enqueued.Store(true)
+	return putRecord(tx, rec)
+}
+
+// applyPending has jobs.db take every job accepted so far, so that the
+// outbox holds the messages their acceptance planned.
+func (s *Store) applyPending() error {
+	if !s.pending.any() {
+		return nil
+	}
+	return s.write(func(*bolt.Tx) error { return nil })
+}
+
 // signal tells Outboxed's reader that messages were committed.
 func (s *Store) signal() {
 	if s.enqueued.Swap(false) {
@@ -162,6 +219,7 @@ func earlier(tx *bolt.Tx, rec *job.Record) func(func(*job.Record) bool) *job.Rec
 // cannot be read: a gauge, not a decision).
 func (s *Store) OutboxLen() int {
 	n := 0
+	_ = s.applyPending()
 	_ = s.db.View(func(tx *bolt.Tx) error {
 		n = tx.Bucket(bucketOutbox).Stats().KeyN
 		return nil
@@ -172,6 +230,9 @@ func (s *Store) OutboxLen() int {
 // Outbox returns the messages waiting, in the order they were enqueued.
 func (s *Store) Outbox() ([]Message, error) {
 	var out []Message
+	if err := s.applyPending(); err != nil {
+		return nil, err
+	}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketOutbox).ForEach(func(k, v []byte) error {
 			var m Message

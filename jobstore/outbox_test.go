@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/wh-gitd/wh-gitd/job"
 )
@@ -155,5 +156,42 @@ func TestCompact(t *testing.T) {
 	rec, _ := s.Get("a")
 	if rec.Reports[0].Outcome != job.ReportDropped || rec.Reports[4].Outcome != job.ReportPending {
 		t.Errorf("reports %+v", rec.Reports)
+	}
+}
+
+// The messages an acceptance planned are in the intake log with the job:
+// when jobs.db lost both (a kill -9 between the answer and its commit),
+// Open puts them into the outbox again, once, with the job's reports.
+func TestAcceptedMessagesSurviveInTheIntakeLog(t *testing.T) {
+	dir, forget := freshState(t)
+	s, err := Open(dir, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetPlanner(stateNotes)
+	for _, id := range []string{"a1", "a2"} {
+		if err := s.Accept(queued(id), body(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	forget()
+	for range 2 { // the second Open finds them applied and adds nothing
+		s, err = Open(dir, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs, err := s.Outbox()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := lanes(msgs); !slices.Equal(got, []string{`a1 "queued"`, `a2 "queued"`}) {
+			t.Errorf("outbox after Open %v", got)
+		}
+		rec, err := s.Get("a2")
+		if err != nil || len(rec.Reports) != 1 || rec.Reports[0].Outcome != job.ReportPending {
+			t.Errorf("job a2's reports %+v, %v", rec, err)
+		}
+		s.Close()
 	}
 }

@@ -1,6 +1,7 @@
 // Package jobstore owns wh-gitd's state dir, and is the only package that
-// knows its layout: the job store (jobs.db, bbolt: records, raw deliveries,
-// delivery ids), each job's log and payload file (jobs/<id>.log,
+// knows its layout: the job store (jobs.db, bbolt: records, delivery ids),
+// the intake log in front of it (intake/<seq>.log: accepted jobs and their
+// raw deliveries, synced before the answer), each job's log and payload file (jobs/<id>.log,
 // jobs/<id>.payload.json), the working copies' lock files
 // (locks/<hash>.lock) and the control socket (control.sock). It keeps the
 // job history, follows logs, applies retention, and returns every error it
@@ -14,6 +15,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +30,8 @@ var (
 	bucketJobs       = []byte("jobs")       // id → job.Record (JSON)
 	bucketPayloads   = []byte("payloads")   // id → raw delivery body
 	bucketDeliveries = []byte("deliveries") // repo \x00 delivery id → delivery (JSON)
+	bucketIntake     = []byte("intake")     // keyApplied → how far the intake log is applied
+	keyApplied       = []byte("applied")
 )
 
 // ErrStore means the job store could not record a job: answer 503.
@@ -35,11 +40,13 @@ var ErrStore = errors.New("job store cannot write")
 // ErrLocked means another process (a running daemon) holds the store.
 var ErrLocked = errors.New("job store is in use by another process")
 
-// Store is the durable job history: one bbolt file in the state dir. A write
-// that returns nil is on disk (bbolt syncs each commit). Concurrent writers
-// are grouped into one transaction by a committer goroutine, so many
-// deliveries arriving together cost one sync, with no added delay for one
-// arriving alone. A nil *Store records nothing.
+// Store is the durable job history: one bbolt file in the state dir, and
+// the intake log in front of it. A write that returns nil is on disk: an
+// accepted job once the intake log holds it (one fdatasync for every job
+// accepted together), any other write once bbolt synced its commit.
+// Concurrent writers are grouped, by the logger and the committer
+// goroutines, so many deliveries arriving together cost one sync, with no
+// added delay for one arriving alone.
 type Store struct {
 	dir string
 	mu  sync.Mutex
@@ -53,109 +60,72 @@ type Store struct {
 	planner  atomic.Pointer[Planner]
 	enqueued atomic.Bool
 	outboxed chan struct{}
+	intake   chan intakeOp
+	logged   chan struct{}
+	log      *intakeLog
+	pending  pendingJobs
+	stopTidy chan struct{}
+	tidied   chan struct{}
 }
 
 type storeOp struct {
 	fn  func(*bolt.Tx) error
 	err chan error // buffered: the committer never waits for the writer
+	// accepted is the job an apply of the intake log writes: nobody waits
+	// for it, and a failed one is tried again, in order.
+	accepted *pendingJob
+	// later says that nobody waits for the write (an apply, PutLater).
+	later bool
 }
 
 // Open opens the state dir at dir, creating it and its folders when
 // needed, and the job store in it, waiting at most timeout for another
-// process to let go of the store (then ErrLocked).
+// process to let go of the store (then ErrLocked). Jobs the intake log
+// holds and jobs.db not yet are written into jobs.db before it returns.
 func Open(dir string, timeout time.Duration) (*Store, error) {
-	for _, d := range []string{dir, filepath.Join(dir, jobsDir), filepath.Join(dir, locksDir)} {
+	for _, d := range []string{dir, filepath.Join(dir, jobsDir), filepath.Join(dir, locksDir), filepath.Join(dir, intakeDir)} {
 		if err := os.MkdirAll(d, 0o750); err != nil {
 			return nil, fmt.Errorf("create state dir: %w", err)
 		}
 	}
 	path := filepath.Join(dir, dbFile)
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
+	// The free pages are found again at open instead of being written at
+	// every commit.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, NoFreelistSync: true,
+		FreelistType: bolt.FreelistMapType})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("open %s: %w", path, ErrLocked)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open job store %s: %w", path, err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketJobs, bucketPayloads, bucketDeliveries, bucketOutbox} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	s := &Store{dir: dir, db: db, ops: make(chan storeOp, 1024), done: make(chan struct{}),
+		intake: make(chan intakeOp, 128), logged: make(chan struct{}), pending: newPendingJobs(),
+		stopTidy: make(chan struct{}), tidied: make(chan struct{}), outboxed: make(chan struct{}, 1)}
+	next, err := s.replay()
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open job store %s: %w", path, err)
 	}
-	s := &Store{dir: dir, db: db, ops: make(chan storeOp, 1024), done: make(chan struct{}),
-		outboxed: make(chan struct{}, 1)}
+	s.log = openLog(s.intakePath(), next)
+	s.tidy()
 	go s.commit()
+	go s.logger()
+	go s.tidyLoop()
 	return s, nil
 }
 
-// Close stops the committer and closes the file.
+// Close stops the logger, the committer and the tidying, and closes the
+// file. Jobs accepted and not yet in jobs.db are in the intake log, and
+// the next Open writes them.
 func (s *Store) Close() error {
+	close(s.intake)
+	<-s.logged
 	close(s.ops)
 	<-s.done
+	close(s.stopTidy)
+	<-s.tidied
 	return s.db.Close()
-}
-
-// commit runs every write queued while the previous commit was syncing in
-// one transaction. If that transaction fails, each write is retried alone
-// so that one bad write does not fail the others.
-func (s *Store) commit() {
-	defer close(s.done)
-	for op := range s.ops {
-		batch := []storeOp{op}
-	more:
-		for len(batch) < 512 {
-			select {
-			case next, ok := <-s.ops:
-				if !ok {
-					break more
-				}
-				batch = append(batch, next)
-			default:
-				break more
-			}
-		}
-		if pingsOnly(batch) {
-			for _, o := range batch {
-				o.err <- nil
-			}
-			continue
-		}
-		err := s.db.Update(func(tx *bolt.Tx) error {
-			for _, o := range batch {
-				if o.fn == nil {
-					continue
-				}
-				if err := o.fn(tx); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err == nil {
-			s.signal()
-		}
-		if err == nil || len(batch) == 1 {
-			for _, o := range batch {
-				o.err <- err
-			}
-			continue
-		}
-		for _, o := range batch {
-			if o.fn == nil {
-				o.err <- nil
-				continue
-			}
-			o.err <- s.db.Update(o.fn)
-		}
-		s.signal()
-	}
 }
 
 // write runs fn in a write transaction, grouped with concurrent writes, and
@@ -185,27 +155,29 @@ func putRecord(tx *bolt.Tx, rec *job.Record) error {
 	return tx.Bucket(bucketJobs).Put([]byte(rec.Job.ID), b)
 }
 
-// Accept records a new queued job, its payload and its delivery id.
+// Accept records a new queued job, its payload and its delivery id: it
+// returns once the intake log holds them on disk; jobs.db gets them soon
+// after (see intake.go).
 func (s *Store) Accept(rec *job.Record, payload []byte) error {
-	return s.write(func(tx *bolt.Tx) error {
-		if err := s.putState(tx, rec); err != nil {
-			return err
-		}
-		if len(payload) > 0 {
-			if err := tx.Bucket(bucketPayloads).Put([]byte(rec.Job.ID), payload); err != nil {
-				return err
-			}
-		}
-		if rec.Job.Delivery == "" {
-			return nil
-		}
-		d, _ := json.Marshal(delivery{Job: rec.Job.ID, Seen: rec.Job.Queued})
-		return tx.Bucket(bucketDeliveries).Put(deliveryKey(rec.Job.Repo, rec.Job.Delivery), d)
-	})
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrStore, err)
+	}
+	p := newPendingJob(rec, b, len(payload) > 0)
+	if p.msgs, err = s.planAccepted(rec); err != nil {
+		return fmt.Errorf("%w: %v", ErrStore, err)
+	}
+	op := intakeOp{job: p, body: payload, err: make(chan error, 1)}
+	s.intake <- op
+	if err := <-op.err; err != nil {
+		return fmt.Errorf("%w: %v", ErrStore, err)
+	}
+	return nil
 }
 
 // Put records rec (a state change).
 func (s *Store) Put(rec *job.Record) error {
+	s.pending.ended(rec)
 	return s.write(func(tx *bolt.Tx) error { return s.putState(tx, rec) })
 }
 
@@ -214,7 +186,8 @@ func (s *Store) Put(rec *job.Record) error {
 // nothing (recovery derives them again), so that the request path does not
 // wait for a second sync.
 func (s *Store) PutLater(rec *job.Record, done func(error)) {
-	op := storeOp{fn: func(tx *bolt.Tx) error { return s.putState(tx, rec) }, err: make(chan error, 1)}
+	s.pending.ended(rec)
+	op := storeOp{fn: func(tx *bolt.Tx) error { return s.putState(tx, rec) }, err: make(chan error, 1), later: true}
 	s.ops <- op
 	if done != nil {
 		go func() { done(<-op.err) }()
@@ -226,6 +199,9 @@ func (s *Store) Get(id string) (*job.Record, error) {
 	var rec *job.Record
 	err := s.db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketJobs).Get([]byte(id))
+		if b == nil {
+			b = s.pending.record(id)
+		}
 		if b == nil {
 			return job.ErrNotFound
 		}
@@ -245,14 +221,31 @@ func decodeRecord(id string, b []byte) (*job.Record, error) {
 	return &rec, nil
 }
 
-// Payload returns the raw delivery of job id; nil when it has none.
+// Payload returns the raw delivery of job id; nil when it has none (or no
+// more: the intake log keeps the bodies of unfinished jobs only).
 func (s *Store) Payload(id string) ([]byte, error) {
 	var out []byte
 	err := s.db.View(func(tx *bolt.Tx) error {
 		out = bytes.Clone(tx.Bucket(bucketPayloads).Get([]byte(id)))
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	if out == nil {
+		if at, ok := s.pending.body(id); ok {
+			out = refValue(at)
+		}
+	}
+	if len(out) == 0 || out[0] != payloadRef {
+		return out, nil
+	}
+	at, ok := parsePos(out[1:])
+	if !ok {
+		return nil, fmt.Errorf("job %s: payload reference does not decode", id)
+	}
+	e, err := readEntry(s.intakePath(), at)
+	return e.body, err
 }
 
 // Seen returns the job of a delivery id recorded before, if any.
@@ -263,6 +256,7 @@ func (s *Store) Seen(repo, id string) (jobID string, found bool, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketDeliveries).Get(deliveryKey(repo, id))
 		if b == nil {
+			jobID, found = s.pending.delivery(deliveryKey(repo, id))
 			return nil
 		}
 		var d delivery
@@ -284,6 +278,9 @@ func (s *Store) List(f job.Filter) ([]*job.Record, error) {
 	var out []*job.Record
 	var bad []error
 	err := s.db.View(func(tx *bolt.Tx) error {
+		out, bad = s.pendingRecords(tx, func(rec *job.Record) bool {
+			return f.Selects(rec) && (f.Before == "" || rec.Job.ID < f.Before)
+		})
 		c := tx.Bucket(bucketJobs).Cursor()
 		k, v := c.Last()
 		if f.Before != "" {
@@ -306,7 +303,8 @@ func (s *Store) List(f job.Filter) ([]*job.Record, error) {
 		}
 		return nil
 	})
-	return out, errors.Join(append(bad, err)...)
+	slices.SortFunc(out, func(a, b *job.Record) int { return strings.Compare(b.Job.ID, a.Job.ID) })
+	return out[:min(len(out), f.Limit)], errors.Join(append(bad, err)...)
 }
 
 // Unfinished returns the jobs that were queued, running or interrupted, in
@@ -316,6 +314,7 @@ func (s *Store) Unfinished() ([]*job.Record, error) {
 	var out []*job.Record
 	var bad []error
 	err := s.db.View(func(tx *bolt.Tx) error {
+		out, bad = s.pendingRecords(tx, func(*job.Record) bool { return true })
 		return tx.Bucket(bucketJobs).ForEach(func(k, v []byte) error {
 			rec, err := decodeRecord(string(k), v)
 			switch {
@@ -347,7 +346,8 @@ func (s *Store) forgetBefore(now time.Time) time.Time {
 }
 
 // Prune deletes the finished jobs of repo past the newest keep or finished
-// before cutoff, with their payloads, logs and payload files, and, at most
+// before cutoff, with their payloads, and the logs and payload files of
+// those that started (a superseded or cancelled job never had any), and, at most
 // once an hour, the delivery ids older than deliveryTTL. A record that does
 // not decode is kept, and reported.
 func (s *Store) Prune(repo string, keep int, cutoff time.Time) error {
@@ -373,6 +373,9 @@ func (s *Store) Prune(repo string, keep int, cutoff time.Time) error {
 				continue
 			}
 			del = append(del, bytes.Clone(k))
+			if !rec.Started.IsZero() || rec.Log != "" {
+				ids = append(ids, string(k)) // only a job that started has files
+			}
 		}
 		for _, k := range del {
 			if err := tx.Bucket(bucketJobs).Delete(k); err != nil {
@@ -381,7 +384,6 @@ func (s *Store) Prune(repo string, keep int, cutoff time.Time) error {
 			if err := tx.Bucket(bucketPayloads).Delete(k); err != nil {
 				return err
 			}
-			ids = append(ids, string(k))
 		}
 		if forget.IsZero() {
 			return nil

@@ -27,10 +27,19 @@ const (
 // Run runs job now, in the calling goroutine: it takes the working copy's
 // lock (waiting for any other job on it, in this process or another), syncs
 // the working copy, runs the commands, records the result, and then tidies
-// the working copy's object store before it lets the lock go. A job that is
+// the working copy's object store before it lets the lock go, and prunes
+// the entry's history. A job that is
 // not in the store yet (a manual run) is recorded first. Output is written to
 // the job's log file and, when live is not nil, to live as well.
 func (r *Runner) Run(ctx context.Context, jb *job.Job, live io.Writer) job.Record {
+	rec := r.run(ctx, jb, live)
+	r.prune(jb.Repo)
+	return rec
+}
+
+// run is Run without the pruning of the history, which the pool's jobs
+// leave to the prune timer.
+func (r *Runner) run(ctx context.Context, jb *job.Job, live io.Writer) job.Record {
 	if jb.ID == "" {
 		r.assign(jb)
 		if err := r.store.Accept(&job.Record{Job: jb, State: job.Queued}, jb.Payload); err != nil {
@@ -120,9 +129,11 @@ func (r *Runner) execute(ctx, parent context.Context, rec *job.Record, out io.Wr
 	st := syncTarget(repo, target, jb)
 	fmt.Fprintf(out, "%s sync %s to %s\n", stamp(), path, describeTarget(st))
 	sw := newStampWriter(out)
+	began := time.Now()
 	if st.Token, err = r.fetchToken(ctx, repo); err == nil {
 		rec.Sync, err = r.sync(log.WithContext(ctx), jb.Repo, st, sw)
 	}
+	rec.SyncMS = time.Since(began).Milliseconds()
 	sw.end()
 	if err != nil {
 		defer lock.release()
@@ -138,7 +149,7 @@ func (r *Runner) execute(ctx, parent context.Context, rec *job.Record, out io.Wr
 		defer lock.release()
 		r.maintain(ctx, log, path, out)
 	}
-	if reason := r.skipReason(rec, repo); reason != "" {
+	if reason := r.skipReason(rec, repo.AlwaysRun); reason != "" {
 		return after, &skipError{reason: reason}
 	}
 	payload, err := r.writePayload(jb)
@@ -355,42 +366,6 @@ type skipError struct{ reason string }
 
 func (e *skipError) Error() string { return e.reason }
 
-// skipReason says why a push job runs no command: the tip it synced to was
-// already checked out, and the last job of its target that ran deployed
-// that same commit and succeeded. "" means the commands run. A deployment
-// or a manual run is an explicit request and always runs, and so does every
-// push of an entry with always_run.
-func (r *Runner) skipReason(rec *job.Record, repo *settings.Repo) string {
-	jb := rec.Job
-	if !jb.FollowsTip() || repo.AlwaysRun || rec.Sync.Previous != rec.Sync.Commit {
-		return ""
-	}
-	recs, err := r.store.List(job.Filter{Repo: jb.Repo, Limit: 1000})
-	if err != nil {
-		r.jobLogger(jb).Warn().Err(err).Msg("job history partly unreadable")
-	}
-	for _, old := range recs {
-		if old.Job.ID == jb.ID || old.Job.Key() != jb.Key() {
-			continue
-		}
-		switch old.State {
-		case job.Succeeded, job.Skipped:
-			if deployedOf(old) != rec.Sync.Commit {
-				return ""
-			}
-			return fmt.Sprintf("%s's tip %s is already deployed (job %s %s)", jb.Branch,
-				shortSHA(rec.Sync.Commit), old.Job.ID, old.State)
-		case job.Failed, job.TimedOut, job.Cancelled, job.Interrupted:
-			return ""
-		}
-	}
-	return ""
-}
-
-// deployedOf is the commit a record's job checked out, also for records
-// written before Deployed existed.
-func deployedOf(rec *job.Record) string { return cmp.Or(rec.Deployed, rec.Sync.Commit) }
-
 // lookup finds the job's repository entry and configured target.
 func (r *Runner) lookup(jb *job.Job) (*settings.Repo, *settings.Target, error) {
 	repo, ok := r.set.Load().Repos[jb.Repo]
@@ -438,7 +413,6 @@ func (r *Runner) finish(ctx context.Context, log *zerolog.Logger, rec *job.Recor
 		Str("log", rec.Log).Msg("job finished")
 	r.end(rec)
 	r.stopped(rec.Job) // a cancel from now on is answered "already finished"
-	r.prune(rec.Job.Repo)
 	return *rec
 }
 

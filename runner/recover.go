@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"time"
@@ -70,6 +71,36 @@ func (r *Runner) interrupted(rec *job.Record) bool {
 	}
 	log.Warn().Int("attempt", rec.Attempts).Msg("job was interrupted: running it again")
 	return true
+}
+
+// pruneInterval is how often the pool's jobs' history is pruned: pruning
+// reads every record, so it is not done after each job.
+const pruneInterval = 30 * time.Second
+
+// pruneEvery prunes the entries whose jobs ended, every interval, until ctx
+// is done.
+func (r *Runner) pruneEvery(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			r.pruneEnded()
+		}
+	}
+}
+
+// pruneEnded prunes the entries with jobs that ended since the last prune.
+func (r *Runner) pruneEnded() {
+	r.mu.Lock()
+	repos := r.unpruned
+	r.unpruned = map[string]bool{}
+	r.mu.Unlock()
+	for repo := range repos {
+		r.prune(repo)
+	}
 }
 
 // prune removes the finished jobs of repo beyond its history bounds, with

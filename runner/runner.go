@@ -139,7 +139,11 @@ type Runner struct {
 	reserved int                   // accepted jobs being written to the store
 	inflight map[string]string     // delivery key → job id, while being written
 	running  map[string]runningJob // by job id
-	closed   bool
+	// unpruned are the entries with jobs that ended since the last prune.
+	unpruned map[string]bool
+	// ran is each target's newest job that ran to an end (by job.Key).
+	ran    map[string]ranJob
+	closed bool
 }
 
 // runningJob is a job that runs, and how to cancel it.
@@ -165,7 +169,7 @@ func New(o Options) *Runner {
 	r := &Runner{syncer: o.Syncer, store: o.Store, log: o.Logger, environ: baseEnv(env),
 		onDone: o.OnDone, onSync: o.OnSync, prober: o.Prober, tokens: o.Tokens, ctx: ctx, cancel: cancel,
 		queues: map[string]*repoQueue{}, inflight: map[string]string{},
-		running: map[string]runningJob{}}
+		running: map[string]runningJob{}, unpruned: map[string]bool{}, ran: map[string]ranJob{}}
 	r.set.Store(o.Settings)
 	r.pollCtx, r.stopPoll = context.WithCancel(context.Background())
 	var seed [1]byte
@@ -376,6 +380,7 @@ func (r *Runner) end(rec *job.Record) {
 	if err := r.store.Put(rec); err != nil {
 		r.jobLogger(rec.Job).Error().Err(err).Str("state", string(rec.State)).Msg("job state not recorded")
 	}
+	r.noteRan(rec)
 	if r.onDone != nil {
 		r.onDone(*rec)
 	}
@@ -413,9 +418,10 @@ func (r *Runner) work(name string) {
 	r.waiting--
 	r.mu.Unlock()
 
-	r.Run(r.ctx, jb, nil)
+	r.run(r.ctx, jb, nil)
 
 	r.mu.Lock()
+	r.unpruned[jb.Repo] = true
 	q.active = false
 	if !r.closed {
 		r.dispatch(name, q)
@@ -471,6 +477,11 @@ func (r *Runner) Follow(ctx context.Context, id string, w io.Writer, follow bool
 // whose jobs are not resumed. Call it once, before the first Submit.
 func (r *Runner) Start() (resumed int, err error) {
 	resumed, err = r.recover()
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		r.pruneEvery(r.pollCtx, pruneInterval)
+	}()
 	if r.prober != nil {
 		r.wg.Add(1)
 		go func() {
@@ -497,6 +508,7 @@ func (r *Runner) Close(ctx context.Context) error {
 	r.mu.Unlock()
 	done := make(chan struct{})
 	go func() { r.pool.StopAndWait(); close(done) }()
+	defer r.pruneEnded()
 	select {
 	case <-done:
 		r.cancel(errShutdown)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -351,4 +352,72 @@ func TestTriggerThroughTheDaemon(t *testing.T) {
 	if code, _, stderr := exitCode(t, bins.trigger, file, "--show", "nope"); code != 1 || !strings.Contains(stderr, "no job nope") {
 		t.Errorf("--show of an unknown job: exit %d %s", code, stderr)
 	}
+}
+
+// Deliveries answered 202 just before a kill -9, and a torn entry at the
+// end of the intake log (a write the kill cut short): after the restart
+// every acknowledged delivery has run (or was superseded by a newer one of
+// its branch), each working copy is at its last push, and new deliveries
+// are taken.
+func TestIntakeLogTornTail(t *testing.T) {
+	const repos = 4
+	dir := t.TempDir()
+	up := gitsynctest.NewUpstream(t)
+	file := crashFile(dir, up.Path(), repos).Write(t, dir)
+	d := startDaemon(t, file)
+	var acked []string
+	last := map[int]string{}
+	for k := range 3 {
+		for i := range repos {
+			sha := up.Commit(t, fmt.Sprintf("b%d", i), map[string]string{"n": fmt.Sprint(k)}, "c")
+			a, err := d.send(pushOfR(t, i, sha, fmt.Sprintf("torn-%d-%d", i, k)))
+			if err != nil || a.Code != http.StatusAccepted {
+				t.Fatalf("delivery: %d %v %v", a.Code, a.Body, err)
+			}
+			acked, last[i] = append(acked, a.Str("job")), sha
+		}
+	}
+	d.kill(t)
+	tearIntakeLog(t, filepath.Join(dir, "state", "intake"))
+	d = startDaemon(t, file)
+	sha := up.Commit(t, "b0", map[string]string{"n": "after"}, "c")
+	if a, err := d.send(pushOfR(t, 0, sha, "torn-after")); err != nil || a.Code != http.StatusAccepted {
+		t.Fatalf("delivery after the restart: %d %v %v", a.Code, a.Body, err)
+	}
+	last[0] = sha
+	testkit.Eventually(t, "every job to end", 120*time.Second, func() bool { return d.unfinished(t) == 0 })
+	for _, id := range acked {
+		if rec := d.record(t, id); rec.State != job.Succeeded && rec.State != job.Superseded && rec.State != job.Skipped {
+			t.Errorf("acknowledged job %s ended %s: %s", id, rec.State, rec.Error)
+		}
+	}
+	for i, sha := range last {
+		if got := testkit.Head(t, filepath.Join(dir, fmt.Sprintf("wc-r%d", i))); got != sha {
+			t.Errorf("working copy %d at %s, want the last push %s", i, got, sha)
+		}
+	}
+}
+
+// tearIntakeLog writes the start of an entry, cut short, after the last
+// written byte of the newest segment of the intake log that holds any.
+func tearIntakeLog(t *testing.T, dir string) {
+	t.Helper()
+	segs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+	for i := len(segs) - 1; i >= 0; i-- {
+		b, err := os.ReadFile(segs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		end := len(bytes.TrimRight(b, "\x00"))
+		if end == 0 {
+			continue
+		}
+		// "WHI1", a length of 4000, a checksum, and only part of the rest.
+		torn := append([]byte("WHI1\x00\x00\x0f\xa0\x12\x34\x56\x78"), bytes.Repeat([]byte("{"), 100)...)
+		if err := os.WriteFile(segs[i], append(b[:end], torn...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	t.Fatalf("no intake log segment with entries in %s", dir)
 }
