@@ -27,8 +27,14 @@ const maxHavesPerRef = 100
 // go-git's Remote.Fetch, which never asks for a thin pack: with a thin pack
 // the server leaves out the objects of the commits offered as haves, so a
 // shallow fetch of a new commit brings what changed, not the whole tree.
-// Nothing is changed unless the pack is stored whole.
+// Nothing is changed unless the pack is stored whole. A repository on a
+// local path is read in this process when it can be (fetchLocal).
 func fetchSpec(ctx context.Context, wc *workingCopy, rem *remote, spec config.RefSpec, depth int) (err error) {
+	if dir := localGitDir(rem); dir != "" {
+		if err := fetchLocal(ctx, wc, dir, spec, depth); !errors.Is(err, errNotInProcess) {
+			return err
+		}
+	}
 	sess, err := uploadPackSession(rem)
 	if err != nil {
 		return err
@@ -91,6 +97,12 @@ func remoteTarget(spec config.RefSpec, ar *packp.AdvRefs) (plumbing.Hash, error)
 	if err != nil {
 		return plumbing.ZeroHash, err
 	}
+	return resolveRemote(spec, refs)
+}
+
+// resolveRemote resolves spec's source among a remote's refs as git
+// resolves a short name (plumbing.RefRevParseRules).
+func resolveRemote(spec config.RefSpec, refs storer.ReferenceStorer) (plumbing.Hash, error) {
 	for _, rule := range plumbing.RefRevParseRules {
 		name := plumbing.ReferenceName(fmt.Sprintf(rule, spec.Src()))
 		if r, err := storer.ResolveReference(refs, name); err == nil {
