@@ -20,7 +20,10 @@ import (
 const packWindow = 10
 
 // redundantPackCheck is the number of packs from which a shallow working
-// copy's packs are checked for ones the last fetch superseded.
+// copy's packs are checked for ones later fetches superseded, and how many
+// more than the last upkeep left it takes to check again: with thin packs
+// a fetch brings only what changed, so the first packs stay needed, and
+// the check reads every reachable tree.
 const redundantPackCheck = 3
 
 // Maintain keeps the object store of the working copy at path from growing
@@ -74,6 +77,12 @@ func (s *Syncer) maintain(wc *workingCopy, path string, jl *jobLog) {
 	if err != nil {
 		return
 	}
+	last := readPackState(wc)
+	if last.same(packs) {
+		return // nothing was fetched since the last upkeep: it would find what it found then
+	}
+	checked := false
+	defer func() { writePackState(wc, pos, checked) }()
 	start := time.Now()
 	switch {
 	case len(packs) >= s.compactPacks && isShallow(wc):
@@ -84,11 +93,17 @@ func (s *Syncer) maintain(wc *workingCopy, path string, jl *jobLog) {
 		}
 	case len(packs) >= s.compactPacks:
 		var m, n int
-		if m, n, err = mergePacks(wc, pos, packs); err == nil && m > 0 {
-			jl.printf("merged %d packs into one (%d objects), keeping the largest, in %s", m, n,
+		var copied bool
+		if m, n, copied, err = mergePacks(wc, pos, packs); err == nil && m > 0 {
+			how := "copied as stored"
+			if !copied {
+				how = "encoded again"
+			}
+			jl.printf("merged %d packs into one (%d objects, %s), keeping the largest, in %s", m, n, how,
 				time.Since(start).Round(time.Millisecond))
 		}
-	case len(packs) >= redundantPackCheck && isShallow(wc):
+	case len(packs) >= max(redundantPackCheck, last.checked+redundantPackCheck) && isShallow(wc):
+		checked = true
 		var n int
 		if n, err = dropRedundantPacks(wc, pos, packs); err == nil && n > 0 {
 			jl.printf("dropped %d packs superseded by later fetches", n)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/rs/zerolog"
 
 	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
@@ -114,14 +117,18 @@ func TestObjectStoreMaintenance(t *testing.T) {
 		depth      int
 		wantLine   string
 		wantPruned bool // the force-pushed-away commit is gone
+		// compact is the pack count that compacts or merges: a shallow copy
+		// checks for superseded packs before (at 3 packs, then at 3 more
+		// than the last check left).
+		compact int
 	}{
-		{"shallow: superseded packs are dropped", 1, "packs superseded by later fetches", true},
-		{"full: all packs but the largest are merged", 0, "merged 3 packs into one", false},
+		{"shallow: superseded packs are dropped", 1, "packs superseded by later fetches", true, 6},
+		{"full: all packs but the largest are merged", 0, "merged 3 packs into one", false, 4},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
-			f.s.compactPacks = 4
+			f.s.compactPacks = tc.compact
 			tg := f.target()
 			tg.Depth = tc.depth
 			f.up.Commit(t, "main", map[string]string{"a": "0"}, "c0")
@@ -136,7 +143,7 @@ func TestObjectStoreMaintenance(t *testing.T) {
 				f.up.Commit(t, "main", map[string]string{"a": fmt.Sprint(i), fmt.Sprint("f", i): "x"}, "next")
 				_, log := f.sync(t, tg)
 				seen = seen || strings.Contains(log, tc.wantLine)
-				if packs := packFiles(t, f.path); len(packs) > 4 {
+				if packs := packFiles(t, f.path); len(packs) > tc.compact {
 					t.Errorf("sync %d: %d packs", i, len(packs))
 				}
 			}
@@ -147,7 +154,7 @@ func TestObjectStoreMaintenance(t *testing.T) {
 				t.Errorf("force-pushed-away commit %s survived", abandoned)
 			}
 			testkit.Git(t, f.path, "fsck", "--no-progress", "--no-dangling")
-			if b := testkit.ReadIfExists(filepath.Join(f.path, ".git", "shallow")); strings.Count(b, "\n") > 2 {
+			if b := testkit.ReadIfExists(filepath.Join(f.path, ".git", "shallow")); strings.Count(b, "\n") > redundantPackCheck+1 { // pruned at each check
 				t.Errorf(".git/shallow keeps growing:\n%s", b)
 			}
 			assertClean(t, f.path, f.up.Head(t, "main"))
@@ -357,5 +364,47 @@ func TestLogFields(t *testing.T) {
 	}
 	if len(want) > 0 {
 		t.Errorf("lines missing: %v\n%s", want, buf.String())
+	}
+}
+
+// Upkeep records the packs it leaves; the sync after, when it fetched
+// nothing, finds the same packs and skips the upkeep; one that fetched
+// does not.
+func TestUpkeepSkippedWhenNothingWasFetched(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.up.Commit(t, "main", map[string]string{"a": "1"}, "one")
+	f.sync(t, f.target())
+	packsNow := func() []plumbing.Hash {
+		repo, err := plainOpen(f.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wc := newWorkingCopy(f.path, repo)
+		defer wc.close()
+		packs, err := repo.Storer.(storer.PackedObjectStorer).ObjectPacks()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !readPackState(wc).same(packs) {
+			t.Errorf("the packs %v are not those upkeep recorded", packs)
+		}
+		return packs
+	}
+	before := packsNow()
+	f.sync(t, f.target()) // nothing new
+	if after := packsNow(); len(after) != len(before) {
+		t.Errorf("a no-op sync changed the packs: %v → %v", before, after)
+	}
+	f.up.Commit(t, "main", map[string]string{"a": "2"}, "two")
+	repo, _ := plainOpen(f.path)
+	wc := newWorkingCopy(f.path, repo)
+	defer wc.close()
+	if _, err := fetchRef(context.Background(), wc, "refs/heads/main", 1, &remote{url: f.up.Path()}, newJobLog(io.Discard, nil)); err != nil {
+		t.Fatal(err)
+	}
+	packs, _ := repo.Storer.(storer.PackedObjectStorer).ObjectPacks()
+	if readPackState(wc).same(packs) {
+		t.Error("after a fetch the packs still look like those upkeep left")
 	}
 }

@@ -19,36 +19,37 @@ import (
 // The packs are concatenated as they are, their deltas kept (see
 // concatPacks); only when an object is in two of them are they encoded
 // again, which searches for deltas anew and is much slower.
-func mergePacks(wc *workingCopy, pos storer.PackedObjectStorer, packs []plumbing.Hash) (int, int, error) {
+func mergePacks(wc *workingCopy, pos storer.PackedObjectStorer, packs []plumbing.Hash) (merged, objects int, copied bool, err error) {
 	dir := filepath.Join(wc.gitDir, "objects", "pack")
 	small := allButLargest(dir, packs)
 	if len(small) < 2 {
-		return 0, 0, nil
+		return 0, 0, false, nil
 	}
-	seen := make(map[plumbing.Hash]struct{})
-	var hashes []plumbing.Hash
-	for _, p := range small {
-		var err error
-		if hashes, err = appendPackHashes(packIdxPath(dir, p), seen, hashes); err != nil {
-			return 0, 0, err
-		}
-	}
-	pack, err := concatPacks(wc.repo.Storer, dir, small, len(hashes))
+	pack, n, err := concatPacks(wc.repo.Storer, dir, small)
+	copied = err == nil
 	if errors.Is(err, errDuplicateObjects) {
+		seen := make(map[plumbing.Hash]struct{})
+		var hashes []plumbing.Hash
+		for _, p := range small {
+			if hashes, err = appendPackHashes(packIdxPath(dir, p), seen, hashes); err != nil {
+				return 0, 0, false, err
+			}
+		}
 		pack, err = writePack(wc.repo.Storer, hashes)
+		n = len(hashes)
 	}
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, false, err
 	}
 	for _, old := range small {
 		if old != pack {
 			if err := pos.DeleteOldObjectPackAndIndex(old, time.Time{}); err != nil {
-				return 0, 0, fmt.Errorf("delete old pack %s: %w", old, err)
+				return 0, 0, false, fmt.Errorf("delete old pack %s: %w", old, err)
 			}
 		}
 	}
 	wc.packsDeleted()
-	return len(small), len(hashes), nil
+	return len(small), n, copied, nil
 }
 
 func packIdxPath(dir string, p plumbing.Hash) string {

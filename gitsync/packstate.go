@@ -1,0 +1,72 @@
+package gitsync
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/storer"
+)
+
+// packStateFile lists, in the git dir, the packs the last upkeep left.
+const packStateFile = "wh-gitd-packs"
+
+// packState is the set of packs the last upkeep left (maintain), and how
+// many packs a shallow copy's last check for superseded packs left.
+type packState struct {
+	names   []string // sorted
+	checked int
+}
+
+// readPackState reads what the last upkeep left; empty if unknown.
+func readPackState(wc *workingCopy) packState {
+	b, err := os.ReadFile(filepath.Join(wc.gitDir, packStateFile))
+	if err != nil {
+		return packState{}
+	}
+	var ps packState
+	names := strings.Fields(string(b))
+	if len(names) >= 2 && names[0] == "checked" {
+		ps.checked, _ = strconv.Atoi(names[1])
+		names = names[2:]
+	}
+	slices.Sort(names)
+	ps.names = names
+	return ps
+}
+
+// same reports whether packs are exactly the packs the last upkeep left.
+func (ps packState) same(packs []plumbing.Hash) bool {
+	if ps.names == nil || len(packs) != len(ps.names) {
+		return false
+	}
+	for _, p := range packs {
+		if _, found := slices.BinarySearch(ps.names, p.String()); !found {
+			return false
+		}
+	}
+	return true
+}
+
+// writePackState records the packs upkeep leaves. It is a hint: without
+// it, or with a stale one, the next upkeep does its checks.
+func writePackState(wc *workingCopy, pos storer.PackedObjectStorer, checked bool) {
+	packs, err := pos.ObjectPacks()
+	if err != nil {
+		return
+	}
+	last := readPackState(wc)
+	if checked {
+		last.checked = len(packs)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "checked %d\n", last.checked)
+	for _, p := range packs {
+		b.WriteString(p.String() + "\n")
+	}
+	_ = os.WriteFile(filepath.Join(wc.gitDir, packStateFile), []byte(b.String()), 0o644)
+}
