@@ -39,6 +39,18 @@ func (t *cacheTree) complete() bool {
 	return true
 }
 
+// subMap indexes t's subdirectories by name; nil for a nil t.
+func (t *cacheTree) subMap() map[string]*cacheTree {
+	if t == nil {
+		return nil
+	}
+	m := make(map[string]*cacheTree, len(t.subs))
+	for _, s := range t.subs {
+		m[s.name] = s
+	}
+	return m
+}
+
 // encode appends the extension's payload: the directories in pre-order,
 // each as "name\0count subtrees\n" and its hash.
 func (t *cacheTree) encode(b []byte) []byte {

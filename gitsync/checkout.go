@@ -44,6 +44,8 @@ type checkout struct {
 	// dirs caches relative directories known to be real directories.
 	dirs map[string]bool
 	jl   *jobLog
+	// pre holds lstats taken ahead, for large checkouts.
+	pre *preload
 
 	written, removed int
 	overwritten      []string
@@ -61,7 +63,7 @@ func newCheckout(ctx context.Context, wc *workingCopy, prev, commit plumbing.Has
 	co := &checkout{ctx: ctx, wc: wc, base: base, dirs: make(map[string]bool), jl: jl}
 	if co.target = base.targetLeaves(c.TreeHash); co.target != nil {
 		co.tree, co.fromIndex = base.tree, base.tree != nil && base.tree.hash == c.TreeHash
-	} else if co.target, co.tree, err = flattenCached(wc.repo.Storer, c.TreeHash); err != nil {
+	} else if co.target, co.tree, err = flattenCached(wc.repo.Storer, c.TreeHash, &base); err != nil {
 		return nil, err
 	}
 	co.next = make(map[string]*index.Entry, len(co.target))
@@ -114,6 +116,7 @@ func (c *checkout) placeAll() error {
 		paths = append(paths, p)
 	}
 	sort.Strings(paths)
+	c.pre = startPreload(paths, c.full)
 	for i, p := range paths {
 		if i%ctxCheckEvery == ctxCheckEvery-1 {
 			if err := c.ctx.Err(); err != nil {
@@ -123,7 +126,7 @@ func (c *checkout) placeAll() error {
 		if err := c.w.failed(); err != nil {
 			return err
 		}
-		if err := c.place(p, c.target[p]); err != nil {
+		if err := c.place(i, p, c.target[p]); err != nil {
 			return fmt.Errorf("write %s: %w", p, err)
 		}
 	}
@@ -207,8 +210,8 @@ func (c *checkout) pruneDirs(gone []string) {
 
 // place makes p hold leaf l: unchanged files cost one lstat, files whose
 // stat changed are hashed, and only differing ones are written.
-func (c *checkout) place(p string, l leaf) error {
-	full, fi, err := c.lstat(p)
+func (c *checkout) place(i int, p string, l leaf) error {
+	full, fi, err := c.lstatAt(i, p)
 	if err != nil {
 		return err
 	}
@@ -385,6 +388,19 @@ func (c *checkout) lstat(p string) (string, fs.FileInfo, error) {
 	}
 	fi, err := os.Lstat(full)
 	if isNotExist(err) {
+		return full, nil, nil
+	}
+	return full, fi, err
+}
+
+// lstatAt is lstat of the i-th path of placeAll, preloaded when it can be.
+func (c *checkout) lstatAt(i int, p string) (string, fs.FileInfo, error) {
+	if c.pre == nil {
+		return c.lstat(p)
+	}
+	full := c.full(p)
+	fi, err := c.pre.stat(i)
+	if !c.realParents(p) || isNotExist(err) {
 		return full, nil, nil
 	}
 	return full, fi, err

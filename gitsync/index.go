@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,6 +25,8 @@ type baseline struct {
 	// tree is the index's cache-tree when the index holds exactly the
 	// leaves of the tree at its root (and nothing git flags otherwise).
 	tree *cacheTree
+	// paths are the entries' paths in order, when tree is set.
+	paths []string
 	// headTree and leaves are HEAD's tree and its leaves when the
 	// entries were made from them.
 	headTree plumbing.Hash
@@ -85,7 +88,38 @@ func fromIndex(idx *index.Index, jl *jobLog) baseline {
 	if plain {
 		b.tree = indexCacheTree(idx.Cache, len(idx.Entries))
 	}
+	if b.tree != nil {
+		b.paths = make([]string, 0, len(idx.Entries))
+		for _, e := range idx.Entries {
+			b.paths = append(b.paths, e.Name)
+		}
+		if !slices.IsSorted(b.paths) {
+			b.tree, b.paths = nil, nil
+		}
+	}
 	return b
+}
+
+// leavesUnder adds to out the leaves of the entries below the directory
+// prefix ("dir/"), when there are exactly n of them, as the cache-tree
+// says there are; otherwise it adds nothing and returns false.
+func (b *baseline) leavesUnder(prefix string, n int, out map[string]leaf) bool {
+	if b == nil || b.paths == nil {
+		return false
+	}
+	i, _ := slices.BinarySearch(b.paths, prefix)
+	j := i
+	for j < len(b.paths) && strings.HasPrefix(b.paths[j], prefix) {
+		j++
+	}
+	if j-i != n {
+		return false
+	}
+	for _, p := range b.paths[i:j] {
+		e := b.entries[p]
+		out[p] = leaf{mode: e.Mode, hash: e.Hash}
+	}
+	return true
 }
 
 // targetLeaves returns the leaves of tree when the baseline already holds

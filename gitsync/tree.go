@@ -25,16 +25,23 @@ type leaf struct {
 // any case; and a name that appears twice in one tree (a file and a
 // directory of the same name).
 func flattenTree(s storer.EncodedObjectStorer, tree plumbing.Hash) (map[string]leaf, error) {
-	out, _, err := flattenCached(s, tree)
+	out, _, err := flattenCached(s, tree, nil)
 	return out, err
 }
 
 // flattenCached is flattenTree that also returns the tree's cache-tree, or
-// nil when an index of its leaves could not carry one (see complete).
-func flattenCached(s storer.EncodedObjectStorer, tree plumbing.Hash) (map[string]leaf, *cacheTree, error) {
+// nil when an index of its leaves could not carry one (see complete). The
+// directories base's cache-tree has at the same path with the same hash
+// take their leaves from base's entries, and are not read again (nil:
+// every tree is read).
+func flattenCached(s storer.EncodedObjectStorer, tree plumbing.Hash, base *baseline) (map[string]leaf, *cacheTree, error) {
 	out := make(map[string]leaf)
 	root := &cacheTree{hash: tree}
-	if err := walkTree(s, root, "", 0, out); err != nil {
+	w := treeWalk{s: s, base: base, out: out}
+	if base != nil {
+		w.known = base.tree
+	}
+	if err := w.walk(root, "", 0, w.known); err != nil {
 		return nil, nil, err
 	}
 	if !root.complete() {
@@ -43,17 +50,27 @@ func flattenCached(s storer.EncodedObjectStorer, tree plumbing.Hash) (map[string
 	return out, root, nil
 }
 
-// walkTree adds the leaves of the tree node.hash to out and fills node's
-// count and subdirectories.
-func walkTree(s storer.EncodedObjectStorer, node *cacheTree, prefix string, depth int, out map[string]leaf) error {
+// treeWalk is one flattening of a tree.
+type treeWalk struct {
+	s     storer.EncodedObjectStorer
+	base  *baseline
+	known *cacheTree
+	out   map[string]leaf
+}
+
+// walk adds the leaves of the tree node.hash to out and fills node's
+// count and subdirectories; known is the baseline's directory at the same
+// path, or nil.
+func (w treeWalk) walk(node *cacheTree, prefix string, depth int, known *cacheTree) error {
 	if depth > maxTreeDepth {
 		return fmt.Errorf("invalid tree: nested deeper than %d at %q", maxTreeDepth, prefix)
 	}
-	t, err := object.GetTree(s, node.hash)
+	t, err := object.GetTree(w.s, node.hash)
 	if err != nil {
 		return fmt.Errorf("read tree %s at %q: %w", short(node.hash), prefix, err)
 	}
 	seen := make(map[string]bool, len(t.Entries))
+	subs := known.subMap()
 	for _, e := range t.Entries {
 		if err := checkName(e.Name); err != nil {
 			return fmt.Errorf("invalid tree: entry %q in %q: %w", e.Name, prefix, err)
@@ -66,11 +83,15 @@ func walkTree(s storer.EncodedObjectStorer, node *cacheTree, prefix string, dept
 		switch e.Mode {
 		case filemode.Dir:
 			sub := &cacheTree{name: e.Name, hash: e.Hash}
-			err = walkTree(s, sub, p+"/", depth+1, out)
+			if k := subs[e.Name]; k != nil && k.hash == e.Hash && w.base.leavesUnder(p+"/", k.count, w.out) {
+				sub = k // unchanged since the baseline: its leaves are the index's
+			} else {
+				err = w.walk(sub, p+"/", depth+1, k)
+			}
 			node.subs = append(node.subs, sub)
 			node.count += sub.count
 		case filemode.Regular, filemode.Deprecated, filemode.Executable, filemode.Symlink, filemode.Submodule:
-			out[p] = leaf{mode: canonicalMode(e.Mode), hash: e.Hash}
+			w.out[p] = leaf{mode: canonicalMode(e.Mode), hash: e.Hash}
 			node.count++
 		default:
 			err = fmt.Errorf("invalid tree: entry %q has unsupported mode %o", p, uint32(e.Mode))
