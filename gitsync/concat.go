@@ -1,7 +1,7 @@
 package gitsync
 
 import (
-	"bytes"
+	"bufio"
 	"cmp"
 	"crypto/sha1"
 	"encoding/binary"
@@ -20,31 +20,35 @@ import (
 // packHeaderSize is a pack's "PACK", version and object count.
 const packHeaderSize = 12
 
-// errDuplicateObjects is concatPacks' refusal of packs sharing an object.
-var errDuplicateObjects = errors.New("packs share objects")
+// errCannotCopy is concatPacks' refusal of packs it cannot copy as they
+// are (a delta whose base it does not find before it).
+var errCannotCopy = errors.New("packs cannot be copied as stored")
 
-// concatPacks writes one pack holding the objects of packs byte for byte,
-// as `git repack --geometric` reuses deltas instead of searching for new
-// ones: each pack's objects are copied as one block, so the offsets of its
-// deltas to their bases, inside the block, stay right. Only the header (the
-// object count) and the trailing checksum are new. A pack completed from a
-// thin one ends with copies of bases the older packs hold (thinpack.go):
-// that tail is left out, the deltas naming those bases by hash find the
-// older copy in the same new pack. Packs that share any other object are
-// refused (errDuplicateObjects). The storage's pack writer parses and
-// indexes the result as it does a fetched pack, which checks every object.
+// concatPacks writes one pack holding the objects of packs as they are
+// stored, compressed and deltified, as `git repack --geometric` reuses
+// deltas instead of searching for new ones. Each object's data is copied
+// byte for byte; only entry headers are written anew: an object an
+// earlier pack already gave (a completed thin pack's copy of a base, or an
+// object sent twice) is left out, and a delta naming its base by offset
+// gets the distance the base has in the new pack. The packs are taken
+// oldest first, so a base always comes before its deltas. The storage's
+// pack writer parses and indexes the result as it does a fetched pack,
+// which checks every object.
 func concatPacks(s storer.EncodedObjectStorer, dir string, packs []plumbing.Hash) (plumbing.Hash, int, error) {
 	var h plumbing.Hash
-	blocks, total, err := planBlocks(dir, oldestFirst(dir, packs))
-	if err != nil {
-		return h, 0, err
-	}
 	w, err := newPackWriter(s)
 	if err != nil {
 		return h, 0, err
 	}
 	sum := sha1.New()
-	err = writeConcat(io.MultiWriter(w, sum), blocks, total)
+	c := &concat{w: io.MultiWriter(w, sum), at: map[plumbing.Hash]int64{}}
+	err = c.header(dir, packs)
+	for _, p := range oldestFirst(dir, packs) {
+		if err != nil {
+			break
+		}
+		err = c.copyPack(dir, p)
+	}
 	if err == nil {
 		copy(h[:], sum.Sum(nil))
 		_, err = w.Write(h[:])
@@ -55,55 +59,136 @@ func concatPacks(s storer.EncodedObjectStorer, dir string, packs []plumbing.Hash
 	if err != nil {
 		return h, 0, fmt.Errorf("write pack: %w", err)
 	}
-	return h, total, nil
+	return h, len(c.at), nil
 }
 
-// packBlock is the part of a pack to copy: its objects up to end.
-type packBlock struct {
-	path string
-	end  int64
+// concat is a pack being written from other packs.
+type concat struct {
+	w   io.Writer
+	off int64                   // where the next entry goes
+	at  map[plumbing.Hash]int64 // where each object went
 }
 
-// planBlocks says what to copy of each pack, in order, and how many
-// objects that is: every object up to the run of objects at the pack's
-// end that an earlier pack holds (a completed thin pack's bases).
-func planBlocks(dir string, packs []plumbing.Hash) ([]packBlock, int, error) {
+// header writes the pack header with the number of distinct objects.
+func (c *concat) header(dir string, packs []plumbing.Hash) error {
 	seen := make(map[plumbing.Hash]struct{})
-	var blocks []packBlock
-	total := 0
 	for _, p := range packs {
 		entries, err := packEntries(packIdxPath(dir, p))
 		if err != nil {
-			return nil, 0, err
+			return err
 		}
-		path := filepath.Join(dir, "pack-"+p.String()+".pack")
-		fi, err := os.Stat(path)
-		if err != nil {
-			return nil, 0, err
-		}
-		keep := len(entries)
-		for keep > 0 && contains(seen, entries[keep-1].Hash) {
-			keep--
-		}
-		end := fi.Size() - sha1.Size
-		if keep < len(entries) {
-			end = int64(entries[keep].Offset)
-		}
-		for _, e := range entries[:keep] {
-			if contains(seen, e.Hash) {
-				return nil, 0, errDuplicateObjects
-			}
+		for _, e := range entries {
 			seen[e.Hash] = struct{}{}
 		}
-		blocks = append(blocks, packBlock{path: path, end: end})
-		total += keep
 	}
-	return blocks, total, nil
+	hdr := binary.BigEndian.AppendUint32([]byte("PACK\x00\x00\x00\x02"), uint32(len(seen)))
+	_, err := c.w.Write(hdr)
+	c.off = packHeaderSize
+	return err
 }
 
-func contains(set map[plumbing.Hash]struct{}, h plumbing.Hash) bool {
-	_, ok := set[h]
-	return ok
+// copyPack copies the objects of pack p that no earlier pack gave.
+func (c *concat) copyPack(dir string, p plumbing.Hash) error {
+	entries, err := packEntries(packIdxPath(dir, p))
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(dir, "pack-"+p.String()+".pack")
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	byOffset := make(map[int64]plumbing.Hash, len(entries))
+	for _, e := range entries {
+		byOffset[int64(e.Offset)] = e.Hash
+	}
+	for i, e := range entries {
+		end := fi.Size() - sha1.Size
+		if i+1 < len(entries) {
+			end = int64(entries[i+1].Offset)
+		}
+		if _, dup := c.at[e.Hash]; dup {
+			continue
+		}
+		start := c.off
+		if err := c.copyEntry(f, int64(e.Offset), end, byOffset); err != nil {
+			return fmt.Errorf("copy %s from %s: %w", e.Hash, path, err)
+		}
+		c.at[e.Hash] = start
+	}
+	return nil
+}
+
+// copyEntry writes the entry at [off, end) of f at c.off: its type and
+// size as they are, a new distance for an offset delta, then its data.
+func (c *concat) copyEntry(f *os.File, off, end int64, byOffset map[int64]plumbing.Hash) error {
+	r := bufio.NewReaderSize(io.NewSectionReader(f, off, end-off), 64<<10)
+	var hdr []byte
+	for {
+		b, err := r.ReadByte()
+		if err != nil {
+			return err
+		}
+		hdr = append(hdr, b)
+		if b&0x80 == 0 {
+			break
+		}
+	}
+	if plumbing.ObjectType((hdr[0]>>4)&7) == plumbing.OFSDeltaObject {
+		dist, err := readOfsDistance(r)
+		if err != nil {
+			return err
+		}
+		base, ok := byOffset[off-dist]
+		to, placed := c.at[base]
+		if !ok || !placed {
+			return errCannotCopy
+		}
+		hdr = appendOfsDistance(hdr, c.off-to)
+	}
+	n, err := c.w.Write(hdr)
+	if err != nil {
+		return err
+	}
+	m, err := io.Copy(c.w, r)
+	c.off += int64(n) + m
+	return err
+}
+
+// readOfsDistance reads an offset delta's distance to its base, in git's
+// encoding (7 bits a byte, most significant first, each continuation
+// adding one).
+func readOfsDistance(r io.ByteReader) (int64, error) {
+	b, err := r.ReadByte()
+	if err != nil {
+		return 0, err
+	}
+	n := int64(b & 0x7f)
+	for b&0x80 != 0 {
+		if b, err = r.ReadByte(); err != nil {
+			return 0, err
+		}
+		n = (n+1)<<7 | int64(b&0x7f)
+	}
+	return n, nil
+}
+
+// appendOfsDistance appends n in the encoding readOfsDistance reads.
+func appendOfsDistance(b []byte, n int64) []byte {
+	var buf [10]byte
+	i := len(buf) - 1
+	buf[i] = byte(n & 0x7f)
+	for n >>= 7; n > 0; n >>= 7 {
+		n--
+		i--
+		buf[i] = 0x80 | byte(n&0x7f)
+	}
+	return append(b, buf[i:]...)
 }
 
 // packEntries lists a pack index's objects in the order of their offsets.
@@ -131,7 +216,8 @@ func packEntries(idxPath string) ([]*idxfile.Entry, error) {
 }
 
 // oldestFirst orders packs by their files' modification times, so that
-// the bases a later thin pack copied are found first where they came from.
+// an object a later fetch sent again is taken from where it came first,
+// before the deltas of later packs that name it.
 func oldestFirst(dir string, packs []plumbing.Hash) []plumbing.Hash {
 	out := slices.Clone(packs)
 	mtime := func(p plumbing.Hash) int64 {
@@ -143,37 +229,4 @@ func oldestFirst(dir string, packs []plumbing.Hash) []plumbing.Hash {
 	}
 	slices.SortStableFunc(out, func(a, b plumbing.Hash) int { return cmp.Compare(mtime(a), mtime(b)) })
 	return out
-}
-
-func writeConcat(w io.Writer, blocks []packBlock, total int) error {
-	hdr := binary.BigEndian.AppendUint32([]byte("PACK\x00\x00\x00\x02"), uint32(total))
-	if _, err := w.Write(hdr); err != nil {
-		return err
-	}
-	for _, b := range blocks {
-		if err := copyPackObjects(w, b); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// copyPackObjects copies what lies between a pack's header and b.end.
-func copyPackObjects(w io.Writer, b packBlock) error {
-	f, err := os.Open(b.path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	var hdr [packHeaderSize]byte
-	if _, err := io.ReadFull(f, hdr[:]); err != nil {
-		return fmt.Errorf("read %s: %w", b.path, err)
-	}
-	if !bytes.Equal(hdr[:8], []byte("PACK\x00\x00\x00\x02")) {
-		return fmt.Errorf("read %s: not a version 2 pack", b.path)
-	}
-	if _, err := io.CopyN(w, f, b.end-packHeaderSize); err != nil {
-		return fmt.Errorf("read %s: %w", b.path, err)
-	}
-	return nil
 }

@@ -27,7 +27,7 @@ func mergePacks(wc *workingCopy, pos storer.PackedObjectStorer, packs []plumbing
 	}
 	pack, n, err := concatPacks(wc.repo.Storer, dir, small)
 	copied = err == nil
-	if errors.Is(err, errDuplicateObjects) {
+	if errors.Is(err, errCannotCopy) {
 		seen := make(map[plumbing.Hash]struct{})
 		var hashes []plumbing.Hash
 		for _, p := range small {
