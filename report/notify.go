@@ -69,6 +69,9 @@ func notifyEvent(t jobstore.Transition) string {
 // notifications plans a message to every target of the entry that asks
 // for the job's event.
 func notifications(set *settings.Settings, repo *settings.Repo, t jobstore.Transition) []jobstore.Message {
+	if len(repo.Notify) == 0 && len(set.Notify) == 0 {
+		return nil // and no looking back through the history for a recovery
+	}
 	ev := notifyEvent(t)
 	if ev == "" {
 		return nil

@@ -9,6 +9,8 @@ import (
 	"github.com/wh-gitd/wh-gitd/internal/forgetest"
 	"github.com/wh-gitd/wh-gitd/internal/testkit"
 	"github.com/wh-gitd/wh-gitd/job"
+	"github.com/wh-gitd/wh-gitd/jobstore"
+	"github.com/wh-gitd/wh-gitd/report"
 )
 
 const hookSecret = "notify-secret-0123456789"
@@ -89,5 +91,21 @@ func TestNotifyTargetHangs(t *testing.T) {
 	testkit.Eventually(t, "the deployment's statuses", testkit.Patience, func() bool { return len(srv.States()) == 3 })
 	if r.posts.get("notify network") != 1 {
 		t.Errorf("OnPost: %v", r.posts.m)
+	}
+}
+
+// Without notify targets the planner never looks back through the
+// history for a recovery: that scan ran inside every state change's
+// transaction, once per job that succeeded.
+func TestNoTargetsNoLookBack(t *testing.T) {
+	set := testkit.File{Repos: []testkit.Repo{{Name: "site"}}}.Load(t, t.TempDir())
+	plan := report.NewPlanner(set).Plan
+	looked := false
+	jb := &job.Job{ID: "j1", Repo: "site", Provider: "github", Event: job.EventPush, Branch: "main"}
+	msgs := plan(jobstore.Transition{Prev: &job.Record{Job: jb, State: job.Running},
+		Next:    &job.Record{Job: jb, State: job.Succeeded, Deployed: sha1},
+		Earlier: func(func(*job.Record) bool) *job.Record { looked = true; return nil }})
+	if looked || len(msgs) != 0 {
+		t.Errorf("looked back: %v; messages %v", looked, msgs)
 	}
 }
