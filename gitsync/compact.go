@@ -127,7 +127,7 @@ func compact(wc *workingCopy, pos storer.PackedObjectStorer, packs []plumbing.Ha
 	for h := range seen {
 		hashes = append(hashes, h)
 	}
-	pack, err := writePack(wc.repo.Storer, hashes)
+	pack, err := writePack(wc.repo.Storer, hashes, packWindow)
 	if err != nil {
 		return 0, err
 	}
@@ -161,12 +161,12 @@ func pruneShallow(wc *workingCopy, shallow []plumbing.Hash, reachable map[plumbi
 	return setShallow(wc, keep)
 }
 
-func writePack(s storer.EncodedObjectStorer, hashes []plumbing.Hash) (h plumbing.Hash, err error) {
+func writePack(s storer.EncodedObjectStorer, hashes []plumbing.Hash, window uint) (h plumbing.Hash, err error) {
 	w, err := newPackWriter(s)
 	if err != nil {
 		return h, err
 	}
-	h, err = packfile.NewEncoder(w, s, false).Encode(hashes, packWindow)
+	h, err = packfile.NewEncoder(w, s, false).Encode(hashes, window)
 	if cerr := w.Close(); err == nil {
 		err = cerr
 	}

@@ -21,7 +21,7 @@ import (
 const packHeaderSize = 12
 
 // errCannotCopy is concatPacks' refusal of packs it cannot copy as they
-// are (a delta whose base it does not find before it).
+// are (an offset delta whose base it does not find before it).
 var errCannotCopy = errors.New("packs cannot be copied as stored")
 
 // concatPacks writes one pack holding the objects of packs as they are
@@ -36,6 +36,7 @@ var errCannotCopy = errors.New("packs cannot be copied as stored")
 // which checks every object.
 func concatPacks(s storer.EncodedObjectStorer, dir string, packs []plumbing.Hash) (plumbing.Hash, int, error) {
 	var h plumbing.Hash
+	packs = oldestFirst(dir, packs)
 	w, err := newPackWriter(s)
 	if err != nil {
 		return h, 0, err
@@ -43,7 +44,7 @@ func concatPacks(s storer.EncodedObjectStorer, dir string, packs []plumbing.Hash
 	sum := sha1.New()
 	c := &concat{w: io.MultiWriter(w, sum), at: map[plumbing.Hash]int64{}}
 	err = c.header(dir, packs)
-	for _, p := range oldestFirst(dir, packs) {
+	for _, p := range packs {
 		if err != nil {
 			break
 		}
@@ -125,7 +126,11 @@ func (c *concat) copyPack(dir string, p plumbing.Hash) error {
 }
 
 // copyEntry writes the entry at [off, end) of f at c.off: its type and
-// size as they are, a new distance for an offset delta, then its data.
+// size as they are, then its data. An offset delta gets the distance its
+// base has in the new pack; a delta naming a base already written, by
+// hash, becomes an offset delta to it (go-git's pack indexer finds a base
+// named by hash only when it is a whole object, and the copy kept may be
+// a delta).
 func (c *concat) copyEntry(f *os.File, off, end int64, byOffset map[int64]plumbing.Hash) error {
 	r := bufio.NewReaderSize(io.NewSectionReader(f, off, end-off), 64<<10)
 	var hdr []byte
@@ -139,17 +144,28 @@ func (c *concat) copyEntry(f *os.File, off, end int64, byOffset map[int64]plumbi
 			break
 		}
 	}
-	if plumbing.ObjectType((hdr[0]>>4)&7) == plumbing.OFSDeltaObject {
+	switch plumbing.ObjectType((hdr[0] >> 4) & 7) {
+	case plumbing.OFSDeltaObject:
 		dist, err := readOfsDistance(r)
 		if err != nil {
 			return err
 		}
-		base, ok := byOffset[off-dist]
-		to, placed := c.at[base]
-		if !ok || !placed {
+		to, found := c.at[byOffset[off-dist]]
+		if _, ok := byOffset[off-dist]; !ok || !found {
 			return errCannotCopy
 		}
 		hdr = appendOfsDistance(hdr, c.off-to)
+	case plumbing.REFDeltaObject:
+		var base plumbing.Hash
+		if _, err := io.ReadFull(r, base[:]); err != nil {
+			return err
+		}
+		if to, found := c.at[base]; found {
+			hdr[0] = hdr[0]&^0x70 | byte(plumbing.OFSDeltaObject)<<4
+			hdr = appendOfsDistance(hdr, c.off-to)
+		} else {
+			hdr = append(hdr, base[:]...)
+		}
 	}
 	n, err := c.w.Write(hdr)
 	if err != nil {

@@ -35,7 +35,7 @@ func mergePacks(wc *workingCopy, pos storer.PackedObjectStorer, packs []plumbing
 				return 0, 0, false, err
 			}
 		}
-		pack, err = writePack(wc.repo.Storer, hashes)
+		pack, err = writePack(wc.repo.Storer, hashes, 0) // no delta search: a merge must stay quick
 		n = len(hashes)
 	}
 	if err != nil {
