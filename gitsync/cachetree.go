@@ -3,9 +3,10 @@ package gitsync
 import (
 	"crypto/sha1"
 	"encoding/binary"
-	"hash"
 	"io"
+	"slices"
 	"strconv"
+	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/index"
@@ -107,51 +108,69 @@ func readCacheTree(entries []index.TreeEntry, depth int) (*cacheTree, []index.Tr
 	return t, rest, below <= t.count
 }
 
-// writeIndex writes entries to w as a version 2 index, with t as its
-// cache-tree when t is not nil. go-git's encoder writes no extension, so
-// its trailing checksum is held back, the extension appended and the
-// checksum computed again over everything.
+// writeIndex writes entries to w as a version 2 index, sorted by name,
+// with t as its cache-tree extension when t is not nil, and the trailing
+// SHA-1. It writes what go-git's index encoder writes for these entries
+// (which never carry stages or extended flags here), without its
+// reflection: on a large working copy the encoder took a sixth of an
+// incremental sync.
 func writeIndex(w io.Writer, entries map[string]*index.Entry, t *cacheTree) error {
-	idx := &index.Index{Version: 2, Entries: make([]*index.Entry, 0, len(entries))}
-	for _, e := range entries {
-		idx.Entries = append(idx.Entries, e)
+	names := make([]string, 0, len(entries))
+	for n := range entries {
+		names = append(names, n)
 	}
-	if t == nil {
-		return index.NewEncoder(w).Encode(idx)
+	slices.Sort(names)
+	sum := sha1.New()
+	out := io.MultiWriter(w, sum)
+	b := make([]byte, 0, 64<<10)
+	b = append(b, "DIRC"...)
+	b = binary.BigEndian.AppendUint32(b, 2)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(names)))
+	for _, n := range names {
+		b = appendIndexEntry(b, entries[n])
+		if len(b) >= 60<<10 {
+			if _, err := out.Write(b); err != nil {
+				return err
+			}
+			b = b[:0]
+		}
 	}
-	hw := &holdBack{w: w, sum: sha1.New()}
-	if err := index.NewEncoder(hw).Encode(idx); err != nil {
+	if t != nil {
+		payload := t.encode(nil)
+		b = binary.BigEndian.AppendUint32(append(b, "TREE"...), uint32(len(payload)))
+		b = append(b, payload...)
+	}
+	if _, err := out.Write(b); err != nil {
 		return err
 	}
-	payload := t.encode(nil)
-	ext := binary.BigEndian.AppendUint32([]byte("TREE"), uint32(len(payload)))
-	if _, err := hw.emit(append(ext, payload...)); err != nil {
-		return err
-	}
-	_, err := w.Write(hw.sum.Sum(nil))
+	_, err := w.Write(sum.Sum(nil))
 	return err
 }
 
-// holdBack passes what is written on to w and into sum, except the last
-// sha1.Size bytes so far (go-git's trailing checksum), which it drops.
-type holdBack struct {
-	w    io.Writer
-	sum  hash.Hash
-	tail []byte
-}
+// indexEntryFixed is the size of an index entry before its name.
+const indexEntryFixed = 62
 
-func (h *holdBack) Write(p []byte) (int, error) {
-	h.tail = append(h.tail, p...)
-	if n := len(h.tail) - sha1.Size; n > 0 {
-		if _, err := h.emit(h.tail[:n]); err != nil {
-			return 0, err
-		}
-		h.tail = append(h.tail[:0], h.tail[n:]...)
+// appendIndexEntry appends e as a version 2 index entry: stat data, mode,
+// hash, flags (stage and name length), the name, and 1 to 8 NULs.
+func appendIndexEntry(b []byte, e *index.Entry) []byte {
+	b = appendIndexTime(b, e.CreatedAt)
+	b = appendIndexTime(b, e.ModifiedAt)
+	for _, v := range []uint32{e.Dev, e.Inode, uint32(e.Mode), e.UID, e.GID, e.Size} {
+		b = binary.BigEndian.AppendUint32(b, v)
 	}
-	return len(p), nil
+	b = append(b, e.Hash[:]...)
+	b = binary.BigEndian.AppendUint16(b, uint16(e.Stage&0x3)<<12|uint16(min(len(e.Name), 0xfff)))
+	b = append(b, e.Name...)
+	var pad [8]byte
+	return append(b, pad[:8-(indexEntryFixed+len(e.Name))%8]...)
 }
 
-func (h *holdBack) emit(p []byte) (int, error) {
-	h.sum.Write(p)
-	return h.w.Write(p)
+// appendIndexTime appends t's seconds and nanoseconds (zeros for a zero
+// or negative time).
+func appendIndexTime(b []byte, t time.Time) []byte {
+	if t.IsZero() || t.Unix() < 0 {
+		return append(b, 0, 0, 0, 0, 0, 0, 0, 0)
+	}
+	b = binary.BigEndian.AppendUint32(b, uint32(t.Unix()))
+	return binary.BigEndian.AppendUint32(b, uint32(t.Nanosecond()))
 }

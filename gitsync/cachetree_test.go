@@ -1,7 +1,9 @@
 package gitsync
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"maps"
 	"os"
 	"os/exec"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/format/index"
 
 	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
@@ -278,5 +281,38 @@ func TestTreesAnIndexCannotGiveBackHaveNoCacheTree(t *testing.T) {
 			f.sync(t, f.target())
 			assertGit(t, f.path, sha, "rev-parse", "HEAD")
 		})
+	}
+}
+
+// writeIndex writes, without a cache-tree, exactly what go-git's index
+// encoder writes for the same entries: names of every length around the
+// padding and the 0xfff name-length limit, zero and real times, gitlinks.
+func TestWriteIndexAsGoGit(t *testing.T) {
+	t.Parallel()
+	entries := map[string]*index.Entry{}
+	mtime := time.Unix(1700000000, 123456789)
+	for i := range 40 {
+		name := strings.Repeat("d/", i%5) + strings.Repeat("n", i) + fmt.Sprint(i)
+		e := &index.Entry{Name: name, Mode: filemode.Regular, Size: uint32(i * 7), Dev: 3, Inode: uint32(i + 100),
+			UID: 1000, GID: 1000, ModifiedAt: mtime, CreatedAt: mtime.Add(-time.Second)}
+		e.Hash[0], e.Hash[19] = byte(i), byte(255-i)
+		entries[name] = e
+	}
+	long := strings.Repeat("x", 0x1005)
+	entries[long] = &index.Entry{Name: long, Mode: filemode.Executable}
+	entries["sub"] = &index.Entry{Name: "sub", Mode: filemode.Submodule}
+	var got, want bytes.Buffer
+	if err := writeIndex(&got, entries, nil); err != nil {
+		t.Fatal(err)
+	}
+	idx := &index.Index{Version: 2}
+	for _, e := range entries {
+		idx.Entries = append(idx.Entries, e)
+	}
+	if err := index.NewEncoder(&want).Encode(idx); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Bytes(), want.Bytes()) {
+		t.Errorf("writeIndex wrote %d bytes unlike go-git's %d", got.Len(), want.Len())
 	}
 }
