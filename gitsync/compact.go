@@ -73,6 +73,9 @@ func (s *Syncer) maintain(wc *workingCopy, path string, jl *jobLog) {
 	if !ok {
 		return
 	}
+	if n := removeTempPacks(wc); n > 0 {
+		jl.printf("removed %d unfinished pack files a failed write left", n)
+	}
 	packs, err := pos.ObjectPacks()
 	if err != nil {
 		return

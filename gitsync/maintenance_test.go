@@ -408,3 +408,16 @@ func TestUpkeepSkippedWhenNothingWasFetched(t *testing.T) {
 		t.Error("after a fetch the packs still look like those upkeep left")
 	}
 }
+
+// Upkeep removes the temporary files a failed pack write left behind.
+func TestUpkeepRemovesUnfinishedPackFiles(t *testing.T) {
+	t.Parallel()
+	f, _ := newDeployed(t, map[string]string{"a": "1"})
+	junk := filepath.Join(f.path, ".git", "objects", "pack", "tmp_pack_123456")
+	testkit.WriteFile(t, junk, "PACK half of a pack")
+	_, log := f.sync(t, f.target())
+	if testkit.Exists(junk) {
+		t.Error("the unfinished pack file is still there")
+	}
+	assertLogHas(t, log, "removed 1 unfinished pack files a failed write left")
+}

@@ -70,3 +70,22 @@ func writePackState(wc *workingCopy, pos storer.PackedObjectStorer, checked bool
 	}
 	_ = os.WriteFile(filepath.Join(wc.gitDir, packStateFile), []byte(b.String()), 0o644)
 }
+
+// removeTempPacks deletes the temporary files of pack writes that failed
+// (go-git's pack writer leaves its tmp_pack_* behind when the pack does
+// not parse). Upkeep holds the working copy's lock, so no write is under
+// way; it returns how many it removed.
+func removeTempPacks(wc *workingCopy) int {
+	dir := filepath.Join(wc.gitDir, "objects", "pack")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "tmp_pack_") && os.Remove(filepath.Join(dir, e.Name())) == nil {
+			n++
+		}
+	}
+	return n
+}
