@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -14,7 +15,6 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
-	"github.com/go-git/go-git/v5/plumbing/storer"
 )
 
 // packHeaderSize is a pack's "PACK", version and object count.
@@ -31,36 +31,80 @@ var errCannotCopy = errors.New("packs cannot be copied as stored")
 // earlier pack already gave (a completed thin pack's copy of a base, or an
 // object sent twice) is left out, and a delta naming its base by offset
 // gets the distance the base has in the new pack. The packs are taken
-// oldest first, so a base always comes before its deltas. The storage's
-// pack writer parses and indexes the result as it does a fetched pack,
-// which checks every object.
-func concatPacks(s storer.EncodedObjectStorer, dir string, packs []plumbing.Hash) (plumbing.Hash, int, error) {
-	var h plumbing.Hash
+// oldest first, so a base always comes before its deltas. The pack's
+// index is written from what the old indexes say of each object (its
+// hash) and what was written (its offset and CRC-32), so no object is
+// inflated again; the pack, then its index, are renamed into dir.
+func concatPacks(dir string, packs []plumbing.Hash) (h plumbing.Hash, n int, err error) {
 	packs = oldestFirst(dir, packs)
-	w, err := newPackWriter(s)
+	tmp, err := os.CreateTemp(dir, "tmp_pack_merge_")
 	if err != nil {
 		return h, 0, err
 	}
+	defer func() {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		if err != nil {
+			err = fmt.Errorf("write pack: %w", err)
+		}
+	}()
 	sum := sha1.New()
-	c := &concat{w: io.MultiWriter(w, sum), at: map[plumbing.Hash]int64{}}
+	bw := bufio.NewWriterSize(tmp, 256<<10)
+	c := &concat{w: io.MultiWriter(bw, sum), at: map[plumbing.Hash]int64{}, idx: new(idxfile.Writer)}
 	err = c.header(dir, packs)
 	for _, p := range packs {
 		if err != nil {
-			break
+			return h, 0, err
 		}
 		err = c.copyPack(dir, p)
 	}
-	if err == nil {
-		copy(h[:], sum.Sum(nil))
-		_, err = w.Write(h[:])
-	}
-	if cerr := w.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
-		return h, 0, fmt.Errorf("write pack: %w", err)
+		return h, 0, err
 	}
-	return h, len(c.at), nil
+	copy(h[:], sum.Sum(nil))
+	if _, err := bw.Write(h[:]); err != nil {
+		return h, 0, err
+	}
+	if err := bw.Flush(); err != nil {
+		return h, 0, err
+	}
+	if err := tmp.Sync(); err != nil {
+		return h, 0, err
+	}
+	if err := c.idx.OnFooter(h); err != nil {
+		return h, 0, err
+	}
+	return h, len(c.at), installPack(dir, tmp.Name(), h, c.idx)
+}
+
+// installPack writes idx for the pack at tmp, whose checksum is h, and
+// renames the pack, then its index, to their names in dir.
+func installPack(dir, tmp string, h plumbing.Hash, w *idxfile.Writer) error {
+	idx, err := w.Index()
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "tmp_idx_merge_")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	bw := bufio.NewWriter(f)
+	if _, err := idxfile.NewEncoder(bw).Encode(idx); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	name := filepath.Join(dir, "pack-"+h.String())
+	if err := os.Rename(tmp, name+".pack"); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), name+".idx")
 }
 
 // concat is a pack being written from other packs.
@@ -68,6 +112,8 @@ type concat struct {
 	w   io.Writer
 	off int64                   // where the next entry goes
 	at  map[plumbing.Hash]int64 // where each object went
+	idx *idxfile.Writer         // the new pack's index
+	rd  *bufio.Reader           // reused for every entry
 }
 
 // header writes the pack header with the number of distinct objects.
@@ -85,7 +131,7 @@ func (c *concat) header(dir string, packs []plumbing.Hash) error {
 	hdr := binary.BigEndian.AppendUint32([]byte("PACK\x00\x00\x00\x02"), uint32(len(seen)))
 	_, err := c.w.Write(hdr)
 	c.off = packHeaderSize
-	return err
+	return errors.Join(err, c.idx.OnHeader(uint32(len(seen))))
 }
 
 // copyPack copies the objects of pack p that no earlier pack gave.
@@ -117,27 +163,35 @@ func (c *concat) copyPack(dir string, p plumbing.Hash) error {
 			continue
 		}
 		start := c.off
-		if err := c.copyEntry(f, int64(e.Offset), end, byOffset); err != nil {
+		crc, err := c.copyEntry(f, e, end, byOffset)
+		if err != nil {
 			return fmt.Errorf("copy %s from %s: %w", e.Hash, path, err)
 		}
 		c.at[e.Hash] = start
+		c.idx.Add(e.Hash, uint64(start), crc)
 	}
 	return nil
 }
 
-// copyEntry writes the entry at [off, end) of f at c.off: its type and
+// copyEntry writes the entry e, which ends at end in f, at c.off: its type and
 // size as they are, then its data. An offset delta gets the distance its
 // base has in the new pack; a delta naming a base already written, by
 // hash, becomes an offset delta to it (go-git's pack indexer finds a base
 // named by hash only when it is a whole object, and the copy kept may be
 // a delta).
-func (c *concat) copyEntry(f *os.File, off, end int64, byOffset map[int64]plumbing.Hash) error {
-	r := bufio.NewReaderSize(io.NewSectionReader(f, off, end-off), 64<<10)
+func (c *concat) copyEntry(f *os.File, e *idxfile.Entry, end int64, byOffset map[int64]plumbing.Hash) (uint32, error) {
+	off := int64(e.Offset)
+	src := crc32.NewIEEE() // checked against the old index: a damaged pack is not copied
+	if c.rd == nil {
+		c.rd = bufio.NewReaderSize(nil, 64<<10)
+	}
+	r := c.rd
+	r.Reset(io.TeeReader(io.NewSectionReader(f, off, end-off), src))
 	var hdr []byte
 	for {
 		b, err := r.ReadByte()
 		if err != nil {
-			return err
+			return 0, err
 		}
 		hdr = append(hdr, b)
 		if b&0x80 == 0 {
@@ -148,17 +202,17 @@ func (c *concat) copyEntry(f *os.File, off, end int64, byOffset map[int64]plumbi
 	case plumbing.OFSDeltaObject:
 		dist, err := readOfsDistance(r)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		to, found := c.at[byOffset[off-dist]]
 		if _, ok := byOffset[off-dist]; !ok || !found {
-			return errCannotCopy
+			return 0, errCannotCopy
 		}
 		hdr = appendOfsDistance(hdr, c.off-to)
 	case plumbing.REFDeltaObject:
 		var base plumbing.Hash
 		if _, err := io.ReadFull(r, base[:]); err != nil {
-			return err
+			return 0, err
 		}
 		if to, found := c.at[base]; found {
 			hdr[0] = hdr[0]&^0x70 | byte(plumbing.OFSDeltaObject)<<4
@@ -167,13 +221,18 @@ func (c *concat) copyEntry(f *os.File, off, end int64, byOffset map[int64]plumbi
 			hdr = append(hdr, base[:]...)
 		}
 	}
-	n, err := c.w.Write(hdr)
+	crc := crc32.NewIEEE()
+	w := io.MultiWriter(c.w, crc)
+	n, err := w.Write(hdr)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	m, err := io.Copy(c.w, r)
+	m, err := io.Copy(w, r)
 	c.off += int64(n) + m
-	return err
+	if err == nil && src.Sum32() != e.CRC32 {
+		err = fmt.Errorf("entry at %d does not match its index's CRC-32", off)
+	}
+	return crc.Sum32(), err
 }
 
 // readOfsDistance reads an offset delta's distance to its base, in git's

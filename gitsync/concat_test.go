@@ -8,11 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/storer"
-	"github.com/go-git/go-git/v5/storage/filesystem"
 
 	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
 	"github.com/wh-gitd/wh-gitd/internal/testkit"
@@ -87,7 +84,7 @@ func checkMerge(t *testing.T, f *fixture, thin bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, n, err := concatPacks(repo.Storer, dir, []plumbing.Hash{left[0], left[0]}); err != nil || n != len(one) {
+	if _, n, err := concatPacks(dir, []plumbing.Hash{left[0], left[0]}); err != nil || n != len(one) {
 		t.Errorf("a pack twice: %d objects, %v; want %d", n, err, len(one))
 	}
 }
@@ -140,10 +137,8 @@ func TestConcatLeavesOutObjectsSentTwice(t *testing.T) {
 	if !strings.Contains(testkit.Git(t, repo, "verify-pack", "-v", filepath.Join(dir, "pack-"+newer+".idx")), "chain length") {
 		t.Fatal("the newer pack has no deltas: nothing to check")
 	}
-	st := filesystem.NewStorage(osfs.New(repo), cache.NewObjectLRUDefault())
-	defer st.Close()
 	packs := []plumbing.Hash{plumbing.NewHash(newer), plumbing.NewHash(older)}
-	merged, n, err := concatPacks(st, dir, packs)
+	merged, n, err := concatPacks(dir, packs)
 	if err != nil || n != len(all) {
 		t.Fatalf("concatPacks = %d objects, %v; want %d", n, err, len(all))
 	}
@@ -160,4 +155,31 @@ func TestConcatLeavesOutObjectsSentTwice(t *testing.T) {
 		t.Errorf("%d objects in the merged pack, want %d", len(lines), len(all))
 	}
 	testkit.Git(t, repo, "fsck", "--no-progress", "--strict", "--no-dangling")
+}
+
+// A pack damaged on disk is not copied: each entry is checked against the
+// CRC-32 its index holds, and nothing is left behind.
+func TestConcatRefusesADamagedPack(t *testing.T) {
+	t.Parallel()
+	up := gitsynctest.NewUpstream(t)
+	up.Commit(t, "main", map[string]string{"a": strings.Repeat("text\n", 100), "b": "b"}, "one")
+	repo := filepath.Join(t.TempDir(), "r.git")
+	testkit.Git(t, t.TempDir(), "init", "-q", "--bare", repo)
+	dir := filepath.Join(repo, "objects", "pack")
+	p := up.GitInput(t, up.Git(t, "rev-list", "--objects", "main")+"\n", "pack-objects", "-q", dir+"/pack")
+	path := filepath.Join(dir, "pack-"+p+".pack")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0xff
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := concatPacks(dir, []plumbing.Hash{plumbing.NewHash(p)}); err == nil || !strings.Contains(err.Error(), "CRC-32") {
+		t.Errorf("concatPacks of a damaged pack = %v, want a CRC-32 mismatch", err)
+	}
+	if names, _ := filepath.Glob(filepath.Join(dir, "*")); len(names) != 2 {
+		t.Errorf("files in the pack folder %v, want the pack and its index alone", names)
+	}
 }

@@ -25,7 +25,7 @@ func mergePacks(wc *workingCopy, pos storer.PackedObjectStorer, packs []plumbing
 	if len(small) < 2 {
 		return 0, 0, false, nil
 	}
-	pack, n, err := concatPacks(wc.repo.Storer, dir, small)
+	pack, n, err := concatPacks(dir, small)
 	copied = err == nil
 	if errors.Is(err, errCannotCopy) {
 		seen := make(map[plumbing.Hash]struct{})
