@@ -85,7 +85,7 @@ func (s *Syncer) maintain(wc *workingCopy, path string, jl *jobLog) {
 		return // nothing was fetched since the last upkeep: it would find what it found then
 	}
 	checked := false
-	defer func() { writePackState(wc, pos, checked) }()
+	defer func() { writePackState(wc, pos, last, checked) }()
 	start := time.Now()
 	switch {
 	case len(packs) >= s.compactPacks && isShallow(wc):

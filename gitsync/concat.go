@@ -176,9 +176,10 @@ func (c *concat) copyPack(dir string, p plumbing.Hash) error {
 // copyEntry writes the entry e, which ends at end in f, at c.off: its type and
 // size as they are, then its data. An offset delta gets the distance its
 // base has in the new pack; a delta naming a base already written, by
-// hash, becomes an offset delta to it (go-git's pack indexer finds a base
-// named by hash only when it is a whole object, and the copy kept may be
-// a delta).
+// hash, becomes an offset delta to it: the form git writes, 20 bytes
+// shorter, and one any pack indexer resolves in order (go-git's resolves a
+// base named by hash only when it is a whole object, and the copy kept
+// may be a delta).
 func (c *concat) copyEntry(f *os.File, e *idxfile.Entry, end int64, byOffset map[int64]plumbing.Hash) (uint32, error) {
 	off := int64(e.Offset)
 	src := crc32.NewIEEE() // checked against the old index: a damaged pack is not copied

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"syscall"
 
 	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5/config"
@@ -58,19 +57,6 @@ func localGitDir(rem *remote) string {
 		return dir
 	}
 	return ""
-}
-
-// owner is the uid that owns path, -1 if unknown.
-func owner(path string) int {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return -1
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return -1
-	}
-	return int(st.Uid)
 }
 
 // fetchLocal fetches spec from the repository at dir without running git:
@@ -176,10 +162,10 @@ func (s *sendSet) walk(ctx context.Context, want plumbing.Hash, depth int) (shal
 		}
 		h, queue = queue[0], queue[1:]
 		added, err := s.add(h)
-		if err != nil || !added {
-			if err != nil {
-				return plumbing.ZeroHash, err
-			}
+		if err != nil {
+			return plumbing.ZeroHash, err
+		}
+		if !added {
 			continue
 		}
 		c, err := object.GetCommit(s.up, h)

@@ -52,14 +52,15 @@ func (ps packState) same(packs []plumbing.Hash) bool {
 	return true
 }
 
-// writePackState records the packs upkeep leaves. It is a hint: without
-// it, or with a stale one, the next upkeep does its checks.
-func writePackState(wc *workingCopy, pos storer.PackedObjectStorer, checked bool) {
+// writePackState records the packs upkeep leaves, and with checked the
+// count left by this upkeep's check for superseded packs, else last's. It
+// is a hint: without it, or with a stale one, the next upkeep does its
+// checks.
+func writePackState(wc *workingCopy, pos storer.PackedObjectStorer, last packState, checked bool) {
 	packs, err := pos.ObjectPacks()
 	if err != nil {
 		return
 	}
-	last := readPackState(wc)
 	if checked {
 		last.checked = len(packs)
 	}

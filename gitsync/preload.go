@@ -4,7 +4,6 @@ import (
 	"io/fs"
 	"os"
 	"runtime"
-	"sync"
 )
 
 // preloadMin is the number of paths from which the checkout lstats them
@@ -46,13 +45,12 @@ func startPreload(paths []string, full func(string) string) *preload {
 		next <- i
 	}
 	close(next)
-	var wg sync.WaitGroup
 	for range min(runtime.GOMAXPROCS(0), 4) {
-		wg.Go(func() {
+		go func() {
 			for chunk := range next {
 				pl.fill(chunk)
 			}
-		})
+		}()
 	}
 	return pl
 }

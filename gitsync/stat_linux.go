@@ -2,6 +2,7 @@ package gitsync
 
 import (
 	"io/fs"
+	"os"
 	"syscall"
 	"time"
 
@@ -29,4 +30,17 @@ func sameInode(e *index.Entry, fi fs.FileInfo) bool {
 	}
 	ctime := time.Unix(st.Ctim.Unix())
 	return e.Inode == uint32(st.Ino) && (e.CreatedAt.IsZero() || e.CreatedAt.Equal(ctime))
+}
+
+// owner is the uid that owns path, -1 if unknown.
+func owner(path string) int {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return -1
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return -1
+	}
+	return int(st.Uid)
 }

@@ -13,3 +13,6 @@ func fillStat(e *index.Entry, fi fs.FileInfo) {}
 
 // sameInode cannot tell on this platform.
 func sameInode(e *index.Entry, fi fs.FileInfo) bool { return true }
+
+// owner is unknown here (-1): local-path remotes are left to git.
+func owner(string) int { return -1 }
