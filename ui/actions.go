@@ -35,8 +35,8 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, v visitor, entry
 	var se *job.SelectError
 	switch {
 	case errors.As(err, &se):
-		h.renderView(w, r, http.StatusBadRequest, "error", view{Title: "Cannot deploy", Who: v.who, CSRF: v.csrf(),
-			Data: errorData{Status: http.StatusBadRequest, Message: se.Msg, Hint: se.Hint}})
+		h.render(w, http.StatusBadRequest, v.frame("Cannot deploy"),
+			errorData{Status: http.StatusBadRequest, Message: se.Msg, Hint: se.Hint}.page)
 		return
 	case err != nil:
 		h.refuse(w, r, http.StatusBadRequest, err.Error())

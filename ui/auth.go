@@ -144,7 +144,7 @@ func (h *Handler) loginForm(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
-	h.render(w, r, http.StatusOK, "login", visitor{}, "Log in", h.loginData(next, ""))
+	h.render(w, http.StatusOK, view{Title: "Log in"}, h.loginData(next, "").page)
 }
 
 func (h *Handler) loginData(next, msg string) loginData {
@@ -166,8 +166,8 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	next, addr, now := safeNext(r.PostFormValue("next")), clientAddr(r), time.Now()
 	if wait := h.logins.wait(addr, now); wait > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-		h.render(w, r, http.StatusTooManyRequests, "login", visitor{}, "Log in",
-			h.loginData(next, "Too many wrong attempts from your address: wait a minute."))
+		h.render(w, http.StatusTooManyRequests, view{Title: "Log in"},
+			h.loginData(next, "Too many wrong attempts from your address: wait a minute.").page)
 		return
 	}
 	set := h.set.Load()
@@ -175,8 +175,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	if !equalSecret(r.PostFormValue("secret"), secret) {
 		h.logins.fail(addr, now)
 		h.log.Warn().Str("remote", addr).Msg("page login refused: wrong secret")
-		h.render(w, r, http.StatusUnauthorized, "login", visitor{}, "Log in",
-			h.loginData(next, "Wrong "+wrongWhat(set)+"."))
+		h.render(w, http.StatusUnauthorized, view{Title: "Log in"}, h.loginData(next, "Wrong "+wrongWhat(set)+".").page)
 		return
 	}
 	se := h.sessions.create(set.UI.SessionTTL, credential(secret), now)

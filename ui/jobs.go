@@ -52,7 +52,7 @@ func (h *Handler) listJobs(w http.ResponseWriter, r *http.Request, v visitor) {
 		data.Older = "/jobs?" + older.Encode()
 	}
 	data.Jobs = recs
-	h.render(w, r, http.StatusOK, "jobs", v, "Jobs", data)
+	h.render(w, http.StatusOK, v.frame("Jobs"), data.page)
 }
 
 func states() []string {
@@ -88,8 +88,9 @@ func (h *Handler) showJob(w http.ResponseWriter, r *http.Request, v visitor) {
 	}
 	var lc logCleaner
 	data.Log, data.LogBytes, data.Truncated = lc.clean(log.b, true), log.n, log.n > int64(len(log.b))
-	h.renderView(w, r, http.StatusOK, "job", view{Title: "Job " + rec.ID, Who: v.who, CSRF: v.csrf(),
-		Follow: !rec.State.Final(), Data: data})
+	vw := v.frame("Job " + rec.ID)
+	vw.Follow = !rec.State.Final()
+	h.render(w, http.StatusOK, vw, data.page)
 }
 
 // redeployCommit is the commit a redeploy of rec deploys: the one it

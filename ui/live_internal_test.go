@@ -8,7 +8,7 @@ import (
 
 // A log is cleaned into plain text however it is cut into pieces: terminal
 // sequences go, carriage returns become newlines, other control characters
-// show as their pictures, and markup stays text (html/template escapes it).
+// show as their pictures, and markup stays text (the page escapes it).
 func TestLogCleaner(t *testing.T) {
 	cases := []struct {
 		name   string

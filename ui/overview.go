@@ -70,7 +70,7 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request, v visitor) {
 			data.Failing++
 		}
 	}
-	h.render(w, r, http.StatusOK, "overview", v, "Overview", data)
+	h.render(w, http.StatusOK, v.frame("Overview"), data.page)
 }
 
 // rowsOf makes the rows of entry repo's targets from its records, newest

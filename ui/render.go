@@ -1,41 +1,32 @@
 package ui
 
 import (
-	"bytes"
 	"embed"
 	"fmt"
-	"html/template"
 	"net/http"
 	"time"
 
 	"github.com/wh-gitd/wh-gitd/job"
 )
 
-// files are the page's templates, its style sheet and its one script.
+// files are the page's style sheet and its one script.
 //
-//go:embed templates static
+//go:embed static
 var files embed.FS
 
-// pages are the parsed templates and the static files.
-type pages struct {
-	byName map[string]*template.Template
+// assets are the static files, read at the first page served.
+type assets struct {
 	css    string
 	script []byte
 }
 
-func loadPages() *pages {
-	p := &pages{byName: make(map[string]*template.Template)}
-	// Each page is a template under templates/ rendered inside layout.html.
-	for _, name := range []string{"login", "overview", "jobs", "job", "error"} {
-		p.byName[name] = template.Must(template.New("layout.html").Funcs(templateFuncs()).
-			ParseFS(files, "templates/layout.html", "templates/"+name+".html"))
-	}
-	p.css = string(styleSheet())
+func loadAssets() *assets {
+	a := &assets{css: string(styleSheet())}
 	var err error
-	if p.script, err = files.ReadFile("static/follow.js"); err != nil {
+	if a.script, err = files.ReadFile("static/follow.js"); err != nil {
 		panic(err) // embedded: cannot be missing
 	}
-	return p
+	return a
 }
 
 // styleSheet is the page's style sheet, inlined in every page.
@@ -47,35 +38,28 @@ func styleSheet() []byte {
 	return css
 }
 
-// view is what layout.html renders: the page's frame and its content.
+// view is the page's frame around its content.
 type view struct {
 	Title string
-	CSS   template.CSS
 	// Who is the visitor; empty on the login page.
 	Who  string
 	CSRF string
 	// Follow includes the script that follows a running job's log.
 	Follow bool
-	Data   any
 }
 
-// render writes the page name with data, inside the layout.
-func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, v visitor, title string, data any) {
-	h.renderView(w, r, status, name, view{Title: title, Who: v.who, CSRF: v.csrf(), Data: data})
-}
+// frame is the frame of a page titled title for visitor v.
+func (v visitor) frame(title string) view { return view{Title: title, Who: v.who, CSRF: v.csrf()} }
 
-func (h *Handler) renderView(w http.ResponseWriter, r *http.Request, status int, name string, vw view) {
-	p := h.pages()
-	vw.CSS = template.CSS(p.css)
-	var b bytes.Buffer
-	if err := p.byName[name].Execute(&b, vw); err != nil {
-		h.log.Error().Err(err).Str("page", name).Str("path", r.URL.Path).Msg("page does not render")
-		http.Error(w, "the page cannot be shown: see the daemon's log", http.StatusInternalServerError)
-		return
-	}
+// render answers status with a page: content inside the layout.
+func (h *Handler) render(w http.ResponseWriter, status int, vw view, c content) {
+	a := h.assets()
+	var p writer
+	p.b.Grow(len(a.css) + 16<<10)
+	layout(&p, vw, a.css, c)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
-	_, _ = w.Write(b.Bytes())
+	_, _ = w.Write(p.b.Bytes())
 }
 
 // errorData is what the error page says.
@@ -86,30 +70,14 @@ type errorData struct {
 }
 
 // refuse answers status with msg, as a page.
-func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, status int, msg string) {
-	h.renderView(w, r, status, "error", view{Title: http.StatusText(status),
-		Data: errorData{Status: status, Message: msg}})
+func (h *Handler) refuse(w http.ResponseWriter, _ *http.Request, status int, msg string) {
+	h.render(w, status, view{Title: http.StatusText(status)}, errorData{Status: status, Message: msg}.page)
 }
 
 // script serves the script that follows a running job's log.
 func (h *Handler) script(w http.ResponseWriter, _ *http.Request, _ visitor) {
 	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
-	_, _ = w.Write(h.pages().script)
-}
-
-// templateFuncs are the templates' helpers.
-func templateFuncs() template.FuncMap {
-	return template.FuncMap{
-		"short":      short,
-		"when":       when,
-		"took":       took,
-		"duration":   duration,
-		"target":     target,
-		"failing":    failing,
-		"final":      func(s job.State) bool { return s.Final() },
-		"deployed":   deployed,
-		"statusText": http.StatusText,
-	}
+	_, _ = w.Write(h.assets().script)
 }
 
 // short is a commit's first 7 hex digits.

@@ -2,8 +2,9 @@
 // overview of every configured target (/), the job history (/jobs), a
 // job's record and log (/jobs/{id}, its log following live while the job
 // runs), the actions redeploy, deploy and cancel, and the login that guards
-// all of it. It is server-rendered with html/template from embedded files
-// and needs no JavaScript but for the live log. It reads and starts jobs
+// all of it. It is rendered on the server by plain Go functions over a
+// writer that escapes every value for where it goes in the page, and
+// needs no JavaScript but for the live log. It reads and starts jobs
 // through the Jobs interface it declares; it never touches the job store,
 // git or commands itself. The page is off (404) unless api.token is set.
 package ui
@@ -38,9 +39,9 @@ type Handler struct {
 	jobs Jobs
 	log  zerolog.Logger
 	mux  *http.ServeMux
-	// pages are parsed at the first page served, so that a daemon whose
-	// page is off holds no templates.
-	pages    func() *pages
+	// assets are read at the first page served, so that a daemon whose
+	// page is off holds no copy of them.
+	assets   func() *assets
 	sessions *sessions
 	logins   *limiter
 	// csp is the Content-Security-Policy of every answer.
@@ -49,7 +50,7 @@ type Handler struct {
 
 // New makes a Handler.
 func New(o Options) *Handler {
-	h := &Handler{jobs: o.Jobs, log: o.Logger, mux: http.NewServeMux(), pages: sync.OnceValue(loadPages),
+	h := &Handler{jobs: o.Jobs, log: o.Logger, mux: http.NewServeMux(), assets: sync.OnceValue(loadAssets),
 		sessions: newSessions(maxSessions), logins: newLimiter(loginFailures, loginWindow)}
 	h.set.Store(o.Settings)
 	sum := sha256.Sum256(styleSheet())
