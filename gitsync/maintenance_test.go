@@ -421,3 +421,59 @@ func TestUpkeepRemovesUnfinishedPackFiles(t *testing.T) {
 	}
 	assertLogHas(t, log, "removed 1 unfinished pack files a failed write left")
 }
+
+// Upkeep refuses, and deletes no pack, when an object the working copy's
+// commit needs is in no pack: the walk of reachable objects no longer
+// looks every blob up, so the callers must find it missing themselves.
+func TestUpkeepRefusesAMissingBlob(t *testing.T) {
+	t.Parallel()
+	for _, how := range []string{"drop", "compact"} {
+		t.Run(how, func(t *testing.T) {
+			t.Parallel()
+			f, _ := newDeployed(t, map[string]string{"a": "keep", "b": "lost"})
+			lost := testkit.Git(t, f.path, "rev-parse", "HEAD:b")
+			objects := strings.Fields(testkit.Git(t, f.path, "rev-list", "--objects", "--all"))
+			var keep []string
+			for _, o := range objects {
+				if len(o) == 40 && o != lost {
+					keep = append(keep, o)
+				}
+			}
+			packDir := filepath.Join(f.path, ".git", "objects", "pack")
+			old, _ := filepath.Glob(filepath.Join(packDir, "pack-*"))
+			cmd := exec.Command("git", "pack-objects", "-q", filepath.Join(packDir, "pack"))
+			cmd.Dir, cmd.Stdin = f.path, strings.NewReader(strings.Join(keep, "\n")+"\n")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("git pack-objects: %v: %s", err, out)
+			}
+			for _, p := range old {
+				if err := os.Remove(p); err != nil {
+					t.Fatal(err)
+				}
+			}
+			repo, err := plainOpen(f.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wc := newWorkingCopy(f.path, repo)
+			defer wc.close()
+			pos := repo.Storer.(storer.PackedObjectStorer)
+			packs, err := pos.ObjectPacks()
+			if err != nil || len(packs) != 1 {
+				t.Fatalf("packs %v, %v", packs, err)
+			}
+			if how == "drop" {
+				_, err = dropRedundantPacks(wc, pos, packs)
+			} else {
+				_, err = compact(wc, pos, packs)
+			}
+			if err == nil {
+				t.Fatalf("%s with blob %s missing: no error", how, lost)
+			}
+			after, _ := filepath.Glob(filepath.Join(packDir, "pack-*.pack"))
+			if len(after) != 1 || !strings.Contains(after[0], packs[0].String()) {
+				t.Errorf("%s failed (%v) but the packs are now %v", how, err, after)
+			}
+		})
+	}
+}
