@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/storer"
 
 	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
 	"github.com/wh-gitd/wh-gitd/internal/testkit"
@@ -49,16 +48,9 @@ func TestMergeConcatenatesPacks(t *testing.T) {
 // copies of bases (completed thin packs).
 func checkMerge(t *testing.T, f *fixture, thin bool) {
 	t.Helper()
-	repo, err := plainOpen(f.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wc := newWorkingCopy(f.path, repo)
-	defer wc.close()
-	pos := repo.Storer.(storer.PackedObjectStorer)
-	packs, err := pos.ObjectPacks()
-	if err != nil || len(packs) != 5 {
-		t.Fatalf("packs = %v, %v; want 5", packs, err)
+	wc, pos, packs := openPacks(t, f.path)
+	if len(packs) != 5 {
+		t.Fatalf("packs = %v; want 5", packs)
 	}
 	dir := filepath.Join(f.path, ".git", "objects", "pack")
 	if total, unique := objectCounts(t, dir, packs); thin != (total > unique) {

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/rs/zerolog"
 	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
 	"github.com/wh-gitd/wh-gitd/internal/testkit"
@@ -163,4 +165,22 @@ func assertLogHas(t testing.TB, log string, lines ...string) {
 
 func testLogger(t testing.TB) zerolog.Logger {
 	return zerolog.New(zerolog.NewTestWriter(t))
+}
+
+// openPacks opens the working copy at path and lists its packs; the
+// working copy is closed when the test ends.
+func openPacks(t *testing.T, path string) (*workingCopy, storer.PackedObjectStorer, []plumbing.Hash) {
+	t.Helper()
+	repo, err := plainOpen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wc := newWorkingCopy(path, repo)
+	t.Cleanup(func() { wc.close() })
+	pos := repo.Storer.(storer.PackedObjectStorer)
+	packs, err := pos.ObjectPacks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wc, pos, packs
 }

@@ -451,17 +451,11 @@ func TestUpkeepRefusesAMissingBlob(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			repo, err := plainOpen(f.path)
-			if err != nil {
-				t.Fatal(err)
+			wc, pos, packs := openPacks(t, f.path)
+			if len(packs) != 1 {
+				t.Fatalf("packs %v, want 1", packs)
 			}
-			wc := newWorkingCopy(f.path, repo)
-			defer wc.close()
-			pos := repo.Storer.(storer.PackedObjectStorer)
-			packs, err := pos.ObjectPacks()
-			if err != nil || len(packs) != 1 {
-				t.Fatalf("packs %v, %v", packs, err)
-			}
+			var err error
 			if how == "drop" {
 				_, err = dropRedundantPacks(wc, pos, packs)
 			} else {
