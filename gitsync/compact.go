@@ -1,6 +1,7 @@
 package gitsync
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -224,7 +225,7 @@ func readPackIndex(path string) (*idxfile.MemoryIndex, error) {
 	}
 	defer f.Close()
 	idx := idxfile.NewMemoryIndex()
-	if err := idxfile.NewDecoder(f).Decode(idx); err != nil {
+	if err := idxfile.NewDecoder(bufio.NewReaderSize(f, packIndexBuffer)).Decode(idx); err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	return idx, nil

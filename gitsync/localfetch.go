@@ -11,7 +11,6 @@ import (
 	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/object"
@@ -71,8 +70,7 @@ func fetchLocal(ctx context.Context, wc *workingCopy, dir string, spec config.Re
 	if spec.IsExactSHA1() || depth > 1 || depth == 0 && isShallow(wc) {
 		return errNotInProcess // git's upload-pack decides whether a hash may be asked for
 	}
-	up := filesystem.NewStorageWithOptions(osfs.New(dir), cache.NewObjectLRU(objectCacheSize),
-		filesystem.Options{KeepDescriptors: true})
+	up := newStorage(osfs.New(dir))
 	defer closeInto(up, &err)
 	want, err := resolveRemote(spec, up)
 	if err != nil {

@@ -127,10 +127,11 @@ func initFolder(path string, rem *remote, jl *jobLog) (*git.Repository, bool, er
 }
 
 // newStorage is go-git's filesystem storage with the pack files kept open
-// (go-git otherwise reopens a pack for every object read) and a small
-// object cache. Its Close must be called.
+// (go-git otherwise reopens a pack for every object read), the pack
+// indexes read through a buffer and a small object cache. Its Close must
+// be called.
 func newStorage(dot billy.Filesystem) *filesystem.Storage {
-	return filesystem.NewStorageWithOptions(dot, cache.NewObjectLRU(objectCacheSize),
+	return filesystem.NewStorageWithOptions(packIndexFS{dot}, cache.NewObjectLRU(objectCacheSize),
 		filesystem.Options{KeepDescriptors: true})
 }
 

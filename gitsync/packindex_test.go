@@ -1,0 +1,107 @@
+package gitsync
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/go-git/go-billy/v5"
+	"github.com/go-git/go-billy/v5/osfs"
+	"github.com/go-git/go-git/v5/plumbing"
+)
+
+// A pack index opened through packIndexFS reads as the file does, also
+// after a seek from the current position, and other files are not wrapped.
+func TestPackIndexFSReadsAsTheFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	data := make([]byte, 3*packIndexBuffer)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	name := "objects/pack/pack-0123.idx"
+	if err := os.MkdirAll(filepath.Join(dir, "objects", "pack"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{name, "config"} {
+		if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(n)), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fs := packIndexFS{osfs.New(dir)}
+	if f, err := fs.Open("config"); err != nil {
+		t.Fatal(err)
+	} else if _, wrapped := f.(*bufferedFile); wrapped {
+		t.Error("config is read through a buffer")
+	} else {
+		f.Close()
+	}
+	f, err := fs.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, ok := f.(*bufferedFile); !ok {
+		t.Fatalf("%s is not read through a buffer", name)
+	}
+	head := make([]byte, 10)
+	if _, err := io.ReadFull(f, head); err != nil || string(head) != string(data[:10]) {
+		t.Fatalf("first bytes %v, %v", head, err)
+	}
+	at, err := f.Seek(5, io.SeekCurrent)
+	if err != nil || at != 15 {
+		t.Fatalf("Seek(5, current) = %d, %v; want 15", at, err)
+	}
+	rest, err := io.ReadAll(f)
+	if err != nil || string(rest) != string(data[15:]) {
+		t.Fatalf("after the seek: %d bytes, %v; want %d", len(rest), err, len(data)-15)
+	}
+}
+
+// countingFS counts the reads of the files it opens.
+type countingFS struct {
+	billy.Filesystem
+	reads *int
+}
+
+func (fs countingFS) Open(name string) (billy.File, error) {
+	f, err := fs.Filesystem.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	return countingFile{f, fs.reads}, nil
+}
+
+type countingFile struct {
+	billy.File
+	reads *int
+}
+
+func (f countingFile) Read(p []byte) (int, error) {
+	*f.reads++
+	return f.File.Read(p)
+}
+
+// The storage reads a pack's index in a few reads: go-git's decoder alone
+// made over a thousand for this one.
+func TestStorageReadsPackIndexesWhole(t *testing.T) {
+	t.Parallel()
+	f, _ := newDeployed(t, map[string]string{"a": "1", "b": "2"})
+	files := make(map[string]string)
+	for i := range 600 {
+		files[fmt.Sprintf("f%03d", i)] = fmt.Sprint(i)
+	}
+	f.up.Commit(t, "main", files, "many")
+	f.sync(t, f.target())
+	var reads int
+	st := newStorage(countingFS{osfs.New(filepath.Join(f.path, ".git")), &reads})
+	defer st.Close()
+	if _, err := st.EncodedObject(plumbing.AnyObject, plumbing.ZeroHash); err == nil {
+		t.Fatal("the zero hash was found")
+	}
+	if reads == 0 || reads > 20 {
+		t.Errorf("%d reads to load the pack indexes, want 1 to 20", reads)
+	}
+}
