@@ -349,68 +349,105 @@ func (s *Store) forgetBefore(now time.Time) time.Time {
 // before cutoff, with their payloads, and the logs and payload files of
 // those that started (a superseded or cancelled job never had any), and, at most
 // once an hour, the delivery ids older than deliveryTTL. A record that does
-// not decode is kept, and reported.
+// not decode is kept, and reported. What to delete is found in a read
+// transaction; a write (and its two syncs) happens only when there is
+// something to delete, which after most jobs there is not.
 func (s *Store) Prune(repo string, keep int, cutoff time.Time) error {
 	forget := s.forgetBefore(time.Now())
-	var ids []string
-	var bad []error
-	err := s.write(func(tx *bolt.Tx) error {
-		ids, bad = ids[:0], bad[:0]
-		c := tx.Bucket(bucketJobs).Cursor()
-		kept := 0
-		var del [][]byte
-		for k, v := c.Last(); k != nil; k, v = c.Prev() {
-			rec, err := decodeRecord(string(k), v)
-			if err != nil {
-				bad = append(bad, err)
-				continue
-			}
-			if rec.Repo != repo || !rec.State.Final() {
-				continue
-			}
-			if kept < keep && !rec.Finished.Before(cutoff) {
-				kept++
-				continue
-			}
-			del = append(del, bytes.Clone(k))
-			if !rec.Started.IsZero() || rec.Log != "" {
-				ids = append(ids, string(k)) // only a job that started has files
-			}
-		}
-		for _, k := range del {
-			if err := tx.Bucket(bucketJobs).Delete(k); err != nil {
-				return err
-			}
-			if err := tx.Bucket(bucketPayloads).Delete(k); err != nil {
-				return err
-			}
-		}
-		if forget.IsZero() {
-			return nil
-		}
-		return forgetDeliveries(tx, forget)
-	})
-	if err != nil {
+	if err := s.applyPending(); err != nil {
 		return err
 	}
-	for _, id := range ids {
+	var p prunePlan
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		p = planPrune(tx, repo, keep, cutoff, forget)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("%w: %v", ErrStore, err)
+	}
+	if len(p.jobs) > 0 || len(p.deliveries) > 0 {
+		if err := s.write(p.apply); err != nil {
+			return err
+		}
+	}
+	bad := p.bad
+	for _, id := range p.files {
 		bad = append(bad, s.removeFiles(id))
 	}
 	return errors.Join(bad...)
 }
 
-func forgetDeliveries(tx *bolt.Tx, before time.Time) error {
-	b := tx.Bucket(bucketDeliveries)
-	var del [][]byte
-	_ = b.ForEach(func(k, v []byte) error {
-		var d delivery
-		if json.Unmarshal(v, &d) == nil && d.Seen.Before(before) {
-			del = append(del, bytes.Clone(k))
+// prunePlan is what Prune deletes.
+type prunePlan struct {
+	jobs, deliveries [][]byte
+	// files are the jobs whose log and payload files go too.
+	files []string
+	bad   []error
+}
+
+// pruned is what Prune reads of a record: decoding only these fields
+// skips the commands, the sync and the reports.
+type pruned struct {
+	Repo     string    `json:"repo"`
+	State    job.State `json:"state"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	Log      string    `json:"log"`
+	// Legacy is where records written before the job's fields moved to
+	// the top level keep the entry's name.
+	Legacy *struct {
+		Repo string `json:"repo"`
+	} `json:"job"`
+}
+
+func planPrune(tx *bolt.Tx, repo string, keep int, cutoff, forget time.Time) prunePlan {
+	var p prunePlan
+	c := tx.Bucket(bucketJobs).Cursor()
+	kept := 0
+	for k, v := c.Last(); k != nil; k, v = c.Prev() {
+		var rec pruned
+		if err := json.Unmarshal(v, &rec); err != nil {
+			p.bad = append(p.bad, fmt.Errorf("job %s: record does not decode: %w", k, err))
+			continue
 		}
-		return nil
-	})
-	for _, k := range del {
-		if err := b.Delete(k); err != nil {
+		if rec.Legacy != nil {
+			rec.Repo = rec.Legacy.Repo
+		}
+		if rec.Repo != repo || !rec.State.Final() {
+			continue
+		}
+		if kept < keep && !rec.Finished.Before(cutoff) {
+			kept++
+			continue
+		}
+		p.jobs = append(p.jobs, bytes.Clone(k))
+		if !rec.Started.IsZero() || rec.Log != "" {
+			p.files = append(p.files, string(k)) // only a job that started has files
+		}
+	}
+	if !forget.IsZero() {
+		_ = tx.Bucket(bucketDeliveries).ForEach(func(k, v []byte) error {
+			var d delivery
+			if json.Unmarshal(v, &d) == nil && d.Seen.Before(forget) {
+				p.deliveries = append(p.deliveries, bytes.Clone(k))
+			}
+			return nil
+		})
+	}
+	return p
+}
+
+// apply deletes what the plan names; a key already gone is no error.
+func (p prunePlan) apply(tx *bolt.Tx) error {
+	for _, k := range p.jobs {
+		if err := tx.Bucket(bucketJobs).Delete(k); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketPayloads).Delete(k); err != nil {
+			return err
+		}
+	}
+	for _, k := range p.deliveries {
+		if err := tx.Bucket(bucketDeliveries).Delete(k); err != nil {
 			return err
 		}
 	}

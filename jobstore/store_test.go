@@ -40,6 +40,53 @@ func finished(t *testing.T, s *Store, id string, end time.Time) {
 	}
 }
 
+// A prune with nothing to delete writes nothing: after most jobs the
+// history is within its bounds, and a write would cost two syncs.
+func TestPruneWithinBoundsWritesNothing(t *testing.T) {
+	s := openStore(t)
+	t0 := time.Now().Add(-time.Hour)
+	for i, id := range []string{"j1", "j2"} {
+		finished(t, s, id, t0.Add(time.Duration(i)*time.Minute))
+	}
+	if err := s.Prune("site", 10, time.Time{}); err != nil { // also forgets old deliveries, once
+		t.Fatal(err)
+	}
+	writes := func() int64 { st := s.db.Stats(); return st.TxStats.GetWrite() }
+	before := writes()
+	if err := s.Prune("site", 10, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if after := writes(); after != before {
+		t.Errorf("a prune with nothing to delete made %d writes", after-before)
+	}
+	for _, id := range []string{"j1", "j2"} {
+		if _, err := s.Get(id); err != nil {
+			t.Errorf("%s: %v", id, err)
+		}
+	}
+}
+
+// Prune reads the entry's name also from a record written when the job's
+// fields were nested under "job".
+func TestPruneReadsNestedRecords(t *testing.T) {
+	s := openStore(t)
+	old := `{"job":{"id":"j0","repo":"site","event":"push"},"state":"succeeded","finished":"2020-01-02T03:04:05Z"}`
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketJobs).Put([]byte("j0"), []byte(old))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := s.Get("j0"); err != nil || rec.Repo != "site" {
+		t.Fatalf("Get j0 = %+v, %v", rec, err)
+	}
+	if err := s.Prune("site", 0, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get("j0"); !errors.Is(err, job.ErrNotFound) {
+		t.Errorf("after Prune(keep 0): Get j0 = %v, want not found", err)
+	}
+}
+
 // Open makes the state dir, the folders it needs in it, and the job store.
 func TestOpenCreatesTheStateDir(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "var", "state")
