@@ -34,7 +34,7 @@ type baseline struct {
 }
 
 func loadBaseline(wc *workingCopy, prev plumbing.Hash, jl *jobLog) (baseline, error) {
-	idx, err := wc.repo.Storer.Index()
+	idx, err := readIndexFile(wc)
 	if err == nil && (len(idx.Entries) > 0 || prev.IsZero()) {
 		return fromIndex(idx, jl), nil
 	}
