@@ -30,29 +30,21 @@ func TestDecodeIndexAsGoGit(t *testing.T) {
 			testkit.Git(t, dir, "add", "-A")
 		}, true},
 		{"after a commit: cache-tree", func(t *testing.T, dir string) {
-			testkit.Git(t, dir, "add", "-A")
-			testkit.Git(t, dir, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "c")
+			commitAll(t, dir)
 		}, true},
 		{"a changed file invalidates part of the cache-tree", func(t *testing.T, dir string) {
-			testkit.Git(t, dir, "add", "-A")
-			testkit.Git(t, dir, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "c")
+			commitAll(t, dir)
 			testkit.WriteFile(t, filepath.Join(dir, "app", "a.go"), "changed")
 			testkit.Git(t, dir, "add", "app/a.go")
 		}, true},
 		{"version 3: skip-worktree and intent-to-add", func(t *testing.T, dir string) {
-			testkit.Git(t, dir, "add", "-A")
-			testkit.Git(t, dir, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "c")
+			commitAll(t, dir)
 			testkit.Git(t, dir, "update-index", "--skip-worktree", "README")
 			testkit.WriteFile(t, filepath.Join(dir, "new.txt"), "new")
 			testkit.Git(t, dir, "add", "-N", "new.txt")
 		}, true},
 		{"conflict stages", func(t *testing.T, dir string) {
-			testkit.Git(t, dir, "add", "-A")
-			testkit.Git(t, dir, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "c")
-			blob := testkit.Git(t, dir, "rev-parse", "HEAD:README")
-			info := fmt.Sprintf("0 %s 0\tREADME\n100644 %s 1\tREADME\n100644 %s 2\tREADME\n100644 %s 3\tREADME\n",
-				strings.Repeat("0", 40), blob, blob, blob)
-			indexInfo(t, dir, info)
+			conflict(t, dir, 1, 2, 3)
 		}, true},
 		{"a name longer than 4094 bytes", func(t *testing.T, dir string) {
 			blob := testkit.Git(t, dir, "hash-object", "-w", "README")
@@ -63,12 +55,7 @@ func TestDecodeIndexAsGoGit(t *testing.T) {
 			testkit.Git(t, dir, "update-index", "--index-version", "4")
 		}, false},
 		{"resolve-undo extension (go-git decodes it)", func(t *testing.T, dir string) {
-			testkit.Git(t, dir, "add", "-A")
-			testkit.Git(t, dir, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "c")
-			blob := testkit.Git(t, dir, "rev-parse", "HEAD:README")
-			info := fmt.Sprintf("0 %s 0\tREADME\n100644 %s 2\tREADME\n100644 %s 3\tREADME\n",
-				strings.Repeat("0", 40), blob, blob)
-			indexInfo(t, dir, info)
+			conflict(t, dir, 2, 3)
 			testkit.Git(t, dir, "add", "README")
 		}, false},
 	}
@@ -142,9 +129,23 @@ func TestReadIndexFileAsGoGitStorage(t *testing.T) {
 	}
 }
 
-// indexInfo feeds lines to git update-index --index-info in dir.
-func indexInfo(t *testing.T, dir, lines string) {
+// commitAll commits everything in dir.
+func commitAll(t *testing.T, dir string) {
 	t.Helper()
+	testkit.Git(t, dir, "add", "-A")
+	testkit.Git(t, dir, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "c")
+}
+
+// conflict commits everything in dir, then puts README in the index at
+// stages, as a merge conflict leaves it.
+func conflict(t *testing.T, dir string, stages ...int) {
+	t.Helper()
+	commitAll(t, dir)
+	blob := testkit.Git(t, dir, "rev-parse", "HEAD:README")
+	lines := fmt.Sprintf("0 %s 0\tREADME\n", strings.Repeat("0", 40))
+	for _, st := range stages {
+		lines += fmt.Sprintf("100644 %s %d\tREADME\n", blob, st)
+	}
 	cmd := exec.Command("git", "update-index", "--index-info")
 	cmd.Dir, cmd.Stdin = dir, strings.NewReader(lines)
 	if out, err := cmd.CombinedOutput(); err != nil {
