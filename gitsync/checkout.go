@@ -46,6 +46,9 @@ type checkout struct {
 	jl   *jobLog
 	// pre holds lstats taken ahead, for large checkouts.
 	pre *preload
+	// fresh says the working copy had no commit and no index: files that
+	// are not there yet are created in place (see writeFile).
+	fresh bool
 
 	written, removed int
 	overwritten      []string
@@ -60,7 +63,8 @@ func newCheckout(ctx context.Context, wc *workingCopy, prev, commit plumbing.Has
 	if err != nil {
 		return nil, err
 	}
-	co := &checkout{ctx: ctx, wc: wc, base: base, dirs: make(map[string]bool), jl: jl}
+	co := &checkout{ctx: ctx, wc: wc, base: base, dirs: make(map[string]bool), jl: jl,
+		fresh: prev.IsZero() && len(base.entries) == 0}
 	if co.target = base.targetLeaves(c.TreeHash); co.target != nil {
 		co.tree, co.fromIndex = base.tree, base.tree != nil && base.tree.hash == c.TreeHash
 	} else if co.target, co.tree, err = flattenCached(wc.repo.Storer, c.TreeHash, &base); err != nil {
@@ -101,7 +105,7 @@ func (c *checkout) apply() error {
 	if err := c.removeStale(); err != nil {
 		return err
 	}
-	c.w = startWriters(c.wrote)
+	c.w = startWriters(c.wrote, c.fresh)
 	err := c.placeAll()
 	if werr := c.w.wait(); err == nil {
 		err = werr
@@ -290,7 +294,7 @@ func (c *checkout) write(p string, l leaf, full string) error {
 		}
 		return c.w.submit(writeJob{p: p, full: full, l: l, data: data, perm: filePerm(l.mode)})
 	}
-	if err := writeStream(full, l, blob); err != nil {
+	if err := writeStream(full, l, blob, c.fresh); err != nil {
 		return err
 	}
 	fi, err := os.Lstat(full)
@@ -302,14 +306,14 @@ func (c *checkout) write(p string, l leaf, full string) error {
 }
 
 // writeStream writes a symlink or a large file from its blob.
-func writeStream(full string, l leaf, blob *object.Blob) error {
+func writeStream(full string, l leaf, blob *object.Blob, fresh bool) error {
 	r, err := blob.Reader()
 	if err != nil {
 		return fmt.Errorf("read blob %s: %w", short(l.hash), err)
 	}
 	defer r.Close()
 	if l.mode != filemode.Symlink {
-		return writeFile(full, r, filePerm(l.mode))
+		return writeFile(full, r, filePerm(l.mode), fresh)
 	}
 	target, err := io.ReadAll(io.LimitReader(r, maxSymlinkTarget+1))
 	if err != nil {

@@ -31,29 +31,21 @@ func tempName(dir string) (string, error) {
 }
 
 // writeFile writes r to full with perm, replacing whatever non-directory
-// is there (a symlink is replaced, never followed).
-func writeFile(full string, r io.Reader, perm fs.FileMode) (err error) {
+// is there (a symlink is replaced, never followed). The file is written
+// under a temporary name and renamed into place, so that a reader never
+// sees half of it; in a first checkout (fresh), where no reader can be
+// waiting for a file, one that is not there yet is created in place.
+func writeFile(full string, r io.Reader, perm fs.FileMode, fresh bool) error {
+	if fresh {
+		if err := createFile(full, r, perm); !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+	}
 	tmp, err := tempName(filepath.Dir(full))
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err = io.Copy(f, r); err != nil {
-		return err
-	}
-	if err = f.Chmod(perm); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
+	if err := createFile(tmp, r, perm); err != nil {
 		return err
 	}
 	// The old file goes first, so that the rename does not replace one:
@@ -64,7 +56,33 @@ func writeFile(full string, r io.Reader, perm fs.FileMode) (err error) {
 	// unlink that fails (a directory is there, say) leaves the rename to
 	// say why.
 	_ = syscall.Unlink(full)
-	return os.Rename(tmp, full)
+	if err := os.Rename(tmp, full); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// createFile creates path, which must not exist, with r's bytes and perm;
+// what it created is removed again when it fails part-way.
+func createFile(path string, r io.Reader, perm fs.FileMode) (err error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(path)
+		}
+	}()
+	if _, err = io.Copy(f, r); err != nil {
+		return err
+	}
+	if err = f.Chmod(perm); err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 // writeSymlink makes full a symlink to target, replacing a non-directory.

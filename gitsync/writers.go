@@ -36,17 +36,19 @@ type writeJob struct {
 // go-git's storage is not safe for concurrent use.
 type writers struct {
 	jobs chan writeJob
-	wg   sync.WaitGroup
-	done func(writeJob, fs.FileInfo)
-	bufs sync.Pool // of *[]byte
-	mu   sync.Mutex
-	err  error
+	// fresh says the checkout is the working copy's first (see writeFile).
+	fresh bool
+	wg    sync.WaitGroup
+	done  func(writeJob, fs.FileInfo)
+	bufs  sync.Pool // of *[]byte
+	mu    sync.Mutex
+	err   error
 }
 
 // startWriters starts the writers; done is called, from a writer, for
-// each file written.
-func startWriters(done func(writeJob, fs.FileInfo)) *writers {
-	w := &writers{jobs: make(chan writeJob, writeQueue), done: done}
+// each file written. fresh says the checkout is the working copy's first.
+func startWriters(done func(writeJob, fs.FileInfo), fresh bool) *writers {
+	w := &writers{jobs: make(chan writeJob, writeQueue), done: done, fresh: fresh}
 	w.bufs.New = func() any { return new([]byte) }
 	n := min(max(runtime.GOMAXPROCS(0), 2), maxWriters)
 	w.wg.Add(n)
@@ -62,7 +64,7 @@ func (w *writers) run() {
 		if w.failed() != nil {
 			continue // drain: the checkout stops at its next file
 		}
-		fi, err := writeBytes(j.full, j.data, j.perm)
+		fi, err := writeBytes(j.full, j.data, j.perm, w.fresh)
 		w.putBuffer(j.data)
 		if err != nil {
 			w.fail(fmt.Errorf("write %s: %w", j.p, err))
@@ -73,8 +75,8 @@ func (w *writers) run() {
 }
 
 // writeBytes writes data to full as writeFile does and returns its lstat.
-func writeBytes(full string, data []byte, perm fs.FileMode) (fs.FileInfo, error) {
-	if err := writeFile(full, bytes.NewReader(data), perm); err != nil {
+func writeBytes(full string, data []byte, perm fs.FileMode, fresh bool) (fs.FileInfo, error) {
+	if err := writeFile(full, bytes.NewReader(data), perm, fresh); err != nil {
 		return nil, err
 	}
 	return os.Lstat(full)

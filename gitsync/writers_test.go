@@ -1,7 +1,10 @@
 package gitsync
 
 import (
+	"errors"
+	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -22,7 +25,7 @@ func TestWritersStopAtTheFirstFailure(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		written[j.p] = fi.Size() == int64(len(j.data))
-	})
+	}, false)
 	jobs := []string{"a", "missing/b", "c", "d"}
 	var submitErr error
 	for _, p := range jobs {
@@ -45,5 +48,60 @@ func TestWritersStopAtTheFirstFailure(t *testing.T) {
 	}
 	if written["missing/b"] {
 		t.Error("the failed file was reported written")
+	}
+}
+
+// failingReader gives n bytes, then an error.
+type failingReader struct{ n int }
+
+func (r *failingReader) Read(p []byte) (int, error) {
+	if r.n == 0 {
+		return 0, errors.New("read failed")
+	}
+	k := min(len(p), r.n)
+	r.n -= k
+	return k, nil
+}
+
+// writeFile in a first checkout creates a missing file in place, replaces
+// an existing one as in any checkout, refuses a directory, and leaves
+// nothing behind when the content cannot be read: no half file at the
+// path, no temporary file.
+func TestWriteFileFresh(t *testing.T) {
+	t.Parallel()
+	for _, fresh := range []bool{false, true} {
+		t.Run(fmt.Sprint("fresh=", fresh), func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			newFile, old, sub := filepath.Join(dir, "new"), filepath.Join(dir, "old"), filepath.Join(dir, "sub")
+			testkit.WriteFile(t, old, "untracked")
+			if err := os.Mkdir(sub, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for path, want := range map[string]string{newFile: "new content", old: "tracked content"} {
+				if err := writeFile(path, strings.NewReader(want), 0o755, fresh); err != nil {
+					t.Fatalf("writeFile %s: %v", path, err)
+				}
+				fi, err := os.Lstat(path)
+				if got := testkit.ReadFile(t, path); err != nil || got != want || fi.Mode().Perm() != 0o755 {
+					t.Errorf("%s: %q, %v, %v; want %q, mode 0755", path, got, fi.Mode(), err, want)
+				}
+			}
+			if err := writeFile(sub, strings.NewReader("x"), 0o644, fresh); err == nil {
+				t.Error("a directory was replaced")
+			}
+			failed := filepath.Join(dir, "failed")
+			if err := writeFile(failed, &failingReader{n: 3}, 0o644, fresh); err == nil {
+				t.Error("a failed read wrote the file")
+			}
+			names, _ := os.ReadDir(dir)
+			var got []string
+			for _, n := range names {
+				got = append(got, n.Name())
+			}
+			if strings.Join(got, " ") != "new old sub" {
+				t.Errorf("the folder holds %v, want new old sub", got)
+			}
+		})
 	}
 }
