@@ -40,6 +40,14 @@ func (t *cacheTree) complete() bool {
 	return true
 }
 
+// each calls fn with the hash of t and of every directory below it.
+func (t *cacheTree) each(fn func(plumbing.Hash)) {
+	fn(t.hash)
+	for _, s := range t.subs {
+		s.each(fn)
+	}
+}
+
 // subMap indexes t's subdirectories by name; nil for a nil t.
 func (t *cacheTree) subMap() map[string]*cacheTree {
 	if t == nil {

@@ -213,6 +213,9 @@ func reachableIn(wc *workingCopy) (seen map[plumbing.Hash]struct{}, shallow []pl
 	if shallow, err = wc.repo.Storer.Shallow(); err != nil {
 		return nil, nil, fmt.Errorf("read shallow list: %w", err)
 	}
+	if seen = reachableFromIndex(wc, shallow); seen != nil {
+		return seen, shallow, nil
+	}
 	seen, err = reachable(wc.repo.Storer, shallow)
 	return seen, shallow, err
 }

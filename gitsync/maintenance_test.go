@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -470,4 +471,41 @@ func TestUpkeepRefusesAMissingBlob(t *testing.T) {
 			}
 		})
 	}
+}
+
+// In a shallow working copy whose references all name its commit, the
+// objects reachable are read from the index and its cache-tree, and they
+// are exactly those the walk finds; in any other state the walk decides.
+func TestReachableFromIndexAsTheWalk(t *testing.T) {
+	t.Parallel()
+	f, _ := newDeployed(t, nestedFiles)
+	f.up.Commit(t, "main", map[string]string{"app/sub/deep/c.txt": "changed", "web/new.txt": "new"}, "second")
+	f.sync(t, f.target())
+	check := func(name string, wantFast bool) {
+		t.Helper()
+		wc, _, _ := openPacks(t, f.path)
+		shallow, err := wc.repo.Storer.Shallow()
+		if err != nil {
+			t.Fatal(err)
+		}
+		walked, err := reachable(wc.repo.Storer, shallow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fast := reachableFromIndex(wc, shallow)
+		if (fast != nil) != wantFast {
+			t.Fatalf("%s: read from the index: %v, want %v", name, fast != nil, wantFast)
+		}
+		if fast != nil && !maps.Equal(fast, walked) {
+			t.Errorf("%s: %d objects from the index, %d walked, not the same", name, len(fast), len(walked))
+		}
+	}
+	check("after two syncs", true)
+	head := testkit.Git(t, f.path, "rev-parse", "HEAD")
+	testkit.Git(t, f.path, "update-ref", "refs/tags/other", head+"^{tree}")
+	check("a reference to a tree", false)
+	testkit.Git(t, f.path, "update-ref", "-d", "refs/tags/other")
+	testkit.WriteFile(t, filepath.Join(f.path, "app", "a.go"), "staged")
+	testkit.Git(t, f.path, "add", "app/a.go")
+	check("a staged change", false)
 }

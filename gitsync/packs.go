@@ -4,10 +4,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/storer"
 )
 
@@ -80,4 +83,67 @@ func newestFirst(dir string, packs []plumbing.Hash) []plumbing.Hash {
 	out := append([]plumbing.Hash(nil), packs...)
 	sort.SliceStable(out, func(i, j int) bool { return mtime[out[i]].After(mtime[out[j]]) })
 	return out
+}
+
+// reachableFromIndex is what reachable finds, without reading a tree, in
+// the usual shallow working copy: every reference (HEAD too) names one
+// shallow commit, and the index's cache-tree is whole and holds that
+// commit's tree. The cache-tree then names every tree of it, and the
+// index every blob: a root hash that matches cannot come from wrong
+// hashes below it. Anything else returns nil, and the caller walks.
+func reachableFromIndex(wc *workingCopy, shallow []plumbing.Hash) map[plumbing.Hash]struct{} {
+	commit, ok := onlyCommit(wc)
+	if !ok || !slices.Contains(shallow, commit) {
+		return nil
+	}
+	c, err := object.GetCommit(wc.repo.Storer, commit)
+	if err != nil {
+		return nil
+	}
+	idx, err := readIndexFile(wc)
+	if err != nil {
+		return nil
+	}
+	t := indexCacheTree(idx.Cache, len(idx.Entries))
+	if t == nil || !t.complete() || t.hash != c.TreeHash {
+		return nil
+	}
+	seen := map[plumbing.Hash]struct{}{commit: {}}
+	t.each(func(h plumbing.Hash) { seen[h] = struct{}{} })
+	for _, e := range idx.Entries {
+		if e.Stage != 0 { // a conflict (go-git's index.Merged is 1, not the 0 an index holds)
+			return nil
+		}
+		if e.Mode != filemode.Submodule {
+			seen[e.Hash] = struct{}{}
+		}
+	}
+	return seen
+}
+
+// onlyCommit is the one object every reference and HEAD name, if they
+// name one.
+func onlyCommit(wc *workingCopy) (plumbing.Hash, bool) {
+	var only plumbing.Hash
+	same := true
+	note := func(h plumbing.Hash) {
+		if only.IsZero() {
+			only = h
+		}
+		same = same && h == only
+	}
+	refs, err := wc.repo.Storer.IterReferences()
+	if err != nil {
+		return only, false
+	}
+	_ = refs.ForEach(func(r *plumbing.Reference) error {
+		if r.Type() == plumbing.HashReference {
+			note(r.Hash())
+		}
+		return nil
+	})
+	if head, err := wc.repo.Storer.Reference(plumbing.HEAD); err == nil && head.Type() == plumbing.HashReference {
+		note(head.Hash())
+	}
+	return only, same && !only.IsZero()
 }
