@@ -243,19 +243,9 @@ func reachable(s storer.Storer, shallow []plumbing.Hash) (map[plumbing.Hash]stru
 	for _, h := range shallow {
 		cut[h] = true
 	}
-	var stack []plumbing.Hash
-	refs, err := s.IterReferences()
+	stack, err := refTips(s)
 	if err != nil {
 		return nil, err
-	}
-	_ = refs.ForEach(func(r *plumbing.Reference) error {
-		if r.Type() == plumbing.HashReference {
-			stack = append(stack, r.Hash())
-		}
-		return nil
-	})
-	if head, err := s.Reference(plumbing.HEAD); err == nil && head.Type() == plumbing.HashReference {
-		stack = append(stack, head.Hash())
 	}
 	w := &walker{s: s, cut: cut, seen: make(map[plumbing.Hash]struct{})}
 	for len(stack) > 0 {
@@ -268,6 +258,26 @@ func reachable(s storer.Storer, shallow []plumbing.Hash) (map[plumbing.Hash]stru
 		stack = append(stack, more...)
 	}
 	return w.seen, nil
+}
+
+// refTips lists the objects the references name, and HEAD when it names
+// one itself (a symbolic HEAD names a reference that is listed).
+func refTips(s storer.Storer) ([]plumbing.Hash, error) {
+	var tips []plumbing.Hash
+	refs, err := s.IterReferences()
+	if err != nil {
+		return nil, err
+	}
+	_ = refs.ForEach(func(r *plumbing.Reference) error {
+		if r.Type() == plumbing.HashReference {
+			tips = append(tips, r.Hash())
+		}
+		return nil
+	})
+	if head, err := s.Reference(plumbing.HEAD); err == nil && head.Type() == plumbing.HashReference {
+		tips = append(tips, head.Hash())
+	}
+	return tips, nil
 }
 
 type walker struct {

@@ -205,8 +205,9 @@ func (c *concat) copyEntry(f *os.File, e *idxfile.Entry, end int64, byOffset map
 		if err != nil {
 			return 0, err
 		}
-		to, found := c.at[byOffset[off-dist]]
-		if _, ok := byOffset[off-dist]; !ok || !found {
+		base, ok := byOffset[off-dist]
+		to, found := c.at[base]
+		if !ok || !found {
 			return 0, errCannotCopy
 		}
 		hdr = appendOfsDistance(hdr, c.off-to)

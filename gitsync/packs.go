@@ -124,26 +124,14 @@ func reachableFromIndex(wc *workingCopy, shallow []plumbing.Hash) map[plumbing.H
 // onlyCommit is the one object every reference and HEAD name, if they
 // name one.
 func onlyCommit(wc *workingCopy) (plumbing.Hash, bool) {
-	var only plumbing.Hash
-	same := true
-	note := func(h plumbing.Hash) {
-		if only.IsZero() {
-			only = h
+	tips, err := refTips(wc.repo.Storer)
+	if err != nil || len(tips) == 0 {
+		return plumbing.ZeroHash, false
+	}
+	for _, h := range tips[1:] {
+		if h != tips[0] {
+			return plumbing.ZeroHash, false
 		}
-		same = same && h == only
 	}
-	refs, err := wc.repo.Storer.IterReferences()
-	if err != nil {
-		return only, false
-	}
-	_ = refs.ForEach(func(r *plumbing.Reference) error {
-		if r.Type() == plumbing.HashReference {
-			note(r.Hash())
-		}
-		return nil
-	})
-	if head, err := wc.repo.Storer.Reference(plumbing.HEAD); err == nil && head.Type() == plumbing.HashReference {
-		note(head.Hash())
-	}
-	return only, same && !only.IsZero()
+	return tips[0], true
 }

@@ -215,10 +215,18 @@ func (s *Store) Get(id string) (*job.Record, error) {
 // decodeRecord reads the record of job id.
 func decodeRecord(id string, b []byte) (*job.Record, error) {
 	var rec job.Record
-	if err := json.Unmarshal(b, &rec); err != nil {
-		return nil, fmt.Errorf("job %s: record does not decode: %w", id, err)
+	if err := decodeInto(id, b, &rec); err != nil {
+		return nil, err
 	}
 	return &rec, nil
+}
+
+// decodeInto decodes the record of job id, or the part of it v holds.
+func decodeInto(id string, b []byte, v any) error {
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("job %s: record does not decode: %w", id, err)
+	}
+	return nil
 }
 
 // Payload returns the raw delivery of job id; nil when it has none (or no
@@ -405,8 +413,8 @@ func planPrune(tx *bolt.Tx, repo string, keep int, cutoff, forget time.Time) pru
 	kept := 0
 	for k, v := c.Last(); k != nil; k, v = c.Prev() {
 		var rec pruned
-		if err := json.Unmarshal(v, &rec); err != nil {
-			p.bad = append(p.bad, fmt.Errorf("job %s: record does not decode: %w", k, err))
+		if err := decodeInto(string(k), v, &rec); err != nil {
+			p.bad = append(p.bad, err)
 			continue
 		}
 		if rec.Legacy != nil {
