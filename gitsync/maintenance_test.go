@@ -286,11 +286,18 @@ func TestMergeKeepsLargestPack(t *testing.T) {
 // packFiles lists the pack files of the working copy's object store.
 func packFiles(t *testing.T, wc string) []string {
 	t.Helper()
-	packs, err := filepath.Glob(filepath.Join(wc, ".git", "objects", "pack", "*.pack"))
+	return packGlob(t, wc, "*.pack")
+}
+
+// packGlob lists the files of the working copy's pack folder that match
+// pattern.
+func packGlob(t *testing.T, wc, pattern string) []string {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join(wc, ".git", "objects", "pack", pattern))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return packs
+	return names
 }
 
 // TestNoDescriptorLeak checks that the pack files a sync keeps open are

@@ -8,12 +8,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 )
 
@@ -22,124 +23,98 @@ import (
 const packTrailerSize = sha1.Size
 
 // storePack writes the pack read from r into the working copy's object
-// store as a pack file with its index. A pack that may be thin (one asked
-// for with haves) is first completed as `git index-pack --fix-thin` does:
-// the objects its deltas name as bases but it does not hold are read from
-// the local object store and appended, and the header's object count and
-// the trailing checksum are written anew. A pack that does not check out
-// (a bad checksum, a base that is nowhere) is refused and leaves nothing.
+// store as a pack file with its index (see indexpack.go). A pack that may
+// be thin (one asked for with haves) is first completed as `git index-pack
+// --fix-thin` does: the objects its deltas name as bases but it does not
+// hold are read from the local object store and appended, and the
+// header's object count and the trailing checksum are written anew. The
+// pack and its index are synced to disk before they are renamed into
+// place. A pack that does not check out (a bad checksum, a base that is
+// nowhere) is refused and leaves nothing.
 func storePack(wc *workingCopy, r io.Reader, thin bool) error {
-	if !thin {
-		if err := packfile.WritePackfileToObjectStorage(wc.st, r); err != nil {
-			return fmt.Errorf("store pack: %w", err)
-		}
-		return nil
-	}
-	f, err := os.CreateTemp(filepath.Join(wc.gitDir, "objects", "pack"), "tmp_pack_thin_")
+	dir := filepath.Join(wc.gitDir, "objects", "pack")
+	f, err := os.CreateTemp(dir, "tmp_pack_")
 	if err != nil {
 		return fmt.Errorf("store pack: %w", err)
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	if err := completeThin(wc, f, r); err != nil {
-		return fmt.Errorf("store thin pack: %w", err)
+	stored, err := indexPack(wc, dir, f, r, thin)
+	if err != nil {
+		return fmt.Errorf("store pack: %w", err)
+	}
+	if stored {
+		wc.st.Reindex()
 	}
 	return nil
 }
 
-// completeThin receives the pack into f, finding its missing bases as it
-// arrives, and writes the completed pack into the object store.
-func completeThin(wc *workingCopy, f *os.File, r io.Reader) error {
-	size, count, missing, err := receive(f, r)
-	if err != nil {
-		return err
+// indexPack receives the pack into f, indexes it, completes it first if
+// it is thin, and installs both in dir. An empty pack is not stored.
+func indexPack(wc *workingCopy, dir string, f *os.File, r io.Reader, thin bool) (bool, error) {
+	ps, size, err := receive(f, r)
+	if err != nil || len(ps.entries) == 0 {
+		return false, err
+	}
+	idx := new(idxfile.Writer)
+	res := newResolver(ps, packfile.NewScanner(f), idx, heldLimit)
+	if err := errors.Join(idx.OnHeader(uint32(len(ps.entries))), res.resolveFrom(0)); err != nil {
+		return false, err
+	}
+	if missing := res.missing(); len(missing) > 0 {
+		if err := completeThin(wc, f, ps, size, missing, thin); err != nil {
+			return false, err
+		}
+		if err := res.resolveFrom(len(ps.entries) - len(missing)); err != nil {
+			return false, err
+		}
+	}
+	if err := errors.Join(res.complete(), f.Sync(), idx.OnFooter(ps.sum)); err != nil {
+		return false, err
+	}
+	return true, installPack(dir, f.Name(), ps.sum, idx)
+}
+
+// completeThin appends the bases missing from a thin pack, which the
+// working copy must have.
+func completeThin(wc *workingCopy, f *os.File, ps *packScan, size int64, missing []plumbing.Hash, thin bool) error {
+	if !thin {
+		return fmt.Errorf("%w: %s", errBaseNotFound, missing[0])
 	}
 	if err := checkBases(wc, missing); err != nil {
 		return err
 	}
-	pw, err := wc.st.PackfileWriter()
-	if err != nil {
-		return err
+	if err := appendBases(wc, f, ps, size, missing); err != nil {
+		return fmt.Errorf("complete thin pack: %w", err)
 	}
-	err = writeCompleted(pw, wc, f, size, count, missing)
-	if cerr := pw.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return nil
 }
 
-// receive copies the pack from r into f while reading it (see
-// externalBases) and returns its size, its object count and the bases it
-// lacks.
-func receive(f *os.File, r io.Reader) (int64, uint32, []plumbing.Hash, error) {
+// receive copies the pack from r into f while reading it (scanPack) and
+// returns what it found and the pack's size.
+func receive(f *os.File, r io.Reader) (*packScan, int64, error) {
 	bw := bufio.NewWriterSize(f, 64<<10)
 	tee := io.TeeReader(r, bw)
-	count, sum, missing, err := externalBases(tee)
+	ps, err := scanPack(tee)
 	if err != nil {
-		return 0, 0, nil, err
+		return nil, 0, err
 	}
 	if _, err := io.Copy(io.Discard, tee); err != nil {
-		return 0, 0, nil, fmt.Errorf("receive: %w", err)
+		return nil, 0, fmt.Errorf("receive: %w", err)
 	}
 	if err := bw.Flush(); err != nil {
-		return 0, 0, nil, err
+		return nil, 0, err
 	}
 	size, err := f.Seek(0, io.SeekCurrent)
 	if err != nil {
-		return 0, 0, nil, err
+		return nil, 0, err
 	}
 	// Nothing may follow the checksum: the pack must end with it.
 	last := make([]byte, packTrailerSize)
-	if _, err := f.ReadAt(last, size-packTrailerSize); err != nil || !bytes.Equal(last, sum[:]) {
-		return 0, 0, nil, fmt.Errorf("%w: data after the checksum", packfile.ErrMalformedPackFile)
+	if _, err := f.ReadAt(last, size-packTrailerSize); err != nil || !bytes.Equal(last, ps.sum[:]) {
+		return nil, 0, fmt.Errorf("%w: data after the checksum", packfile.ErrMalformedPackFile)
 	}
-	return size, count, missing, nil
-}
-
-// externalBases reads the pack (checking that every object inflates to its
-// declared size, and the trailing checksum) and returns its object count,
-// its checksum and the bases of its ref-deltas that it does not hold,
-// sorted. A base that is itself a delta in this pack is not known by its
-// hash here: only whole objects in the pack count as held, so a pack
-// whose ref-deltas point at its own deltas (git never sends one when
-// ofs-delta is asked for) would get such a base appended again.
-func externalBases(r io.Reader) (uint32, plumbing.Hash, []plumbing.Hash, error) {
-	sc := packfile.NewScanner(r)
-	_, count, err := sc.Header()
-	if err != nil {
-		return 0, plumbing.ZeroHash, nil, err
-	}
-	held := map[plumbing.Hash]bool{}
-	refs := map[plumbing.Hash]bool{}
-	for range count {
-		oh, err := sc.NextObjectHeader()
-		if err != nil {
-			return 0, plumbing.ZeroHash, nil, err
-		}
-		switch oh.Type {
-		case plumbing.REFDeltaObject:
-			refs[oh.Reference] = true
-		case plumbing.OFSDeltaObject:
-		default:
-			h := plumbing.NewHasher(oh.Type, oh.Length)
-			if _, _, err := sc.NextObject(h); err != nil {
-				return 0, plumbing.ZeroHash, nil, err
-			}
-			held[h.Sum()] = true
-		}
-	}
-	sum, err := sc.Checksum()
-	if err != nil {
-		return 0, plumbing.ZeroHash, nil, err
-	}
-	var missing []plumbing.Hash
-	for h := range refs {
-		if !held[h] {
-			missing = append(missing, h)
-		}
-	}
-	slices.SortFunc(missing, func(a, b plumbing.Hash) int { return bytes.Compare(a[:], b[:]) })
-	return count, sum, missing, nil
+	return ps, size, nil
 }
 
 // checkBases makes sure each missing base is in the local object store
@@ -157,71 +132,85 @@ func checkBases(wc *workingCopy, missing []plumbing.Hash) error {
 	return nil
 }
 
-// writeCompleted writes to w the pack in f (size bytes, trailer included)
-// with the bases appended, its count raised by as many, and a new
-// trailing checksum.
-func writeCompleted(w io.Writer, wc *workingCopy, f io.ReadSeeker, size int64, count uint32, bases []plumbing.Hash) error {
-	if size < packHeaderSize+packTrailerSize {
-		return packfile.ErrMalformedPackFile
+// appendBases writes the local objects bases as whole entries over the
+// trailer of the pack in f (size bytes), adds them to ps, and writes the
+// header's new count and the new trailing checksum.
+func appendBases(wc *workingCopy, f *os.File, ps *packScan, size int64, bases []plumbing.Hash) error {
+	end := size - packTrailerSize
+	if _, err := f.Seek(end, io.SeekStart); err != nil {
+		return err
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
+	cw := &countWriter{w: bufio.NewWriterSize(f, 64<<10), n: end}
+	zw, _ := zlib.NewWriterLevel(cw, zlib.BestSpeed) // the level is valid
+	for _, h := range bases {
+		e, err := appendObject(cw, zw, wc, h)
+		if err != nil {
+			return err
+		}
+		ps.entries = append(ps.entries, e)
+	}
+	if err := cw.w.(*bufio.Writer).Flush(); err != nil {
+		return err
+	}
+	count := binary.BigEndian.AppendUint32(nil, uint32(len(ps.entries)))
+	if _, err := f.WriteAt(count, 8); err != nil {
 		return err
 	}
 	sum := sha1.New()
-	bw := bufio.NewWriterSize(io.MultiWriter(w, sum), 64<<10)
-	header := make([]byte, packHeaderSize)
-	if _, err := io.ReadFull(f, header); err != nil {
+	if _, err := io.Copy(sum, io.NewSectionReader(f, 0, cw.n)); err != nil {
 		return err
 	}
-	binary.BigEndian.PutUint32(header[8:], count+uint32(len(bases)))
-	if _, err := bw.Write(header); err != nil {
-		return err
-	}
-	if _, err := io.CopyN(bw, f, size-packHeaderSize-packTrailerSize); err != nil {
-		return err
-	}
-	zw, _ := zlib.NewWriterLevel(bw, zlib.BestSpeed) // the level is valid
-	for _, h := range bases {
-		if err := appendObject(bw, zw, wc, h); err != nil {
-			return err
-		}
-	}
-	if err := bw.Flush(); err != nil {
-		return err
-	}
-	_, err := w.Write(sum.Sum(nil))
+	copy(ps.sum[:], sum.Sum(nil))
+	_, err := f.WriteAt(ps.sum[:], cw.n)
 	return err
 }
 
-// appendObject writes the local object h as a whole (undeltified) pack
-// entry, compressed with zw (reset to w), checking that its content still
-// hashes to its name.
-func appendObject(w io.Writer, zw *zlib.Writer, wc *workingCopy, h plumbing.Hash) error {
+// countWriter counts what it writes to w, starting at n.
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// appendObject writes the local object h at w's end as a whole
+// (undeltified) pack entry, compressed with zw (reset to w), checking that
+// its content still hashes to its name, and returns the entry.
+func appendObject(w *countWriter, zw *zlib.Writer, wc *workingCopy, h plumbing.Hash) (packEntry, error) {
+	e := packEntry{off: w.n, hash: h, kid: noEntry, next: noEntry}
 	obj, err := wc.st.EncodedObject(plumbing.AnyObject, h)
 	if err != nil {
-		return fmt.Errorf("read delta base %s: %w", h, err)
+		return e, fmt.Errorf("read delta base %s: %w", h, err)
 	}
-	if _, err := w.Write(entryHeader(obj.Type(), obj.Size())); err != nil {
-		return err
+	e.typ, e.size = obj.Type(), obj.Size()
+	crc := crc32.NewIEEE()
+	out := io.MultiWriter(w, crc)
+	if _, err := out.Write(entryHeader(e.typ, e.size)); err != nil {
+		return e, err
 	}
 	rd, err := obj.Reader()
 	if err != nil {
-		return fmt.Errorf("read delta base %s: %w", h, err)
+		return e, fmt.Errorf("read delta base %s: %w", h, err)
 	}
 	defer rd.Close()
-	sum := plumbing.NewHasher(obj.Type(), obj.Size())
-	zw.Reset(w)
+	sum := plumbing.NewHasher(e.typ, e.size)
+	zw.Reset(out)
 	n, err := io.Copy(io.MultiWriter(zw, sum), rd)
 	if err != nil {
-		return fmt.Errorf("read delta base %s: %w", h, err)
+		return e, fmt.Errorf("read delta base %s: %w", h, err)
 	}
 	if err := zw.Close(); err != nil {
-		return err
+		return e, err
 	}
-	if n != obj.Size() || sum.Sum() != h {
-		return fmt.Errorf("delta base %s is corrupt here", h)
+	if n != e.size || sum.Sum() != h {
+		return e, fmt.Errorf("delta base %s is corrupt here", h)
 	}
-	return nil
+	e.crc = crc.Sum32()
+	return e, nil
 }
 
 // entryHeader is a pack entry's type and size: the type in bits 4-6 of the

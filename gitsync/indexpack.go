@@ -1,0 +1,324 @@
+package gitsync
+
+import (
+	"bytes"
+	"cmp"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
+	"github.com/go-git/go-git/v5/plumbing/format/packfile"
+)
+
+// A pack is indexed here in two reads, as `git index-pack` does, instead of
+// through go-git's parser, which keeps the content of every delta base it
+// resolves in a 96 MiB cache (a full-history first clone of a large
+// repository peaked at 2.6 times git's memory with it):
+//
+//  1. scanPack reads the pack once as it arrives, keeping of each entry its
+//     offset, sizes, CRC-32 and, for a whole object, its hash; a delta is
+//     linked to its base (an earlier entry by offset, or a hash).
+//  2. a resolver starts from each whole object that deltas build on and
+//     walks down to its deltas, depth first: each delta is read from the
+//     file, applied to its base's content and hashed. Only the contents
+//     along the chain being walked are held, and not even those when they
+//     pass heldLimit: a base dropped then is made again from its chain when
+//     its next delta needs it.
+
+// heldLimit bounds the bytes of delta bases a pack's indexing holds at
+// once, beyond the one base in use.
+const heldLimit = 32 << 20
+
+// maxDeltaDepth is git's longest delta chain (pack-objects' 12-bit depth).
+const maxDeltaDepth = 4095
+
+// noEntry ends a list of entries (packEntry.kid and .next).
+const noEntry = -1
+
+// errBaseNotFound is a delta whose base is neither in the pack nor made
+// from it.
+var errBaseNotFound = errors.New("delta base not found in the pack")
+
+// packEntry is what indexing knows of one entry of a pack.
+type packEntry struct {
+	off  int64
+	size int64 // the inflated size the entry declares (a delta's own size)
+	hash plumbing.Hash
+	crc  uint32
+	typ  plumbing.ObjectType // as the entry says: a whole object's type, or a delta
+	kid  int32               // first delta built on this entry by offset
+	next int32               // next delta on the same base by offset
+}
+
+func (e *packEntry) isDelta() bool { return e.typ.IsDelta() }
+
+// packScan is the first read of a pack.
+type packScan struct {
+	entries []packEntry
+	// byRef are the ref-deltas by the hash of their base.
+	byRef map[plumbing.Hash][]int32
+	sum   plumbing.Hash // the trailing checksum
+}
+
+// scanPack reads a whole pack from r (checking every entry's inflated size
+// and the trailing checksum) and records its entries.
+func scanPack(r io.Reader) (*packScan, error) {
+	sc := packfile.NewScanner(r)
+	_, count, err := sc.Header()
+	if err != nil {
+		return nil, err
+	}
+	ps := &packScan{entries: make([]packEntry, 0, min(count, 1<<20)), byRef: map[plumbing.Hash][]int32{}}
+	for range count {
+		if err := ps.scanEntry(sc); err != nil {
+			return nil, err
+		}
+	}
+	if ps.sum, err = sc.Checksum(); err != nil {
+		return nil, err
+	}
+	return ps, nil
+}
+
+// scanEntry reads the next entry of sc.
+func (ps *packScan) scanEntry(sc *packfile.Scanner) error {
+	oh, err := sc.NextObjectHeader()
+	if err != nil {
+		return err
+	}
+	i := int32(len(ps.entries))
+	e := packEntry{off: oh.Offset, size: oh.Length, typ: oh.Type, kid: noEntry, next: noEntry}
+	var w io.Writer = io.Discard
+	var h plumbing.Hasher
+	switch oh.Type {
+	case plumbing.OFSDeltaObject:
+		b, found := slices.BinarySearchFunc(ps.entries, oh.OffsetReference, func(e packEntry, off int64) int {
+			return cmp.Compare(e.off, off)
+		})
+		if !found {
+			return fmt.Errorf("%w: offset delta at %d names no entry", packfile.ErrMalformedPackFile, oh.Offset)
+		}
+		e.next, ps.entries[b].kid = ps.entries[b].kid, i
+	case plumbing.REFDeltaObject:
+		ps.byRef[oh.Reference] = append(ps.byRef[oh.Reference], i)
+	case plumbing.CommitObject, plumbing.TreeObject, plumbing.BlobObject, plumbing.TagObject:
+		h = plumbing.NewHasher(oh.Type, oh.Length)
+		w = h
+	default:
+		return fmt.Errorf("%w: entry at %d has type %d", packfile.ErrMalformedPackFile, oh.Offset, oh.Type)
+	}
+	n, crc, err := sc.NextObject(w)
+	if err == nil && n != oh.Length {
+		err = fmt.Errorf("%w: entry at %d inflates to %d bytes, not %d", packfile.ErrMalformedPackFile, oh.Offset, n, oh.Length)
+	}
+	if err != nil {
+		return err
+	}
+	e.crc = crc
+	if h.Hash != nil {
+		e.hash = h.Sum()
+	}
+	ps.entries = append(ps.entries, e)
+	return nil
+}
+
+// resolver is the second read: it walks from the whole objects down their
+// deltas, adding every object to the index.
+type resolver struct {
+	ps    *packScan
+	sc    *packfile.Scanner // over the whole (completed) pack file
+	idx   *idxfile.Writer
+	limit int64
+	chain []link // the bases of the delta being resolved, root first
+	held  int64  // bytes held in chain
+	done  int
+	delta []byte // the last delta read
+}
+
+// link is one object of the chain being walked, with its content unless
+// it was dropped to stay under the limit.
+type link struct {
+	i    int32
+	data []byte
+}
+
+// newResolver resolves the entries of ps, reading contents through sc, a
+// scanner over the pack's file, and adding each object to idx.
+func newResolver(ps *packScan, sc *packfile.Scanner, idx *idxfile.Writer, limit int64) *resolver {
+	return &resolver{ps: ps, sc: sc, idx: idx, limit: limit}
+}
+
+// resolveFrom resolves the whole objects from entry from on, and the
+// deltas built on them.
+func (r *resolver) resolveFrom(from int) error {
+	for i := from; i < len(r.ps.entries); i++ {
+		if e := &r.ps.entries[i]; !e.isDelta() {
+			if err := r.visit(int32(i), nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// missing are the bases of the ref-deltas not resolved yet, sorted: after
+// resolveFrom(0), those the pack does not hold.
+func (r *resolver) missing() []plumbing.Hash {
+	out := slices.Collect(maps.Keys(r.ps.byRef))
+	slices.SortFunc(out, func(a, b plumbing.Hash) int { return bytes.Compare(a[:], b[:]) })
+	return out
+}
+
+// complete reports an entry that no base resolved.
+func (r *resolver) complete() error {
+	if left := len(r.ps.entries) - r.done; left != 0 {
+		return fmt.Errorf("%w: %d of %d entries", errBaseNotFound, left, len(r.ps.entries))
+	}
+	return nil
+}
+
+// visit adds entry i, whose content is data (nil: not read yet), to the
+// index and resolves the deltas built on it.
+func (r *resolver) visit(i int32, data []byte) error {
+	e := &r.ps.entries[i]
+	r.idx.Add(e.hash, uint64(e.off), e.crc)
+	r.done++
+	kids := r.ps.byRef[e.hash]
+	if e.kid == noEntry && len(kids) == 0 {
+		return nil
+	}
+	if len(r.chain) >= maxDeltaDepth {
+		return fmt.Errorf("%w: delta chain longer than %d", packfile.ErrMalformedPackFile, maxDeltaDepth)
+	}
+	// A ref-delta is resolved once, from the first object of its base's
+	// hash (the pack may hold the base twice).
+	delete(r.ps.byRef, e.hash)
+	r.push(i, data)
+	defer r.pop()
+	for k := e.kid; k != noEntry; k = r.ps.entries[k].next {
+		if err := r.resolve(k); err != nil {
+			return err
+		}
+	}
+	for _, k := range kids {
+		if err := r.resolve(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// resolve makes delta k's content from the top of the chain, hashes it and
+// visits it.
+func (r *resolver) resolve(k int32) error {
+	base, err := r.top()
+	if err != nil {
+		return err
+	}
+	data, err := r.apply(k, base)
+	if err != nil {
+		return err
+	}
+	// A delta keeps its entry's type: its object's is its chain's root's.
+	e := &r.ps.entries[k]
+	e.hash = plumbing.ComputeHash(r.ps.entries[r.chain[0].i].typ, data)
+	return r.visit(k, data)
+}
+
+// apply reads delta k and applies it to base.
+func (r *resolver) apply(k int32, base []byte) ([]byte, error) {
+	e := &r.ps.entries[k]
+	if err := r.read(e, &r.delta); err != nil {
+		return nil, err
+	}
+	out, err := packfile.PatchDelta(base, r.delta)
+	if err != nil {
+		return nil, fmt.Errorf("apply delta at %d: %w", e.off, err)
+	}
+	return out, nil
+}
+
+// read inflates entry e into *buf.
+func (r *resolver) read(e *packEntry, buf *[]byte) error {
+	if _, err := r.sc.SeekObjectHeader(e.off); err != nil {
+		return fmt.Errorf("read entry at %d: %w", e.off, err)
+	}
+	w := sliceWriter{b: (*buf)[:0]}
+	if cap(w.b) < int(e.size) {
+		w.b = make([]byte, 0, e.size)
+	}
+	n, _, err := r.sc.NextObject(&w)
+	if err == nil && n != e.size {
+		err = packfile.ErrMalformedPackFile
+	}
+	if err != nil {
+		return fmt.Errorf("read entry at %d: %w", e.off, err)
+	}
+	*buf = w.b
+	return nil
+}
+
+// push adds entry i with its content to the chain, dropping the contents
+// of the oldest links while the chain holds more than the limit.
+func (r *resolver) push(i int32, data []byte) {
+	r.chain = append(r.chain, link{i: i, data: data})
+	r.held += int64(len(data))
+	r.trim()
+}
+
+// trim drops the contents of the oldest links while the chain holds more
+// than the limit; the last link's is in use.
+func (r *resolver) trim() {
+	for j := 0; r.held > r.limit && j < len(r.chain)-1; j++ {
+		r.held -= int64(len(r.chain[j].data))
+		r.chain[j].data = nil
+	}
+}
+
+func (r *resolver) pop() {
+	r.held -= int64(len(r.chain[len(r.chain)-1].data))
+	r.chain = r.chain[:len(r.chain)-1]
+}
+
+// top is the content of the chain's last object, made again from the
+// nearest link that still holds its content (or from the root's entry)
+// when it was dropped or never read.
+func (r *resolver) top() ([]byte, error) {
+	last := len(r.chain) - 1
+	if d := r.chain[last].data; d != nil {
+		return d, nil
+	}
+	j := last
+	for j > 0 && r.chain[j].data == nil {
+		j--
+	}
+	data := r.chain[j].data
+	if data == nil { // j is the root: a whole object
+		e := &r.ps.entries[r.chain[j].i]
+		if err := r.read(e, &data); err != nil {
+			return nil, err
+		}
+	}
+	for j++; j <= last; j++ {
+		var err error
+		if data, err = r.apply(r.chain[j].i, data); err != nil {
+			return nil, err
+		}
+	}
+	r.chain[last].data = data
+	r.held += int64(len(data))
+	r.trim()
+	return data, nil
+}
+
+// sliceWriter appends what is written to b.
+type sliceWriter struct{ b []byte }
+
+func (w *sliceWriter) Write(p []byte) (int, error) {
+	w.b = append(w.b, p...)
+	return len(p), nil
+}
