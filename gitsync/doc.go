@@ -32,16 +32,17 @@
 // do not hold, as deltas against objects it has, and the pack is completed
 // from the local objects before it is stored, as `git index-pack
 // --fix-thin` does. So a shallow fetch of a new commit brings what changed,
-// not its whole tree again.
+// not its whole tree again. A received pack is indexed here, as `git
+// index-pack` does (indexpack.go): go-git's pack parser keeps up to 96 MiB
+// of delta bases while indexing, and cannot complete a thin pack.
 //
 // It also authenticates (SSH keys checked against known_hosts, HTTPS
 // tokens), removes a stale .git/index.lock, optionally updates submodules,
 // and compacts the object store now and then, because go-git never repacks.
-// A remote given as a local path is read through the git-upload-pack
-// program, which go-git runs (its in-process server ignores the depth,
-// refuses a shallow copy's request and thin packs, and searches deltas
-// anew for every fetch): git must be installed for such remotes, not for
-// http(s) or ssh.
+// A remote given as a local path is read in-process when the fetch is
+// small (localfetch.go), else through the git-upload-pack program, which
+// go-git runs: git must be installed for such remotes, not for http(s) or
+// ssh.
 //
 // It knows nothing about webhooks, jobs, locking between processes or
 // commands: the caller serialises syncs of one working copy and decides
