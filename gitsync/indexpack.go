@@ -62,63 +62,61 @@ type packScan struct {
 	// byRef are the ref-deltas by the hash of their base.
 	byRef map[plumbing.Hash][]int32
 	sum   plumbing.Hash // the trailing checksum
+	end   int64         // where it is
 }
 
-// scanPack reads a whole pack from r (checking every entry's inflated size
-// and the trailing checksum) and records its entries.
-func scanPack(r io.Reader) (*packScan, error) {
-	sc := packfile.NewScanner(r)
-	_, count, err := sc.Header()
+// scanPack reads a whole pack from r, copying it to w (checking every
+// entry's inflated size and the trailing checksum), and records its
+// entries.
+func scanPack(r io.Reader, w io.Writer) (*packScan, error) {
+	p := newPackReader(r, w, true)
+	count, err := p.header()
 	if err != nil {
 		return nil, err
 	}
 	ps := &packScan{entries: make([]packEntry, 0, min(count, 1<<20)), byRef: map[plumbing.Hash][]int32{}}
 	for range count {
-		if err := ps.scanEntry(sc); err != nil {
+		if err := ps.scanEntry(p); err != nil {
 			return nil, err
 		}
 	}
-	if ps.sum, err = sc.Checksum(); err != nil {
+	ps.end = p.off
+	if ps.sum, err = p.trailer(); err != nil {
 		return nil, err
 	}
 	return ps, nil
 }
 
-// scanEntry reads the next entry of sc.
-func (ps *packScan) scanEntry(sc *packfile.Scanner) error {
-	oh, err := sc.NextObjectHeader()
+// scanEntry reads the next entry of p.
+func (ps *packScan) scanEntry(p *packReader) error {
+	oh, err := p.entry()
 	if err != nil {
-		return err
+		return fmt.Errorf("read entry: %w", err)
 	}
 	i := int32(len(ps.entries))
-	e := packEntry{off: oh.Offset, size: oh.Length, typ: oh.Type, kid: noEntry, next: noEntry}
+	e := packEntry{off: oh.off, size: oh.size, typ: oh.typ, kid: noEntry, next: noEntry}
 	var w io.Writer = io.Discard
 	var h plumbing.Hasher
-	switch oh.Type {
+	switch oh.typ {
 	case plumbing.OFSDeltaObject:
-		b, found := slices.BinarySearchFunc(ps.entries, oh.OffsetReference, func(e packEntry, off int64) int {
+		b, found := slices.BinarySearchFunc(ps.entries, oh.base, func(e packEntry, off int64) int {
 			return cmp.Compare(e.off, off)
 		})
 		if !found {
-			return fmt.Errorf("%w: offset delta at %d names no entry", packfile.ErrMalformedPackFile, oh.Offset)
+			return fmt.Errorf("%w: offset delta at %d names no entry", packfile.ErrMalformedPackFile, oh.off)
 		}
 		e.next, ps.entries[b].kid = ps.entries[b].kid, i
 	case plumbing.REFDeltaObject:
-		ps.byRef[oh.Reference] = append(ps.byRef[oh.Reference], i)
+		ps.byRef[oh.ref] = append(ps.byRef[oh.ref], i)
 	case plumbing.CommitObject, plumbing.TreeObject, plumbing.BlobObject, plumbing.TagObject:
-		h = plumbing.NewHasher(oh.Type, oh.Length)
+		h = plumbing.NewHasher(oh.typ, oh.size)
 		w = h
 	default:
-		return fmt.Errorf("%w: entry at %d has type %d", packfile.ErrMalformedPackFile, oh.Offset, oh.Type)
+		return fmt.Errorf("%w: entry at %d has type %d", packfile.ErrMalformedPackFile, oh.off, oh.typ)
 	}
-	n, crc, err := sc.NextObject(w)
-	if err == nil && n != oh.Length {
-		err = fmt.Errorf("%w: entry at %d inflates to %d bytes, not %d", packfile.ErrMalformedPackFile, oh.Offset, n, oh.Length)
+	if e.crc, err = p.inflate(w, oh.size); err != nil {
+		return fmt.Errorf("read entry at %d: %w", oh.off, err)
 	}
-	if err != nil {
-		return err
-	}
-	e.crc = crc
 	if h.Hash != nil {
 		e.hash = h.Sum()
 	}
@@ -130,7 +128,8 @@ func (ps *packScan) scanEntry(sc *packfile.Scanner) error {
 // deltas, adding every object to the index.
 type resolver struct {
 	ps    *packScan
-	sc    *packfile.Scanner // over the whole (completed) pack file
+	f     io.ReaderAt // the whole (completed) pack
+	pr    *packReader
 	idx   *idxfile.Writer
 	limit int64
 	chain []link // the bases of the delta being resolved, root first
@@ -146,10 +145,10 @@ type link struct {
 	data []byte
 }
 
-// newResolver resolves the entries of ps, reading contents through sc, a
-// scanner over the pack's file, and adding each object to idx.
-func newResolver(ps *packScan, sc *packfile.Scanner, idx *idxfile.Writer, limit int64) *resolver {
-	return &resolver{ps: ps, sc: sc, idx: idx, limit: limit}
+// newResolver resolves the entries of ps, reading contents from f, the
+// pack, and adding each object to idx.
+func newResolver(ps *packScan, f io.ReaderAt, idx *idxfile.Writer, limit int64) *resolver {
+	return &resolver{ps: ps, f: f, pr: newPackReader(nil, nil, false), idx: idx, limit: limit}
 }
 
 // resolveFrom resolves the whole objects from entry from on, and the
@@ -231,29 +230,31 @@ func (r *resolver) resolve(k int32) error {
 
 // apply reads delta k and applies it to base.
 func (r *resolver) apply(k int32, base []byte) ([]byte, error) {
-	e := &r.ps.entries[k]
-	if err := r.read(e, &r.delta); err != nil {
+	if err := r.read(k, &r.delta); err != nil {
 		return nil, err
 	}
 	out, err := packfile.PatchDelta(base, r.delta)
 	if err != nil {
-		return nil, fmt.Errorf("apply delta at %d: %w", e.off, err)
+		return nil, fmt.Errorf("apply delta at %d: %w", r.ps.entries[k].off, err)
 	}
 	return out, nil
 }
 
-// read inflates entry e into *buf.
-func (r *resolver) read(e *packEntry, buf *[]byte) error {
-	if _, err := r.sc.SeekObjectHeader(e.off); err != nil {
-		return fmt.Errorf("read entry at %d: %w", e.off, err)
+// read inflates entry i into *buf.
+func (r *resolver) read(i int32, buf *[]byte) error {
+	e := &r.ps.entries[i]
+	end := r.ps.end
+	if int(i)+1 < len(r.ps.entries) {
+		end = r.ps.entries[i+1].off
 	}
+	r.pr.reset(io.NewSectionReader(r.f, e.off, end-e.off), e.off)
 	w := sliceWriter{b: (*buf)[:0]}
 	if cap(w.b) < int(e.size) {
 		w.b = make([]byte, 0, e.size)
 	}
-	n, _, err := r.sc.NextObject(&w)
-	if err == nil && n != e.size {
-		err = packfile.ErrMalformedPackFile
+	_, err := r.pr.entry()
+	if err == nil {
+		_, err = r.pr.inflate(&w, e.size)
 	}
 	if err != nil {
 		return fmt.Errorf("read entry at %d: %w", e.off, err)
@@ -298,8 +299,7 @@ func (r *resolver) top() ([]byte, error) {
 	}
 	data := r.chain[j].data
 	if data == nil { // j is the root: a whole object
-		e := &r.ps.entries[r.chain[j].i]
-		if err := r.read(e, &data); err != nil {
+		if err := r.read(r.chain[j].i, &data); err != nil {
 			return nil, err
 		}
 	}

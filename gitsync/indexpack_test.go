@@ -3,6 +3,7 @@ package gitsync
 import (
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,7 +13,6 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
-	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 
 	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
 )
@@ -27,7 +27,7 @@ func indexOurs(t *testing.T, path string, limit int64) ([]byte, error) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	ps, err := scanPack(f)
+	ps, err := scanPack(f, io.Discard)
 	if err != nil {
 		return nil, err
 	}
@@ -35,7 +35,7 @@ func indexOurs(t *testing.T, path string, limit int64) ([]byte, error) {
 	if err := idx.OnHeader(uint32(len(ps.entries))); err != nil {
 		t.Fatal(err)
 	}
-	res := newResolver(ps, packfile.NewScanner(f), idx, limit)
+	res := newResolver(ps, f, idx, limit)
 	if err := errors.Join(res.resolveFrom(0), res.complete()); err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package gitsync
 
 import (
 	"bufio"
-	"bytes"
 	"compress/zlib"
 	"crypto/sha1"
 	"encoding/binary"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
-	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 )
 
 // packTrailerSize is a pack's trailing SHA-1 of everything before it (its
@@ -52,17 +50,17 @@ func storePack(wc *workingCopy, r io.Reader, thin bool) error {
 // indexPack receives the pack into f, indexes it, completes it first if
 // it is thin, and installs both in dir. An empty pack is not stored.
 func indexPack(wc *workingCopy, dir string, f *os.File, r io.Reader, thin bool) (bool, error) {
-	ps, size, err := receive(f, r)
+	ps, err := scanPack(r, f)
 	if err != nil || len(ps.entries) == 0 {
 		return false, err
 	}
 	idx := new(idxfile.Writer)
-	res := newResolver(ps, packfile.NewScanner(f), idx, heldLimit)
+	res := newResolver(ps, f, idx, heldLimit)
 	if err := errors.Join(idx.OnHeader(uint32(len(ps.entries))), res.resolveFrom(0)); err != nil {
 		return false, err
 	}
 	if missing := res.missing(); len(missing) > 0 {
-		if err := completeThin(wc, f, ps, size, missing, thin); err != nil {
+		if err := completeThin(wc, f, ps, missing, thin); err != nil {
 			return false, err
 		}
 		if err := res.resolveFrom(len(ps.entries) - len(missing)); err != nil {
@@ -77,44 +75,17 @@ func indexPack(wc *workingCopy, dir string, f *os.File, r io.Reader, thin bool) 
 
 // completeThin appends the bases missing from a thin pack, which the
 // working copy must have.
-func completeThin(wc *workingCopy, f *os.File, ps *packScan, size int64, missing []plumbing.Hash, thin bool) error {
+func completeThin(wc *workingCopy, f *os.File, ps *packScan, missing []plumbing.Hash, thin bool) error {
 	if !thin {
 		return fmt.Errorf("%w: %s", errBaseNotFound, missing[0])
 	}
 	if err := checkBases(wc, missing); err != nil {
 		return err
 	}
-	if err := appendBases(wc, f, ps, size, missing); err != nil {
+	if err := appendBases(wc, f, ps, missing); err != nil {
 		return fmt.Errorf("complete thin pack: %w", err)
 	}
 	return nil
-}
-
-// receive copies the pack from r into f while reading it (scanPack) and
-// returns what it found and the pack's size.
-func receive(f *os.File, r io.Reader) (*packScan, int64, error) {
-	bw := bufio.NewWriterSize(f, 64<<10)
-	tee := io.TeeReader(r, bw)
-	ps, err := scanPack(tee)
-	if err != nil {
-		return nil, 0, err
-	}
-	if _, err := io.Copy(io.Discard, tee); err != nil {
-		return nil, 0, fmt.Errorf("receive: %w", err)
-	}
-	if err := bw.Flush(); err != nil {
-		return nil, 0, err
-	}
-	size, err := f.Seek(0, io.SeekCurrent)
-	if err != nil {
-		return nil, 0, err
-	}
-	// Nothing may follow the checksum: the pack must end with it.
-	last := make([]byte, packTrailerSize)
-	if _, err := f.ReadAt(last, size-packTrailerSize); err != nil || !bytes.Equal(last, ps.sum[:]) {
-		return nil, 0, fmt.Errorf("%w: data after the checksum", packfile.ErrMalformedPackFile)
-	}
-	return ps, size, nil
 }
 
 // checkBases makes sure each missing base is in the local object store
@@ -133,10 +104,10 @@ func checkBases(wc *workingCopy, missing []plumbing.Hash) error {
 }
 
 // appendBases writes the local objects bases as whole entries over the
-// trailer of the pack in f (size bytes), adds them to ps, and writes the
+// trailer of the pack in f, adds them to ps, and writes the
 // header's new count and the new trailing checksum.
-func appendBases(wc *workingCopy, f *os.File, ps *packScan, size int64, bases []plumbing.Hash) error {
-	end := size - packTrailerSize
+func appendBases(wc *workingCopy, f *os.File, ps *packScan, bases []plumbing.Hash) error {
+	end := ps.end
 	if _, err := f.Seek(end, io.SeekStart); err != nil {
 		return err
 	}
@@ -161,6 +132,7 @@ func appendBases(wc *workingCopy, f *os.File, ps *packScan, size int64, bases []
 		return err
 	}
 	copy(ps.sum[:], sum.Sum(nil))
+	ps.end = cw.n
 	_, err := f.WriteAt(ps.sum[:], cw.n)
 	return err
 }
