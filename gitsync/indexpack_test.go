@@ -2,6 +2,9 @@ package gitsync
 
 import (
 	"bytes"
+	"compress/zlib"
+	"crypto/sha1"
+	"encoding/binary"
 	"errors"
 	"io"
 	"os"
@@ -154,5 +157,60 @@ func TestStorePack(t *testing.T) {
 			}
 			assertGit(t, dir, "", "fsck", "--full", "--no-dangling", "--strict")
 		})
+	}
+}
+
+// handPack is a pack of the given raw entries (each its header and data),
+// with the count and checksum it says.
+func handPack(count uint32, entries ...[]byte) []byte {
+	b := binary.BigEndian.AppendUint32([]byte("PACK\x00\x00\x00\x02"), count)
+	for _, e := range entries {
+		b = append(b, e...)
+	}
+	sum := sha1.Sum(b)
+	return append(b, sum[:]...)
+}
+
+// blobEntry is a whole blob entry declaring size bytes, holding content.
+func blobEntry(size int64, content string) []byte {
+	var z bytes.Buffer
+	zw := zlib.NewWriter(&z)
+	zw.Write([]byte(content))
+	zw.Close()
+	return append(entryHeader(plumbing.BlobObject, size), z.Bytes()...)
+}
+
+func TestScanPackRefusesDamage(t *testing.T) {
+	t.Parallel()
+	good := handPack(1, blobEntry(5, "hello"))
+	tests := []struct {
+		name, want string
+		pack       []byte
+	}{
+		{"truncated in the entry", "unexpected EOF", good[:len(good)/2]},
+		{"truncated in the checksum", "checksum", good[:len(good)-3]},
+		{"not a pack", "not a pack", append([]byte("KCAP"), good[4:]...)},
+		{"version 4", "not a pack", append([]byte("PACK\x00\x00\x00\x04"), good[8:]...)},
+		{"damaged checksum", "checksum mismatch", append(slices.Clone(good[:len(good)-1]), good[len(good)-1]^1)},
+		{"data after the checksum", "data after the checksum", append(slices.Clone(good), 0)},
+		{"inflates to more than declared", "inflates to more or less", handPack(1, blobEntry(4, "hello"))},
+		{"inflates to less than declared", "inflates to more or less", handPack(1, blobEntry(6, "hello"))},
+		{"more entries said than held", "read entry at", handPack(2, blobEntry(5, "hello"))},
+		{"offset delta before the pack", "points outside the pack", handPack(1, append(entryHeader(plumbing.OFSDeltaObject, 4), 0x7f))},
+		{"offset delta to no entry", "names no entry", handPack(2, blobEntry(5, "hello"), append(entryHeader(plumbing.OFSDeltaObject, 4), 1))},
+		{"type 5", "has type 5", handPack(1, append(entryHeader(plumbing.ObjectType(5), 5), blobEntry(5, "hello")[1:]...))},
+		{"size past 64 bits", "size too large", handPack(1, append([]byte{0xbf}, bytes.Repeat([]byte{0xff}, 9)...))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := scanPack(bytes.NewReader(tt.pack), io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("scanPack: %v, want an error with %q", err, tt.want)
+			}
+		})
+	}
+	ps, err := scanPack(bytes.NewReader(good), io.Discard)
+	if err != nil || len(ps.entries) != 1 || ps.entries[0].hash.String() != "b6fc4c620b67d95f953a5c1c1230aaab5db5a1b0" {
+		t.Fatalf("the good pack: %v, %+v", err, ps)
 	}
 }
