@@ -214,3 +214,19 @@ func TestScanPackRefusesDamage(t *testing.T) {
 		t.Fatalf("the good pack: %v, %+v", err, ps)
 	}
 }
+
+// FuzzIndexPack feeds anything to both reads of a pack: they may refuse
+// it, never panic, and what they accept indexes every entry.
+func FuzzIndexPack(f *testing.F) {
+	f.Add(handPack(1, blobEntry(5, "hello")))
+	f.Add(handPack(2, blobEntry(5, "hello"), append(entryHeader(plumbing.OFSDeltaObject, 7), append([]byte{0x1f}, 0x05, 0x06, 0x90, 0x05, 0x01, '!')...)))
+	f.Fuzz(func(t *testing.T, pack []byte) {
+		path := filepath.Join(t.TempDir(), "p.pack")
+		if err := os.WriteFile(path, pack, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := indexOurs(t, path, 64); err == nil && len(got) == 0 {
+			t.Fatal("an accepted pack without an index")
+		}
+	})
+}
