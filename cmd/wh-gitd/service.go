@@ -108,6 +108,7 @@ func (s *service) Run(ctx context.Context, hup <-chan os.Signal, path string) er
 	s.log.Info().Str("listen", s.ln.Addr().String()).Str("control", s.ctl.Addr().String()).
 		Int("repos", len(s.set.Repos)).Str("version", cli.Version()).Msg("wh-gitd started")
 	notify("READY=1")
+	giveBackStartCode()
 	wctx, stopWatch := context.WithCancel(ctx)
 	watched := make(chan struct{})
 	go func() { s.watch(wctx); close(watched) }()

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package main
+
+// giveBackStartCode does nothing here: reclaiming a program's own pages
+// is Linux's MADV_PAGEOUT.
+func giveBackStartCode() {}
