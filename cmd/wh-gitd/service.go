@@ -13,6 +13,7 @@ import (
 
 	"github.com/wh-gitd/wh-gitd/cmd/internal/cli"
 	"github.com/wh-gitd/wh-gitd/internal/gitsyncer"
+	"github.com/wh-gitd/wh-gitd/job"
 	"github.com/wh-gitd/wh-gitd/jobstore"
 	"github.com/wh-gitd/wh-gitd/metrics"
 	"github.com/wh-gitd/wh-gitd/receiver"
@@ -41,6 +42,7 @@ type service struct {
 	srv    *http.Server // webhooks and the job API with its token
 	ctlSrv *http.Server // the job API on the control socket
 	served chan error
+	idle   idleTrim
 }
 
 // open takes the daemon's resources in order: the state dir, the TLS pair,
@@ -78,7 +80,8 @@ func open(set *settings.Settings, log zerolog.Logger) (*service, error) {
 		UserAgent: "wh-gitd/" + cli.Version(), OnPost: s.mx.OutboxPost})
 	s.syncer = gitsyncer.New(log)
 	s.rn = runner.New(runner.Options{Settings: set, Syncer: s.syncer, Prober: s.syncer, Store: s.store,
-		Logger: log, Tokens: s.sender, OnDone: s.mx.JobEnded, OnSync: s.mx.Synced})
+		Logger: log, Tokens: s.sender, OnDone: func(rec job.Record) { s.mx.JobEnded(rec); s.idle.jobEnded(rec) },
+		OnSync: s.mx.Synced})
 	s.page = ui.New(ui.Options{Settings: set, Jobs: s.rn, Logger: log})
 	s.h = receiver.New(receiver.Options{Settings: set, Jobs: s.rn, Logger: log, Page: s.page,
 		Observer: s.mx, Metrics: s.mx})
@@ -108,13 +111,15 @@ func (s *service) Run(ctx context.Context, hup <-chan os.Signal, path string) er
 	s.log.Info().Str("listen", s.ln.Addr().String()).Str("control", s.ctl.Addr().String()).
 		Int("repos", len(s.set.Repos)).Str("version", cli.Version()).Msg("wh-gitd started")
 	notify("READY=1")
-	giveBackStartCode()
+	giveBackCode() // what only starting used
 	wctx, stopWatch := context.WithCancel(ctx)
-	watched := make(chan struct{})
+	watched, trimmed := make(chan struct{}), make(chan struct{})
 	go func() { s.watch(wctx); close(watched) }()
+	go func() { s.trimWhenIdle(wctx); close(trimmed) }()
 	err := s.wait(ctx, hup, path)
 	stopWatch()
 	<-watched
+	<-trimmed
 	notify("STOPPING=1")
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil

@@ -10,15 +10,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// giveBackStartCode asks the kernel to reclaim the pages of this program's
+// giveBackCode asks the kernel to reclaim the pages of this program's
 // code and read-only data that are resident now (MADV_PAGEOUT, Linux 5.4
 // and later). Called once the daemon is ready, it gives back what only
 // starting used: every linked package's initialisation, reading the
-// settings, opening the store; what serving uses comes back on its first
-// use, from the page cache when it is still there. The kernel leaves alone
-// pages another process maps too. It changes nothing else, so an error
-// (an older kernel) is ignored.
-func giveBackStartCode() {
+// settings, opening the store; called when the daemon has gone idle after
+// jobs (trimWhenIdle), what the syncs used. What serving uses comes back
+// on its first use, from the page cache when it is still there. The
+// kernel leaves alone pages another process maps too. It changes nothing
+// else, so an error (an older kernel) is ignored.
+func giveBackCode() {
 	exe, err := os.Executable()
 	if err != nil {
 		return

@@ -45,14 +45,14 @@ func rssFile(t *testing.T) int {
 	return 0
 }
 
-// TestGiveBackStartCode checks that this test program's own code pages
+// TestGiveBackCode checks that this test program's own code pages
 // are reclaimed: no other process maps its binary.
-func TestGiveBackStartCode(t *testing.T) {
+func TestGiveBackCode(t *testing.T) {
 	if _, _, errno := unix.Syscall(unix.SYS_MADVISE, 0, 0, unix.MADV_PAGEOUT); errno != 0 {
 		t.Skipf("this kernel has no MADV_PAGEOUT: %v", errno)
 	}
 	before := rssFile(t)
-	giveBackStartCode()
+	giveBackCode()
 	after := rssFile(t)
 	if after >= before/2 {
 		t.Fatalf("resident file-backed memory %d kB before, %d kB after: not given back", before, after)

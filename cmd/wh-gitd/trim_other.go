@@ -2,6 +2,6 @@
 
 package main
 
-// giveBackStartCode does nothing here: reclaiming a program's own pages
+// giveBackCode does nothing here: reclaiming a program's own pages
 // is Linux's MADV_PAGEOUT.
-func giveBackStartCode() {}
+func giveBackCode() {}
