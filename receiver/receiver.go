@@ -157,7 +157,7 @@ func tooOld(repo *settings.Repo, ev event, now time.Time) string {
 // type and declared length). A non-zero status means the request is
 // refused with that status and message.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, int, string) {
-	body, err := readChunks(http.MaxBytesReader(w, r.Body, limit))
+	body, err := readChunks(http.MaxBytesReader(w, r.Body, limit), r.ContentLength)
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
