@@ -223,7 +223,15 @@ func decodeRecord(id string, b []byte) (*job.Record, error) {
 
 // decodeInto decodes the record of job id, or the part of it v holds.
 func decodeInto(id string, b []byte, v any) error {
-	if err := json.Unmarshal(b, v); err != nil {
+	var err error
+	if u, ok := v.(json.Unmarshaler); ok {
+		// A record's UnmarshalJSON checks b itself: json.Unmarshal would
+		// check b and scan it once more before calling it.
+		err = u.UnmarshalJSON(b)
+	} else {
+		err = json.Unmarshal(b, v)
+	}
+	if err != nil {
 		return fmt.Errorf("job %s: record does not decode: %w", id, err)
 	}
 	return nil
