@@ -2,6 +2,7 @@ package receiver
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"unicode/utf8"
 )
@@ -152,8 +153,8 @@ func lookUp(ms []member, key []byte, escaped bool) (*member, bool) {
 			return nil, false
 		}
 	}
-	for i := range ms {
-		if bytes.EqualFold(key, []byte(ms[i].name)) {
+	for i := range ms { // ASCII: only a key of the same length can fold
+		if len(key) == len(ms[i].name) && bytes.EqualFold(key, []byte(ms[i].name)) {
 			return nil, false
 		}
 	}
@@ -226,10 +227,17 @@ func (s *memberScan) array(depth int) bool {
 }
 
 // str reads the string at s.i: its raw contents, and whether they hold
-// an escape.
+// an escape. Eight bytes at a time while none is a quote, a backslash or
+// a control character.
 func (s *memberScan) str() (v []byte, escaped, ok bool) {
 	start := s.i + 1
-	for i := start; i < len(s.b); i++ {
+	for i := start; ; i++ {
+		for i+8 <= len(s.b) && plainWord(binary.LittleEndian.Uint64(s.b[i:])) {
+			i += 8
+		}
+		if i >= len(s.b) {
+			return nil, false, false
+		}
 		switch c := s.b[i]; {
 		case c == '"':
 			s.i = i + 1
@@ -245,7 +253,15 @@ func (s *memberScan) str() (v []byte, escaped, ok bool) {
 			i += n
 		}
 	}
-	return nil, false, false
+}
+
+// plainWord reports whether none of the eight bytes of x is a quote, a
+// backslash or below 0x20 (a byte b of x is below n when (b-n)&^b has
+// its high bit set, for n up to 0x80).
+func plainWord(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	quote, backslash := x^(ones*'"'), x^(ones*'\\')
+	return ((x-ones*0x20)&^x|(quote-ones)&^quote|(backslash-ones)&^backslash)&highs == 0
 }
 
 // escapeLen is the length of the escape that b starts with (after the

@@ -115,6 +115,13 @@ func TestReadMembers(t *testing.T) {
 			sameAsJSONAll(t, []byte(tc.body))
 		})
 	}
+	// Each byte that ends a run of plain bytes, at each place in a word.
+	for off := range 20 {
+		for _, special := range []string{`"`, `\\`, `\"`, `\u00e9`, "\x1f", "\x00", "\x7f", "\xc3\xa9", " "} {
+			pad := strings.Repeat("a", off)
+			sameAsJSONAll(t, []byte(`{"ref":"`+pad+special+pad+`","a":"`+pad+special+`x"}`))
+		}
+	}
 	for _, b := range pushSamples(t) {
 		var p githubPush
 		if !readMembers(b, p.members()) {
