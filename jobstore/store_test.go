@@ -215,3 +215,25 @@ func BenchmarkDecodeRecord(b *testing.B) {
 		}
 	}
 }
+
+// PutLater tells done the outcome once the record is committed, and
+// without done it holds up nothing that follows.
+func TestPutLater(t *testing.T) {
+	s := openStore(t)
+	jb := &job.Job{ID: "j1", Repo: "site", Event: job.EventPush, Queued: time.Now()}
+	if err := s.Accept(&job.Record{Job: jb, State: job.Queued}, nil); err != nil {
+		t.Fatal(err)
+	}
+	s.PutLater(&job.Record{Job: jb, State: job.Running}, nil)
+	done := make(chan error, 1)
+	s.PutLater(&job.Record{Job: jb, State: job.Superseded, SupersededBy: "j2"}, func(err error) { done <- err })
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := s.Get("j1"); err != nil || rec.State != job.Superseded {
+		t.Fatalf("record %+v, %v; want superseded", rec, err)
+	}
+	if err := s.Put(&job.Record{Job: jb, State: job.Superseded}); err != nil {
+		t.Fatal(err)
+	}
+}
