@@ -132,9 +132,12 @@ func (s *Store) commitBatch(batch []storeOp) (retry []storeOp) {
 
 // done1 tells a write's outcome to whoever waits for it.
 func (s *Store) done1(o storeOp, err error) {
-	if o.accepted != nil {
+	switch {
+	case o.accepted != nil:
 		s.pending.applied(o.accepted)
-		return
+	case o.done != nil:
+		o.done(err)
+	case o.err != nil:
+		o.err <- err
 	}
-	o.err <- err
 }

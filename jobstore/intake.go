@@ -160,10 +160,16 @@ func (s *Store) logger() {
 }
 
 func (s *Store) logBatch(batch []intakeOp) {
-	var buf []byte
-	ends := make([]int64, len(batch))
+	parts := make([]entryParts, len(batch))
+	size := 0
 	for i, o := range batch {
-		buf = append(buf, encodeEntry(entryParts{rec: o.job.rec, msgs: o.job.msgs, body: o.body})...)
+		parts[i] = entryParts{rec: o.job.rec, msgs: o.job.msgs, body: o.body}
+		size += parts[i].maxSize()
+	}
+	buf := make([]byte, 0, size)
+	ends := make([]int64, len(batch))
+	for i := range batch {
+		buf = appendEntry(buf, parts[i])
 		ends[i] = int64(len(buf))
 	}
 	at, err := s.log.append(buf)

@@ -100,7 +100,7 @@ func tear(t *testing.T, dir string, rec *job.Record) {
 		t.Fatalf("intake log: %d entries, %v", len(entries), err)
 	}
 	end := entries[len(entries)-1].end
-	e := encodeEntry(entryParts{rec: []byte(fmt.Sprintf(`{"id":%q}`, rec.Job.ID)), body: body(rec.Job.ID)})
+	e := appendEntry(nil, entryParts{rec: []byte(fmt.Sprintf(`{"id":%q}`, rec.Job.ID)), body: body(rec.Job.ID)})
 	f, err := os.OpenFile(segmentName(dir, end.seg), os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)

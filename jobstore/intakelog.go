@@ -70,18 +70,25 @@ type entryParts struct {
 	rec, msgs, body []byte
 }
 
-// encodeEntry frames an entry: header (magic, size, CRC-32C), then the
-// record and the messages each after its length, then the body.
-func encodeEntry(e entryParts) []byte {
-	n := 2*binary.MaxVarintLen64 + len(e.rec) + len(e.msgs) + len(e.body)
-	b := make([]byte, entryHeader, entryHeader+n)
+// maxSize is the most the entry of e takes in the log.
+func (e entryParts) maxSize() int {
+	return entryHeader + 2*binary.MaxVarintLen64 + len(e.rec) + len(e.msgs) + len(e.body)
+}
+
+// appendEntry appends the entry of e to b, framed: header (magic, size,
+// CRC-32C), then the record and the messages each after its length, then
+// the body.
+func appendEntry(b []byte, e entryParts) []byte {
+	start := len(b)
+	b = append(b, make([]byte, entryHeader)...)
 	b = binary.AppendUvarint(b, uint64(len(e.rec)))
 	b = append(b, e.rec...)
 	b = binary.AppendUvarint(b, uint64(len(e.msgs)))
 	b = append(append(b, e.msgs...), e.body...)
-	binary.BigEndian.PutUint32(b, entryMagic)
-	binary.BigEndian.PutUint32(b[4:], uint32(len(b)-entryHeader))
-	binary.BigEndian.PutUint32(b[8:], crc32.Checksum(b[entryHeader:], crcTable))
+	h := b[start:]
+	binary.BigEndian.PutUint32(h, entryMagic)
+	binary.BigEndian.PutUint32(h[4:], uint32(len(h)-entryHeader))
+	binary.BigEndian.PutUint32(h[8:], crc32.Checksum(h[entryHeader:], crcTable))
 	return b
 }
 

@@ -46,8 +46,11 @@ type Transition struct {
 	Prev *job.Record
 	// Next is the record being written.
 	Next *job.Record
-	// Replacement is the job that superseded Next (Next.SupersededBy).
-	Replacement *job.Record
+	// Replacement, set when Next was superseded, returns the job that
+	// superseded it (Next.SupersededBy), nil if none is recorded. It reads
+	// the transaction, so only while the planner runs; the record is
+	// decoded only for a planner that asks.
+	Replacement func() *job.Record
 	// Earlier returns the newest job of the same branch or environment
 	// queued before Next whose record satisfies match; nil if none. It
 	// reads the transaction, so only while the planner runs.
@@ -77,8 +80,8 @@ func (s *Store) putState(tx *bolt.Tx, rec *job.Record) error {
 	}
 	if p := s.planner.Load(); p != nil {
 		t := Transition{Prev: prev, Next: &next, Earlier: earlier(tx, &next)}
-		if next.SupersededBy != "" {
-			t.Replacement = getRecord(tx, next.SupersededBy)
+		if by := next.SupersededBy; by != "" {
+			t.Replacement = func() *job.Record { return getRecord(tx, by) }
 		}
 		for _, m := range (*p)(t) {
 			if err := enqueue(tx, &next, m); err != nil {

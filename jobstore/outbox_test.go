@@ -106,10 +106,15 @@ func TestReportsStayOnTheRecord(t *testing.T) {
 func TestTransitionLooksUp(t *testing.T) {
 	s := openStore(t)
 	var seen []Transition
-	var earlier []*job.Record
+	var earlier, replacement []*job.Record
 	s.SetPlanner(func(tr Transition) []Message {
 		seen = append(seen, tr)
 		earlier = append(earlier, tr.Earlier(func(*job.Record) bool { return true }))
+		var r *job.Record
+		if tr.Replacement != nil {
+			r = tr.Replacement()
+		}
+		replacement = append(replacement, r)
 		return nil
 	})
 	jobs := []*job.Job{{ID: "1", Repo: "site", Branch: "main"}, {ID: "2", Repo: "site", Branch: "dev"},
@@ -122,9 +127,9 @@ func TestTransitionLooksUp(t *testing.T) {
 	if err := s.Put(&job.Record{Job: jobs[2], State: job.Superseded, SupersededBy: "4"}); err != nil {
 		t.Fatal(err)
 	}
-	tr := seen[len(seen)-1]
-	if tr.Prev == nil || tr.Prev.State != job.Failed || tr.Replacement == nil || tr.Replacement.Job.ID != "4" {
-		t.Fatalf("transition %+v", tr)
+	tr, r := seen[len(seen)-1], replacement[len(replacement)-1]
+	if tr.Prev == nil || tr.Prev.State != job.Failed || r == nil || r.Job.ID != "4" {
+		t.Fatalf("transition %+v, replacement %+v", tr, r)
 	}
 	if e := earlier[len(earlier)-1]; e == nil || e.Job.ID != "1" {
 		t.Errorf("earlier job of main: %v, want 1", e)

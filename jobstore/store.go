@@ -71,6 +71,9 @@ type Store struct {
 type storeOp struct {
 	fn  func(*bolt.Tx) error
 	err chan error // buffered: the committer never waits for the writer
+	// done, instead of err, is told the outcome by the committer itself
+	// (PutLater).
+	done func(error)
 	// accepted is the job an apply of the intake log writes: nobody waits
 	// for it, and a failed one is tried again, in order.
 	accepted *pendingJob
@@ -182,16 +185,13 @@ func (s *Store) Put(rec *job.Record) error {
 }
 
 // PutLater queues rec for the next commit and returns at once; done, if not
-// nil, is called with the outcome. For records whose loss in a crash costs
-// nothing (recovery derives them again), so that the request path does not
-// wait for a second sync.
+// nil, is called with the outcome, on the store's committer goroutine: it
+// must return at once and never use the store. For records whose loss in a
+// crash costs nothing (recovery derives them again), so that the request
+// path does not wait for a second sync.
 func (s *Store) PutLater(rec *job.Record, done func(error)) {
 	s.pending.ended(rec)
-	op := storeOp{fn: func(tx *bolt.Tx) error { return s.putState(tx, rec) }, err: make(chan error, 1), later: true}
-	s.ops <- op
-	if done != nil {
-		go func() { done(<-op.err) }()
-	}
+	s.ops <- storeOp{fn: func(tx *bolt.Tx) error { return s.putState(tx, rec) }, done: done, later: true}
 }
 
 // Get returns the record of job id; job.ErrNotFound when there is none.
@@ -223,7 +223,15 @@ func decodeRecord(id string, b []byte) (*job.Record, error) {
 
 // decodeInto decodes the record of job id, or the part of it v holds.
 func decodeInto(id string, b []byte, v any) error {
-	if err := json.Unmarshal(b, v); err != nil {
+	var err error
+	if u, ok := v.(json.Unmarshaler); ok {
+		// A record's UnmarshalJSON checks b itself: json.Unmarshal would
+		// check b and scan it once more before calling it.
+		err = u.UnmarshalJSON(b)
+	} else {
+		err = json.Unmarshal(b, v)
+	}
+	if err != nil {
 		return fmt.Errorf("job %s: record does not decode: %w", id, err)
 	}
 	return nil

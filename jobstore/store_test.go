@@ -1,9 +1,11 @@
 package jobstore
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -170,5 +172,68 @@ func TestPruneRemovesTheJobsFiles(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A record decodes as json.Unmarshal decodes it, value and error, also
+// when it is damaged or written in the older nested shape.
+func TestDecodeRecordAsJSON(t *testing.T) {
+	cases := []string{
+		`{"id":"j1","repo":"site","state":"queued","queued":"2026-01-02T03:04:05Z"}`,
+		` {"job":{"id":"j1","repo":"site"},"state":"succeeded","commands":[{"command":"true","duration_ms":5}]} `,
+		`null`, `{}`, `{not json`, `{"state":7}`, `{"id":"j1"} {}`, `[]`, `"j1"`, ``,
+	}
+	for _, b := range cases {
+		got, err := decodeRecord("j1", []byte(b))
+		var want job.Record
+		wantErr := json.Unmarshal([]byte(b), &want)
+		if (err == nil) != (wantErr == nil) || err != nil && err.Error() != "job j1: record does not decode: "+wantErr.Error() {
+			t.Errorf("%q: error %v, json.Unmarshal %v", b, err, wantErr)
+			continue
+		}
+		if err == nil && !reflect.DeepEqual(*got, want) {
+			t.Errorf("%q: %+v, json.Unmarshal %+v", b, *got, want)
+		}
+	}
+}
+
+// BenchmarkDecodeRecord decodes a queued record, as each state change
+// does with the record it replaces.
+func BenchmarkDecodeRecord(b *testing.B) {
+	rec := &job.Record{Job: &job.Job{ID: "20261203T000000-00000001", Repo: "site", Provider: "github",
+		Event: job.EventPush, Delivery: "d-1", Ref: "refs/heads/main", Branch: "main",
+		SHA: "0123456789abcdef0123456789abcdef01234567", Before: "0123456789abcdef0123456789abcdef01234567",
+		Pusher: "someone", Queued: time.Now()}, State: job.Queued}
+	raw, err := json.Marshal(rec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := decodeRecord(rec.Job.ID, raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// PutLater tells done the outcome once the record is committed, and
+// without done it holds up nothing that follows.
+func TestPutLater(t *testing.T) {
+	s := openStore(t)
+	jb := &job.Job{ID: "j1", Repo: "site", Event: job.EventPush, Queued: time.Now()}
+	if err := s.Accept(&job.Record{Job: jb, State: job.Queued}, nil); err != nil {
+		t.Fatal(err)
+	}
+	s.PutLater(&job.Record{Job: jb, State: job.Running}, nil)
+	done := make(chan error, 1)
+	s.PutLater(&job.Record{Job: jb, State: job.Superseded, SupersededBy: "j2"}, func(err error) { done <- err })
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := s.Get("j1"); err != nil || rec.State != job.Superseded {
+		t.Fatalf("record %+v, %v; want superseded", rec, err)
+	}
+	if err := s.Put(&job.Record{Job: jb, State: job.Superseded}); err != nil {
+		t.Fatal(err)
 	}
 }

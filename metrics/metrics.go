@@ -9,7 +9,6 @@
 package metrics
 
 import (
-	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -156,7 +155,10 @@ func series(name string, labels ...string) string {
 		} else {
 			b.WriteByte(',')
 		}
-		fmt.Fprintf(&b, "%s=\"%s\"", labels[i], labelEscaper.Replace(labels[i+1]))
+		b.WriteString(labels[i])
+		b.WriteString(`="`)
+		b.WriteString(labelEscaper.Replace(labels[i+1]))
+		b.WriteByte('"')
 	}
 	if len(labels) > 1 {
 		b.WriteByte('}')

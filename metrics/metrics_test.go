@@ -91,3 +91,16 @@ func TestJobsAndLastSuccess(t *testing.T) {
 		t.Errorf("last successes %v, want main at %v and prod", last, want)
 	}
 }
+
+// BenchmarkDelivery counts one delivery and one superseded job, as each
+// accepted delivery of a burst makes.
+func BenchmarkDelivery(b *testing.B) {
+	m := metrics.New(metrics.Options{})
+	rec := job.Record{Job: &job.Job{Repo: "site", Branch: "main", Event: job.EventPush, Queued: time.Now()},
+		State: job.Superseded, Finished: time.Now()}
+	b.ReportAllocs()
+	for b.Loop() {
+		m.Delivery("site", "github", "queued")
+		m.JobEnded(rec)
+	}
+}

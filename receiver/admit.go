@@ -4,8 +4,6 @@ import (
 	"mime"
 	"net/http"
 
-	"github.com/rs/zerolog"
-
 	"github.com/wh-gitd/wh-gitd/settings"
 )
 
@@ -16,16 +14,18 @@ import (
 // cap (413), and signature headers that cannot verify (401). It answers the
 // refusals itself and returns the entry and its logger when the body may be
 // read.
-func (h *Handler) admit(w http.ResponseWriter, r *http.Request, set *settings.Settings) (*settings.Repo, zerolog.Logger, bool) {
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request, set *settings.Settings) (*settings.Repo, *deliveryLog, bool) {
 	name := r.PathValue("name")
 	repo, known := set.Repos[name]
 	client := clientAddr(r, set.TrustedProxies)
-	log := h.log.With().Str("remote_addr", r.RemoteAddr).Str("client", client.String()).Logger()
+	log := newDeliveryLog(h.log)
+	log.str("remote_addr", r.RemoteAddr)
+	log.addr("client", client)
 	if !allowed(set, repo, client) {
 		key := unknownEndpoint
 		if known {
 			key = name
-			log = log.With().Str("repo", name).Logger()
+			log.str("repo", name)
 		}
 		h.refuse(w, log, key, http.StatusForbidden, "deliveries from this address are not allowed",
 			"address not in the allow list")
@@ -35,7 +35,7 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, set *settings.Se
 		fail(w, http.StatusNotFound, "no such endpoint")
 		return nil, log, false
 	}
-	log = log.With().Str("repo", repo.Name).Logger()
+	log.str("repo", repo.Name)
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		fail(w, http.StatusMethodNotAllowed, "use POST")
@@ -60,7 +60,7 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, set *settings.Se
 
 // refuse answers status with msg, and logs reason unless the endpoint key
 // has had its share of refusal lines this minute.
-func (h *Handler) refuse(w http.ResponseWriter, log zerolog.Logger, key string, status int, msg, reason string) {
+func (h *Handler) refuse(w http.ResponseWriter, log *deliveryLog, key string, status int, msg, reason string) {
 	if h.refusals.admit(key) {
 		log.Warn().Int("status", status).Str("reason", reason).Msg("delivery refused")
 	}

@@ -2,14 +2,11 @@ package receiver
 
 import (
 	"bytes"
-	"errors"
-	"io"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"sync"
 	"testing"
-	"testing/iotest"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -169,18 +166,5 @@ func TestRefusalLog(t *testing.T) {
 	clock.advance(time.Minute) // the stale timer of the replaced window writes nothing
 	if strings.Count(buf.String(), "\n") != 2 {
 		t.Errorf("want exactly two summary lines:\n%s", buf.String())
-	}
-}
-
-func TestReadChunks(t *testing.T) {
-	for _, n := range []int{0, 1, bodyChunk - 1, bodyChunk, bodyChunk + 1, 5*bodyChunk + 7} {
-		body := bytes.Repeat([]byte("0123456789"), n/10+1)[:n]
-		got, err := readChunks(bytes.NewReader(body))
-		if err != nil || !bytes.Equal(got, body) || cap(got) != n {
-			t.Errorf("%d bytes: got %d bytes (cap %d), %v", n, len(got), cap(got), err)
-		}
-	}
-	if _, err := readChunks(io.MultiReader(bytes.NewReader(make([]byte, bodyChunk+5)), iotest.ErrReader(errors.New("cut")))); err == nil {
-		t.Error("a read error was not returned")
 	}
 }

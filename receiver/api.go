@@ -144,7 +144,9 @@ func (h *Handler) trigger(w http.ResponseWriter, r *http.Request) {
 	if req.Push {
 		jb.Event = job.EventPush
 	}
-	h.enqueue(w, h.log.With().Str("repo", jb.Repo).Logger(), jb)
+	log := newDeliveryLog(h.log)
+	log.str("repo", jb.Repo)
+	h.enqueue(w, log, jb)
 }
 
 // refuseTrigger answers a trigger that names no configured target: 404 for

@@ -115,7 +115,7 @@ func (h *Handler) serveHook(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	log = log.With().Str("delivery", ev.delivery).Logger()
+	log.str("delivery", ev.delivery)
 	if ev.repository != "" && !strings.EqualFold(ev.repository, repo.Repository) {
 		log.Warn().Str("repository", ev.repository).Msg("delivery refused: another repository")
 		fail(w, http.StatusForbidden, "delivery is for another repository than this endpoint's")
@@ -157,7 +157,7 @@ func tooOld(repo *settings.Repo, ev event, now time.Time) string {
 // type and declared length). A non-zero status means the request is
 // refused with that status and message.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, int, string) {
-	body, err := readChunks(http.MaxBytesReader(w, r.Body, limit))
+	body, err := readChunks(http.MaxBytesReader(w, r.Body, limit), r.ContentLength)
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
@@ -170,7 +170,7 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, int,
 	return body, 0, ""
 }
 
-func (h *Handler) enqueue(w http.ResponseWriter, log zerolog.Logger, jb *job.Job) {
+func (h *Handler) enqueue(w http.ResponseWriter, log *deliveryLog, jb *job.Job) {
 	rc, err := h.jobs.Submit(jb)
 	switch {
 	case errors.Is(err, job.ErrQueueFull), errors.Is(err, job.ErrClosed):

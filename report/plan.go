@@ -154,7 +154,10 @@ func outcome(t jobstore.Transition) string {
 		return "already deployed " + short(rec.Deployed)
 	case job.Superseded:
 		s := "superseded by job " + rec.SupersededBy
-		if r := t.Replacement; r != nil && r.DeploymentID != 0 {
+		if t.Replacement == nil {
+			return s
+		}
+		if r := t.Replacement(); r != nil && r.DeploymentID != 0 {
 			s += fmt.Sprintf(" (deployment %d)", r.DeploymentID)
 		}
 		return s

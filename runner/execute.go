@@ -465,6 +465,17 @@ func (r *Runner) jobLogger(jb *job.Job) *zerolog.Logger {
 	return &l
 }
 
+// jobInfo is an Info event of jb's logger, or nil, with no logger built,
+// when Info lines are off: each accepted delivery would build two.
+func (r *Runner) jobInfo(jb *job.Job) *zerolog.Event {
+	probe := r.log.Info()
+	if !probe.Enabled() {
+		return nil
+	}
+	probe.Discard()
+	return r.jobLogger(jb).Info()
+}
+
 // cloneRecord copies rec for a write that happens while the job goes on.
 func cloneRecord(rec *job.Record) *job.Record {
 	c := *rec

@@ -249,7 +249,7 @@ func (r *Runner) Submit(jb *job.Job) (job.Receipt, error) {
 	jb.Payload = nil // on disk now: a waiting job holds no body in memory
 	old := r.enqueue(jb)
 	r.mu.Unlock()
-	ev := r.jobLogger(jb).Info().Str("event", jb.Event)
+	ev := r.jobInfo(jb).Str("event", jb.Event)
 	if jb.RetryOf != "" {
 		ev = ev.Str("retry_of", jb.RetryOf)
 	}
@@ -372,7 +372,7 @@ func (r *Runner) supersede(old, jb *job.Job) {
 	if r.onDone != nil {
 		r.onDone(*rec)
 	}
-	r.jobLogger(old).Info().Str("superseded_by", jb.ID).Msg("job superseded")
+	r.jobInfo(old).Str("superseded_by", jb.ID).Msg("job superseded")
 }
 
 // end records a job that ended and tells OnDone.

@@ -308,3 +308,50 @@ func TestSkipWhenTipDeployed(t *testing.T) {
 		})
 	}
 }
+
+// A job queued and a job it supersedes each make an Info line with the
+// job's fields; a logger at Warn gets neither.
+func TestQueueLinesAtInfoOnly(t *testing.T) {
+	for _, level := range []zerolog.Level{zerolog.InfoLevel, zerolog.WarnLevel} {
+		s, up := setup(t, `['sleep 2']`, "10s", "")
+		sha := up.Commit(t, "main", map[string]string{"f": "1"}, "one")
+		store, err := jobstore.Open(t.TempDir(), time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var logs bytes.Buffer
+		rn := runner.New(runner.Options{Settings: s.set, Syncer: gitsyncer.New(zerolog.Nop()), Store: store,
+			Logger: zerolog.New(zerolog.SyncWriter(&logs)).Level(level)})
+		if _, err := rn.Start(); err != nil {
+			t.Fatal(err)
+		}
+		submit := func(delivery string) job.Receipt {
+			jb := mainJob(job.EventPush, sha)
+			jb.Delivery = delivery
+			rc, err := rn.Submit(jb)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return rc
+		}
+		first := submit("d1")
+		testkit.Eventually(t, "the first job to run", 20*time.Second, func() bool {
+			rec, err := rn.Get(first.ID)
+			return err == nil && rec.State == job.Running
+		})
+		waiting, newer := submit("d2"), submit("d3")
+		_ = rn.Close(context.Background())
+		store.Close()
+		out := logs.String()
+		superseded := fmt.Sprintf(`"job":%q,"repo":"site","delivery":"d2"`, waiting.ID)
+		queued := fmt.Sprintf(`"job":%q,"repo":"site","delivery":"d3"`, newer.ID)
+		got := strings.Contains(out, superseded) && strings.Contains(out, `"superseded_by":"`+newer.ID+`"`) &&
+			strings.Contains(out, queued) && strings.Contains(out, "job queued")
+		if level == zerolog.InfoLevel && (!got || newer.Supersedes != waiting.ID) {
+			t.Errorf("at info: receipt %+v, log:\n%s", newer, out)
+		}
+		if level == zerolog.WarnLevel && (strings.Contains(out, "job queued") || strings.Contains(out, "job superseded")) {
+			t.Errorf("at warn, info lines:\n%s", out)
+		}
+	}
+}
