@@ -230,3 +230,30 @@ func FuzzIndexPack(f *testing.F) {
 		}
 	})
 }
+
+// stutterReader returns nothing, and no error, before every byte it
+// gives, as a reader may now and then.
+type stutterReader struct {
+	r    io.Reader
+	last bool
+}
+
+func (s *stutterReader) Read(p []byte) (int, error) {
+	if s.last = !s.last; s.last {
+		return 0, nil
+	}
+	return s.r.Read(p[:1])
+}
+
+func TestScanPackReadsAStutteringStream(t *testing.T) {
+	t.Parallel()
+	pack := handPack(2, blobEntry(5, "hello"), blobEntry(6, "world!"))
+	var copied bytes.Buffer
+	ps, err := scanPack(&stutterReader{r: bytes.NewReader(pack)}, &copied)
+	if err != nil || len(ps.entries) != 2 {
+		t.Fatalf("scanPack: %v, %+v", err, ps)
+	}
+	if !bytes.Equal(copied.Bytes(), pack) {
+		t.Fatal("the copy differs from the pack")
+	}
+}

@@ -61,7 +61,13 @@ func (p *packReader) fill() error {
 	p.summed()
 	n := copy(p.buf, p.buf[p.r:p.w])
 	p.r, p.w, p.mark = 0, n, 0
-	m, err := p.src.Read(p.buf[n:])
+	var m int
+	var err error
+	// A reader may return nothing and no error now and then (bufio gives
+	// it a hundred tries, as here) before it has more.
+	for tries := 0; m == 0 && err == nil && tries < 100; tries++ {
+		m, err = p.src.Read(p.buf[n:])
+	}
 	if m > 0 && p.copy != nil {
 		if _, werr := p.copy.Write(p.buf[n : n+m]); werr != nil {
 			return werr
