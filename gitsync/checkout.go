@@ -46,6 +46,8 @@ type checkout struct {
 	jl   *jobLog
 	// pre holds lstats taken ahead, for large checkouts.
 	pre *preload
+	// hashBuf is read through when a file's content must be hashed.
+	hashBuf []byte
 	// fresh says the working copy had no commit and no index: files that
 	// are not there yet are created in place (see writeFile).
 	fresh bool
@@ -240,7 +242,7 @@ func (c *checkout) place(i int, p string, l leaf) error {
 		}
 		return c.write(p, l, full)
 	}
-	h, _ := hashPath(full, fi) // unreadable: treated as different
+	h, _ := c.hash(full, fi) // unreadable: treated as different
 	if matchesMode(l.mode, fi) && h == l.hash {
 		c.refresh(p, l, fi)
 		return nil
@@ -434,8 +436,17 @@ func (c *checkout) unchanged(e *index.Entry, full string, fi fs.FileInfo) bool {
 	if statClean(e, fi, c.base.modTime) {
 		return true
 	}
-	h, err := hashPath(full, fi)
+	h, err := c.hash(full, fi)
 	return err == nil && h == e.Hash
+}
+
+// hash is hashPath through the checkout's one buffer (it runs on the
+// checkout's goroutine only).
+func (c *checkout) hash(full string, fi fs.FileInfo) (plumbing.Hash, error) {
+	if c.hashBuf == nil {
+		c.hashBuf = make([]byte, 32<<10)
+	}
+	return hashPath(full, fi, c.hashBuf)
 }
 
 // refresh records fresh stat data for a file whose content was verified.

@@ -117,8 +117,10 @@ func matchesMode(m filemode.FileMode, fi fs.FileInfo) bool {
 	return false
 }
 
-// hashPath computes the blob hash of a file's content or a symlink's target.
-func hashPath(full string, fi fs.FileInfo) (plumbing.Hash, error) {
+// hashPath computes the blob hash of a file's content or a symlink's
+// target, reading a file through buf (os.File's own WriteTo, which io.Copy
+// would use, takes a new 32 KB buffer for every file).
+func hashPath(full string, fi fs.FileInfo, buf []byte) (plumbing.Hash, error) {
 	if fi.Mode()&fs.ModeSymlink != 0 {
 		target, err := os.Readlink(full)
 		if err != nil {
@@ -135,7 +137,7 @@ func hashPath(full string, fi fs.FileInfo) (plumbing.Hash, error) {
 	}
 	defer f.Close()
 	h := plumbing.NewHasher(plumbing.BlobObject, fi.Size())
-	if _, err := io.Copy(h, f); err != nil {
+	if _, err := io.CopyBuffer(h, struct{ io.Reader }{f}, buf); err != nil {
 		return plumbing.ZeroHash, err
 	}
 	return h.Sum(), nil

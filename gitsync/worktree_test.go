@@ -6,6 +6,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -440,5 +441,32 @@ func TestNeverWritesThroughSymlinks(t *testing.T) {
 			}
 			assertClean(t, f.path, sha)
 		})
+	}
+}
+
+// TestHashPathReusesItsBuffer checks that hashing a file allocates next to
+// nothing beyond the buffer it is given, and gives git's hash.
+func TestHashPathReusesItsBuffer(t *testing.T) {
+	full := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(full, []byte("hello"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Lstat(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 32<<10)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	const n = 100
+	for range n {
+		h, err := hashPath(full, fi, buf)
+		if err != nil || h.String() != "b6fc4c620b67d95f953a5c1c1230aaab5db5a1b0" {
+			t.Fatalf("hashPath = %s, %v", h, err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if per := (after.TotalAlloc - before.TotalAlloc) / n; per > 4<<10 {
+		t.Fatalf("hashPath allocated %d bytes a call", per)
 	}
 }
