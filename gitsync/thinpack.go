@@ -16,10 +16,6 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
 )
 
-// packTrailerSize is a pack's trailing SHA-1 of everything before it (its
-// header, packHeaderSize, is in concat.go).
-const packTrailerSize = sha1.Size
-
 // storePack writes the pack read from r into the working copy's object
 // store as a pack file with its index (see indexpack.go). A pack that may
 // be thin (one asked for with haves) is first completed as `git index-pack
@@ -111,7 +107,8 @@ func appendBases(wc *workingCopy, f *os.File, ps *packScan, bases []plumbing.Has
 	if _, err := f.Seek(end, io.SeekStart); err != nil {
 		return err
 	}
-	cw := &countWriter{w: bufio.NewWriterSize(f, 64<<10), n: end}
+	bw := bufio.NewWriterSize(f, 64<<10)
+	cw := &countWriter{w: bw, n: end}
 	zw, _ := zlib.NewWriterLevel(cw, zlib.BestSpeed) // the level is valid
 	for _, h := range bases {
 		e, err := appendObject(cw, zw, wc, h)
@@ -120,7 +117,7 @@ func appendBases(wc *workingCopy, f *os.File, ps *packScan, bases []plumbing.Has
 		}
 		ps.entries = append(ps.entries, e)
 	}
-	if err := cw.w.(*bufio.Writer).Flush(); err != nil {
+	if err := bw.Flush(); err != nil {
 		return err
 	}
 	count := binary.BigEndian.AppendUint32(nil, uint32(len(ps.entries)))
