@@ -108,7 +108,9 @@ func (c *checkout) apply() error {
 		return err
 	}
 	c.w = startWriters(c.wrote, c.fresh)
+	restore := c.wc.st.boundCache(checkoutCacheSize)
 	err := c.placeAll()
+	restore()
 	if werr := c.w.wait(); err == nil {
 		err = werr
 	}

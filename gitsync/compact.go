@@ -41,6 +41,7 @@ func (s *Syncer) Maintain(ctx context.Context, path string, log io.Writer) error
 	}
 	jl := newJobLog(log, nil)
 	jl.logger = s.loggerFor(ctx)
+	defer syncMemory.enter()()
 	repo, err := plainOpen(path)
 	if err != nil {
 		return fmt.Errorf("open %s for maintenance: %w", path, err)

@@ -184,3 +184,26 @@ func openPacks(t *testing.T, path string) (*workingCopy, storer.PackedObjectStor
 	}
 	return wc, pos, packs
 }
+
+// openFetched opens the fixture's working copy and fetches its target, as
+// a sync does before its checkout; the working copy is closed when the
+// test ends.
+func openFetched(t *testing.T, f *fixture) (*workingCopy, plumbing.Hash, *jobLog) {
+	t.Helper()
+	tg := f.target()
+	rem, err := f.s.newRemote(context.Background(), tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jl := newJobLog(nil, nil)
+	wc, _, err := f.s.open(tg, rem, jl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { wc.close() })
+	got, err := f.s.fetchCommit(context.Background(), wc, tg, rem, jl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wc, got.commit, jl
+}

@@ -77,7 +77,7 @@ func fetchLocal(ctx context.Context, wc *workingCopy, dir string, spec config.Re
 		return err
 	}
 	if wanted(wc, want, depth) {
-		if err := copyObjects(ctx, wc, up, want, depth); err != nil {
+		if err := copyObjects(ctx, wc, up.Storage, want, depth); err != nil {
 			return err
 		}
 	}

@@ -204,24 +204,10 @@ func TestInterruptedCheckoutResumes(t *testing.T) {
 	}
 	sha := f.up.Commit(t, "main", many, "many")
 
-	tg := f.target()
-	rem, err := f.s.newRemote(context.Background(), tg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jl := newJobLog(nil, nil)
-	wc, _, err := f.s.open(tg, rem, jl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer wc.close()
-	got, err := f.s.fetchCommit(context.Background(), wc, tg, rem, jl)
-	if err != nil {
-		t.Fatal(err)
-	}
+	wc, commit, jl := openFetched(t, f)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	co, err := newCheckout(ctx, wc, wc.headCommit(), got.commit, jl)
+	co, err := newCheckout(ctx, wc, wc.headCommit(), commit, jl)
 	if err != nil {
 		t.Fatal(err)
 	}

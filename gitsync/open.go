@@ -22,21 +22,26 @@ import (
 
 const originName = "origin"
 
-// objectCacheSize bounds go-git's cache of decoded objects per sync (its
-// default is 96 MiB, which a sync does not need).
-const objectCacheSize = 8 << 20
+const (
+	// objectCacheSize bounds go-git's cache of decoded objects per sync
+	// (its default is 96 MiB, which a sync does not need).
+	objectCacheSize = 8 << 20
+	// checkoutCacheSize bounds it while a checkout writes files: enough
+	// for the delta bases of the next blobs, not for every blob written.
+	checkoutCacheSize = 1 << 20
+)
 
 // workingCopy is an opened repository with its worktree.
 type workingCopy struct {
 	path   string // the worktree
 	gitDir string // usually path/.git
 	repo   *git.Repository
-	st     *filesystem.Storage // keeps pack files open: close when done
+	st     *storage // keeps pack files open: close when done
 }
 
 // newWorkingCopy wraps repo, opened or made with newStorage, for path.
 func newWorkingCopy(path string, repo *git.Repository) *workingCopy {
-	st := repo.Storer.(*filesystem.Storage)
+	st := repo.Storer.(*storage)
 	return &workingCopy{path: path, gitDir: st.Filesystem().Root(), repo: repo, st: st}
 }
 
@@ -97,7 +102,7 @@ func openOrInit(path string, rem *remote, jl *jobLog) (*git.Repository, bool, er
 		return nil, false, err
 	}
 	if cfg, err := repo.Config(); err == nil && cfg.Core.IsBare {
-		_ = repo.Storer.(*filesystem.Storage).Close()
+		_ = repo.Storer.(*storage).Close()
 		return nil, false, errors.New("is a bare repository, not a working copy")
 	}
 	return repo, false, nil
@@ -126,13 +131,32 @@ func initFolder(path string, rem *remote, jl *jobLog) (*git.Repository, bool, er
 	return repo, created && err == nil, err
 }
 
+// storage is go-git's filesystem storage with its object cache at hand.
+type storage struct {
+	*filesystem.Storage
+	objects *cache.ObjectLRU
+}
+
 // newStorage is go-git's filesystem storage with the pack files kept open
 // (go-git otherwise reopens a pack for every object read), the pack
 // indexes read through a buffer and a small object cache. Its Close must
 // be called.
-func newStorage(dot billy.Filesystem) *filesystem.Storage {
-	return filesystem.NewStorageWithOptions(packIndexFS{dot}, cache.NewObjectLRU(objectCacheSize),
-		filesystem.Options{KeepDescriptors: true})
+func newStorage(dot billy.Filesystem) *storage {
+	objects := cache.NewObjectLRU(objectCacheSize)
+	return &storage{Storage: filesystem.NewStorageWithOptions(packIndexFS{dot}, objects,
+		filesystem.Options{KeepDescriptors: true}), objects: objects}
+}
+
+// boundCache bounds the object cache to size until the returned function
+// is called. The cache keeps decoded objects that the next reads may need
+// again, trees and delta bases above all; a checkout writing files reads
+// each blob once, and filling the cache with them would only hold memory
+// (go-git caches every object it reads from a pack). Like the rest of the
+// storage, it is for one goroutine at a time.
+func (st *storage) boundCache(size cache.FileSize) (restore func()) {
+	was := st.objects.MaxSize
+	st.objects.MaxSize = size
+	return func() { st.objects.MaxSize = was }
 }
 
 // plainOpen is git.PlainOpen with newStorage: a path without .git is

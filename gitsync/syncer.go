@@ -63,7 +63,9 @@ func (s *Syncer) Sync(ctx context.Context, t Target, log io.Writer) (Result, err
 	}
 	jl := newJobLog(log, rem.secretList())
 	jl.logger = s.loggerFor(ctx)
+	leave := syncMemory.enter()
 	res, err := s.sync(ctx, t, rem, jl)
+	leave()
 	if err != nil {
 		return res, scrub(err, rem.secretList())
 	}
