@@ -89,14 +89,14 @@ func (s *Syncer) maintain(wc *workingCopy, path string, jl *jobLog) {
 	checked := false
 	defer func() { writePackState(wc, pos, last, checked) }()
 	start := time.Now()
-	switch {
-	case len(packs) >= s.compactPacks && isShallow(wc):
+	switch s.upkeepFor(wc, packs, last) {
+	case upkeepCompact:
 		var n int
 		if n, err = compact(wc, pos, packs); err == nil {
 			jl.printf("compacted %d packs into one (%d objects) in %s", len(packs), n,
 				time.Since(start).Round(time.Millisecond))
 		}
-	case len(packs) >= s.compactPacks:
+	case upkeepMerge:
 		var m, n int
 		var copied bool
 		if m, n, copied, err = mergePacks(wc, pos, packs); err == nil && m > 0 {
@@ -107,7 +107,7 @@ func (s *Syncer) maintain(wc *workingCopy, path string, jl *jobLog) {
 			jl.printf("merged %d packs into one (%d objects, %s), keeping the largest, in %s", m, n, how,
 				time.Since(start).Round(time.Millisecond))
 		}
-	case len(packs) >= max(redundantPackCheck, last.checked+redundantPackCheck) && isShallow(wc):
+	case upkeepCheck:
 		checked = true
 		var n int
 		if n, err = dropRedundantPacks(wc, pos, packs); err == nil && n > 0 {
@@ -118,6 +118,57 @@ func (s *Syncer) maintain(wc *workingCopy, path string, jl *jobLog) {
 		jl.printf("compact objects: %v (skipped; the sync itself succeeded)", err)
 		jl.logger.Warn().Err(err).Str("path", path).Msg("compact objects failed")
 	}
+}
+
+// upkeep is what maintain does beside recording the packs it found.
+type upkeep int
+
+const (
+	upkeepNone    upkeep = iota
+	upkeepCompact        // repack every reachable object of a shallow copy
+	upkeepMerge          // merge every pack but the largest
+	upkeepCheck          // drop a shallow copy's packs later fetches superseded
+)
+
+// upkeepFor is what maintain does with packs when the last upkeep left
+// last (and packs are not those).
+func (s *Syncer) upkeepFor(wc *workingCopy, packs []plumbing.Hash, last packState) upkeep {
+	shallow := isShallow(wc)
+	switch {
+	case len(packs) >= s.compactPacks && shallow:
+		return upkeepCompact
+	case len(packs) >= s.compactPacks:
+		return upkeepMerge
+	case len(packs) >= max(redundantPackCheck, last.checked+redundantPackCheck) && shallow:
+		return upkeepCheck
+	}
+	return upkeepNone
+}
+
+// UpkeepDue reports whether Maintain would do more at path than look: a
+// repack or merge of its packs, or a check for packs later fetches
+// superseded, each of which reads objects and may take a while on a large
+// repository. It opens the repository and lists its packs, nothing more.
+func (s *Syncer) UpkeepDue(path string) bool {
+	if wasInterrupted(path) {
+		return false
+	}
+	repo, err := plainOpen(path)
+	if err != nil {
+		return false
+	}
+	wc := newWorkingCopy(path, repo)
+	defer wc.close()
+	pos, ok := repo.Storer.(storer.PackedObjectStorer)
+	if !ok {
+		return false
+	}
+	packs, err := pos.ObjectPacks()
+	if err != nil {
+		return false
+	}
+	last := readPackState(wc)
+	return !last.same(packs) && s.upkeepFor(wc, packs, last) != upkeepNone
 }
 
 func compact(wc *workingCopy, pos storer.PackedObjectStorer, packs []plumbing.Hash) (int, error) {

@@ -147,7 +147,13 @@ func (r *Runner) execute(ctx, parent context.Context, rec *job.Record, out io.Wr
 	}
 	after = func() {
 		defer lock.release()
-		r.maintain(ctx, log, path, out)
+		if r.detach != nil {
+			if note := r.detach(Upkeep{Path: path, Lock: r.store.LockPath(path), Log: rec.Log}); note != "" {
+				fmt.Fprintf(out, "%s %s\n", stamp(), note)
+				return
+			}
+		}
+		maintain(ctx, r.syncer, log, path, out)
 	}
 	if reason := r.skipReason(rec, repo.AlwaysRun); reason != "" {
 		return after, &skipError{reason: reason}
@@ -210,9 +216,9 @@ func (r *Runner) sync(ctx context.Context, repo string, st SyncRequest, out io.W
 
 // maintain runs the working copy's object-store upkeep after a job; a
 // failure is logged and changes nothing about the job's result.
-func (r *Runner) maintain(ctx context.Context, log *zerolog.Logger, path string, out io.Writer) {
+func maintain(ctx context.Context, syncer Syncer, log *zerolog.Logger, path string, out io.Writer) {
 	sw := newStampWriter(out)
-	err := r.syncer.Maintain(log.WithContext(ctx), path, sw)
+	err := syncer.Maintain(log.WithContext(ctx), path, sw)
 	sw.end()
 	if err != nil {
 		fmt.Fprintf(out, "%s maintenance skipped: %v\n", stamp(), err)
@@ -481,4 +487,20 @@ func cloneRecord(rec *job.Record) *job.Record {
 	c := *rec
 	c.Commands = append([]job.CommandResult(nil), rec.Commands...)
 	return &c
+}
+
+// RunUpkeep does the object-store upkeep of a working copy as after a job,
+// under the working copy's lock, writing what it did to out: it is what
+// the process a DetachUpkeep started runs. It waits for the lock until
+// lockCtx is done (then the next job's upkeep does it, and the error says
+// so in out too), and ends the upkeep early only when ctx is.
+func RunUpkeep(ctx, lockCtx context.Context, syncer Syncer, log zerolog.Logger, u Upkeep, out io.Writer) error {
+	lock, err := acquireLock(lockCtx, u.Lock, out)
+	if err != nil {
+		fmt.Fprintf(out, "%s maintenance skipped: %v (the next job's does it)\n", stamp(), err)
+		return err
+	}
+	defer lock.release()
+	maintain(ctx, syncer, &log, u.Path, out)
+	return nil
 }

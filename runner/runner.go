@@ -100,6 +100,21 @@ type Options struct {
 	// Tokens, if set, gives the fetch token of entries with
 	// auth.from_status.
 	Tokens Tokens
+	// DetachUpkeep, if set, is offered the object-store upkeep after each
+	// job whose sync succeeded, with the working copy's lock still held:
+	// it either starts that upkeep in another process and returns a line
+	// for the job log, or returns "" to have it done here. wh-git-trigger
+	// sets it, as git runs gc --auto in the background, so that whoever
+	// waits for a job run by hand or by a push hook does not wait for a
+	// merge of packs; the daemon does the upkeep itself, after the job's
+	// result is recorded.
+	DetachUpkeep func(Upkeep) string
+}
+
+// Upkeep names what the object-store upkeep of a working copy needs: the
+// working copy, its lock file, and the job log it reports to.
+type Upkeep struct {
+	Path, Lock, Log string
 }
 
 // Tokens gives the token an entry's remote is fetched with when its
@@ -121,6 +136,7 @@ type Runner struct {
 	onSync  func(string, time.Duration)
 	prober  Prober
 	tokens  Tokens
+	detach  func(Upkeep) string
 	ids     ids
 	// pollCtx ends the poll at Close; wg waits for it.
 	pollCtx  context.Context
@@ -167,7 +183,7 @@ func New(o Options) *Runner {
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	r := &Runner{syncer: o.Syncer, store: o.Store, log: o.Logger, environ: baseEnv(env),
-		onDone: o.OnDone, onSync: o.OnSync, prober: o.Prober, tokens: o.Tokens, ctx: ctx, cancel: cancel,
+		onDone: o.OnDone, onSync: o.OnSync, prober: o.Prober, tokens: o.Tokens, detach: o.DetachUpkeep, ctx: ctx, cancel: cancel,
 		queues: map[string]*repoQueue{}, inflight: map[string]string{},
 		running: map[string]runningJob{}, unpruned: map[string]bool{}, ran: map[string]ranJob{}}
 	r.set.Store(o.Settings)

@@ -104,8 +104,9 @@ func (inv invocation) inProcess(ctx context.Context, jb *job.Job) error {
 	// The sender is not started: it only mints fetch tokens here.
 	tokens := report.New(report.Options{Settings: inv.set, Store: store, Logger: log,
 		UserAgent: "wh-git-trigger/" + cli.Version()})
-	rn := runner.New(runner.Options{Settings: inv.set, Syncer: gitsyncer.New(log), Store: store, Logger: log,
-		Tokens: tokens})
+	syncer := gitsyncer.New(log)
+	rn := runner.New(runner.Options{Settings: inv.set, Syncer: syncer, Store: store, Logger: log,
+		Tokens: tokens, DetachUpkeep: detachUpkeep(syncer)})
 	rec := rn.Run(ctx, jb, inv.stdout)
 	return result(&rec)
 }

@@ -244,7 +244,9 @@ func (inv invocation) deployHere(ctx context.Context, jobs []pushJob, he hookEnv
 	}
 	defer store.Close()
 	log := zerolog.Nop() // the pusher sees the job's log and its outcome, and the log is kept
-	rn := runner.New(runner.Options{Settings: inv.set, Syncer: gitsyncer.New(log), Store: store, Logger: log})
+	syncer := gitsyncer.New(log)
+	rn := runner.New(runner.Options{Settings: inv.set, Syncer: syncer, Store: store, Logger: log,
+		DetachUpkeep: detachUpkeep(syncer)})
 	var failed []string
 	for _, pj := range jobs {
 		jb, err := runner.ManualJob(inv.set, pj.repo.Name, pj.branch, "", pj.sha, he.by)

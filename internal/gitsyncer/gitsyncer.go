@@ -37,6 +37,10 @@ func (s Syncer) Maintain(ctx context.Context, path string, log io.Writer) error 
 	return s.s.Maintain(ctx, path, log)
 }
 
+// UpkeepDue reports whether the object store at path needs more upkeep
+// than a look (see gitsync.Syncer.UpkeepDue).
+func (s Syncer) UpkeepDue(path string) bool { return s.s.UpkeepDue(path) }
+
 // Head asks the remote which commit req's ref points at.
 func (s Syncer) Head(ctx context.Context, req runner.SyncRequest) (string, error) {
 	return s.s.Head(ctx, Target(req))
