@@ -490,7 +490,8 @@ func cloneRecord(rec *job.Record) *job.Record {
 }
 
 // RunUpkeep does the object-store upkeep of a working copy as after a job,
-// under the working copy's lock, writing what it did to out: it is what
+// under the working copy's lock, writing what it did and when it ended to
+// out (a check that found nothing to do says nothing else): it is what
 // the process a DetachUpkeep started runs. It waits for the lock until
 // lockCtx is done (then the next job's upkeep does it, and the error says
 // so in out too), and ends the upkeep early only when ctx is.
@@ -501,6 +502,8 @@ func RunUpkeep(ctx, lockCtx context.Context, syncer Syncer, log zerolog.Logger, 
 		return err
 	}
 	defer lock.release()
+	began := time.Now()
 	maintain(ctx, syncer, &log, u.Path, out)
+	fmt.Fprintf(out, "%s object-store upkeep ended in %s\n", stamp(), time.Since(began).Round(time.Millisecond))
 	return nil
 }

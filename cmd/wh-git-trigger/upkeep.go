@@ -52,7 +52,7 @@ func detachUpkeep(syncer gitsyncer.Syncer) func(runner.Upkeep) string {
 		if err != nil {
 			return ""
 		}
-		return fmt.Sprintf("object-store upkeep continues in process %d once this one has exited; its lines follow", pid)
+		return fmt.Sprintf("object-store upkeep continues in process %d once this one has exited; its lines follow, up to the one saying it ended", pid)
 	}
 }
 

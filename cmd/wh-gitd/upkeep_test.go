@@ -59,14 +59,15 @@ func TestTriggerLeavesUpkeepToItsOwnProcess(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if log = string(b); strings.Contains(log, "merged") {
+		if log = string(b); strings.Contains(log, "object-store upkeep ended in ") {
 			break
 		}
 	}
 	end := strings.Index(log, "job "+id+" succeeded")
 	merged := strings.Index(log, "merged")
-	if end < 0 || merged < end {
-		t.Fatalf("job log: want the job's end, then the upkeep's merge:\n%s", log)
+	ended := strings.Index(log, "object-store upkeep ended in ")
+	if end < 0 || merged < end || ended < merged {
+		t.Fatalf("job log: want the job's end, then the upkeep's merge and its end:\n%s", log)
 	}
 	packs, err := filepath.Glob(filepath.Join(packDir, "*.pack"))
 	if err != nil {
