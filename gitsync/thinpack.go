@@ -11,6 +11,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
@@ -101,7 +103,10 @@ func checkBases(wc *workingCopy, missing []plumbing.Hash) error {
 
 // appendBases writes the local objects bases as whole entries over the
 // trailer of the pack in f, adds them to ps, and writes the
-// header's new count and the new trailing checksum.
+// header's new count and the new trailing checksum. The objects are read
+// here and compressed and written by a goroutine of its own, so that
+// inflating one (go-git's storage is for one goroutine at a time)
+// overlaps compressing the one before.
 func appendBases(wc *workingCopy, f *os.File, ps *packScan, bases []plumbing.Hash) error {
 	end := ps.end
 	if _, err := f.Seek(end, io.SeekStart); err != nil {
@@ -109,13 +114,43 @@ func appendBases(wc *workingCopy, f *os.File, ps *packScan, bases []plumbing.Has
 	}
 	bw := bufio.NewWriterSize(f, 64<<10)
 	cw := &countWriter{w: bw, n: end}
-	zw, _ := zlib.NewWriterLevel(cw, zlib.BestSpeed) // the level is valid
-	for _, h := range bases {
-		e, err := appendObject(cw, zw, wc, h)
-		if err != nil {
-			return err
+	work := make(chan wholeObject, baseQueue)
+	written := make(chan error, 1)
+	var failed atomic.Bool
+	held := newByteBudget(baseBytes)
+	go func() {
+		zw, _ := zlib.NewWriterLevel(cw, zlib.BestSpeed) // the level is valid
+		var err error
+		for o := range work {
+			if err == nil {
+				var e packEntry
+				if e, err = appendObject(cw, zw, o); err == nil {
+					ps.entries = append(ps.entries, e)
+				} else {
+					failed.Store(true) // the reader stops
+				}
+			}
+			held.give(len(o.data))
 		}
-		ps.entries = append(ps.entries, e)
+		written <- err
+	}()
+	var err error
+	for _, h := range bases {
+		if failed.Load() {
+			break
+		}
+		var o wholeObject
+		if o, err = readWhole(wc, h, held); err != nil {
+			break
+		}
+		work <- o
+	}
+	close(work)
+	if werr := <-written; err == nil {
+		err = werr
+	}
+	if err != nil {
+		return err
 	}
 	if err := bw.Flush(); err != nil {
 		return err
@@ -130,8 +165,52 @@ func appendBases(wc *workingCopy, f *os.File, ps *packScan, bases []plumbing.Has
 	}
 	copy(ps.sum[:], sum.Sum(nil))
 	ps.end = cw.n
-	_, err := f.WriteAt(ps.sum[:], cw.n)
+	_, err = f.WriteAt(ps.sum[:], cw.n)
 	return err
+}
+
+const (
+	// baseQueue bounds the delta bases read and waiting to be compressed,
+	baseQueue = 4
+	// and baseBytes their size, but for one base larger than that alone.
+	baseBytes = 8 << 20
+)
+
+// byteBudget bounds the bytes held between two goroutines.
+type byteBudget struct {
+	mu       sync.Mutex
+	freed    *sync.Cond
+	used, at int
+}
+
+func newByteBudget(at int) *byteBudget {
+	b := &byteBudget{at: at}
+	b.freed = sync.NewCond(&b.mu)
+	return b
+}
+
+// take waits until n more bytes fit, or nothing is held.
+func (b *byteBudget) take(n int) {
+	b.mu.Lock()
+	for b.used > 0 && b.used+n > b.at {
+		b.freed.Wait()
+	}
+	b.used += n
+	b.mu.Unlock()
+}
+
+func (b *byteBudget) give(n int) {
+	b.mu.Lock()
+	b.used -= n
+	b.mu.Unlock()
+	b.freed.Broadcast()
+}
+
+// wholeObject is a local object read in full.
+type wholeObject struct {
+	hash plumbing.Hash
+	typ  plumbing.ObjectType
+	data []byte
 }
 
 // countWriter counts what it writes to w, starting at n.
@@ -146,37 +225,50 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// appendObject writes the local object h at w's end as a whole
-// (undeltified) pack entry, compressed with zw (reset to w), checking that
-// its content still hashes to its name, and returns the entry.
-func appendObject(w *countWriter, zw *zlib.Writer, wc *workingCopy, h plumbing.Hash) (packEntry, error) {
-	e := packEntry{off: w.n, hash: h, kid: noEntry, next: noEntry}
+// readWhole reads the local object h in full, checking that its content
+// still hashes to its name; its size is taken from held before it is read
+// (and given back here on an error).
+func readWhole(wc *workingCopy, h plumbing.Hash, held *byteBudget) (o wholeObject, err error) {
 	obj, err := wc.st.EncodedObject(plumbing.AnyObject, h)
 	if err != nil {
-		return e, fmt.Errorf("read delta base %s: %w", h, err)
+		return o, fmt.Errorf("read delta base %s: %w", h, err)
 	}
-	e.typ, e.size = obj.Type(), obj.Size()
+	held.take(int(obj.Size()))
+	defer func() {
+		if err != nil {
+			held.give(int(obj.Size()))
+		}
+	}()
+	rd, err := obj.Reader()
+	if err != nil {
+		return o, fmt.Errorf("read delta base %s: %w", h, err)
+	}
+	defer rd.Close()
+	o = wholeObject{hash: h, typ: obj.Type(), data: make([]byte, obj.Size())}
+	if _, err := io.ReadFull(rd, o.data); err != nil {
+		return o, fmt.Errorf("read delta base %s: %w", h, err)
+	}
+	if n, _ := rd.Read(make([]byte, 1)); n != 0 || plumbing.ComputeHash(o.typ, o.data) != h {
+		return o, fmt.Errorf("delta base %s is corrupt here", h)
+	}
+	return o, nil
+}
+
+// appendObject writes o at w's end as a whole (undeltified) pack entry,
+// compressed with zw (reset to w), and returns the entry.
+func appendObject(w *countWriter, zw *zlib.Writer, o wholeObject) (packEntry, error) {
+	e := packEntry{off: w.n, hash: o.hash, kid: noEntry, next: noEntry, typ: o.typ, size: int64(len(o.data))}
 	crc := crc32.NewIEEE()
 	out := io.MultiWriter(w, crc)
 	if _, err := out.Write(entryHeader(e.typ, e.size)); err != nil {
 		return e, err
 	}
-	rd, err := obj.Reader()
-	if err != nil {
-		return e, fmt.Errorf("read delta base %s: %w", h, err)
-	}
-	defer rd.Close()
-	sum := plumbing.NewHasher(e.typ, e.size)
 	zw.Reset(out)
-	n, err := io.Copy(io.MultiWriter(zw, sum), rd)
-	if err != nil {
-		return e, fmt.Errorf("read delta base %s: %w", h, err)
+	if _, err := zw.Write(o.data); err != nil {
+		return e, err
 	}
 	if err := zw.Close(); err != nil {
 		return e, err
-	}
-	if n != e.size || sum.Sum() != h {
-		return e, fmt.Errorf("delta base %s is corrupt here", h)
 	}
 	e.crc = crc.Sum32()
 	return e, nil

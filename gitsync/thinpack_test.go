@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/wh-gitd/wh-gitd/gitsync/gitsynctest"
 	"github.com/wh-gitd/wh-gitd/internal/testkit"
@@ -357,5 +358,32 @@ func TestThinPackRemotes(t *testing.T) {
 				t.Error("the renamed file's content differs")
 			}
 		})
+	}
+}
+
+// TestByteBudget checks the bound on delta bases held between reading and
+// compressing them: a take waits while what it asks would go past the
+// bound, until enough is given back, and a single take larger than the
+// bound goes ahead when nothing is held.
+func TestByteBudget(t *testing.T) {
+	b := newByteBudget(10)
+	b.take(20) // alone: not held back
+	b.give(20)
+	b.take(6)
+	took := make(chan struct{})
+	go func() {
+		b.take(6)
+		close(took)
+	}()
+	select {
+	case <-took:
+		t.Fatal("a take past the bound did not wait")
+	case <-time.After(50 * time.Millisecond):
+	}
+	b.give(6)
+	select {
+	case <-took:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a take did not go ahead once the bytes were given back")
 	}
 }
