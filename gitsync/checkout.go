@@ -51,9 +51,15 @@ type checkout struct {
 	// fresh says the working copy had no commit and no index: files that
 	// are not there yet are created in place (see writeFile).
 	fresh bool
+	// packed reads whole blobs from the packs for the writers, when the
+	// checkout writes many files; hdr reads their entries' headers.
+	packed *packedBlobs
+	hdr    *packReader
 
 	written, removed int
-	overwritten      []string
+	// fromPacks counts the files written from blobs read by packedBlobs.
+	fromPacks   int
+	overwritten []string
 }
 
 func newCheckout(ctx context.Context, wc *workingCopy, prev, commit plumbing.Hash, jl *jobLog) (*checkout, error) {
@@ -107,6 +113,7 @@ func (c *checkout) apply() error {
 	if err := c.removeStale(); err != nil {
 		return err
 	}
+	c.openPacked()
 	c.w = startWriters(c.wrote, c.fresh)
 	restore := c.wc.st.boundCache(checkoutCacheSize)
 	err := c.placeAll()
@@ -114,7 +121,42 @@ func (c *checkout) apply() error {
 	if werr := c.w.wait(); err == nil {
 		err = werr
 	}
+	if c.packed != nil {
+		c.packed.close()
+	}
 	return err
+}
+
+// openPacked lets the writers read blobs from the packs themselves when
+// the checkout will write at least packedReadMin files. If the packs
+// cannot be opened so, go-git reads every blob, as for a small checkout.
+func (c *checkout) openPacked() {
+	if c.expectedWrites() < packedReadMin {
+		return
+	}
+	b, err := openPackedBlobs(c.wc.gitDir)
+	if err != nil {
+		c.jl.logger.Debug().Err(err).Str("path", c.wc.path).Msg("blobs read through go-git")
+		return
+	}
+	c.packed, c.hdr = b, &packReader{buf: make([]byte, 16)}
+}
+
+// expectedWrites counts the target's files that the index does not
+// already say are there, up to packedReadMin.
+func (c *checkout) expectedWrites() int {
+	if c.fresh {
+		return len(c.target)
+	}
+	n := 0
+	for p, l := range c.target {
+		if b := c.base.entries[p]; b == nil || b.Hash != l.hash || b.Mode != l.mode {
+			if n++; n >= packedReadMin {
+				break
+			}
+		}
+	}
+	return n
 }
 
 // placeAll places every path of the target, in order.
@@ -281,11 +323,17 @@ func (c *checkout) placeGitlink(p string, l leaf, full string, fi fs.FileInfo) e
 }
 
 // write puts the blob of l at full, replacing any non-directory there:
-// a file of at most asyncBlobMax bytes is read here and written by the
-// writers, anything else here.
+// a whole blob in a pack is read and written by the writers when they
+// read packs (see packedBlobs); otherwise a file of at most asyncBlobMax
+// bytes is read here and written by the writers, anything else here.
 func (c *checkout) write(p string, l leaf, full string) error {
 	if err := c.ensureParents(p); err != nil {
 		return err
+	}
+	if c.packed != nil && l.mode != filemode.Symlink {
+		if at, ok := c.packed.locate(l.hash, c.hdr); ok {
+			return c.w.submit(writeJob{p: p, full: full, l: l, packed: at, perm: filePerm(l.mode)})
+		}
 	}
 	blob, err := c.wc.repo.BlobObject(l.hash)
 	if err != nil {
@@ -334,6 +382,9 @@ func (c *checkout) wrote(j writeJob, fi fs.FileInfo) {
 	c.set(j.p, newEntry(j.p, j.l, fi))
 	c.mu.Lock()
 	c.written++
+	if j.packed.pack != nil {
+		c.fromPacks++
+	}
 	c.mu.Unlock()
 }
 

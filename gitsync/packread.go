@@ -169,16 +169,11 @@ func (p *packReader) entry() (packEntryHeader, error) {
 // inflate writes the entry's data, which must inflate to exactly size
 // bytes, to w, and returns the entry's CRC-32.
 func (p *packReader) inflate(w io.Writer, size int64) (uint32, error) {
-	var err error
-	if p.zr == nil {
-		p.zr, err = zlib.NewReader(p)
-	} else {
-		err = p.zr.(zlib.Resetter).Reset(p, nil)
-	}
+	zr, err := p.zlib()
 	if err != nil {
-		return 0, fmt.Errorf("%w: %w", packfile.ErrMalformedPackFile, err)
+		return 0, err
 	}
-	n, err := io.Copy(w, io.LimitReader(p.zr, size+1))
+	n, err := io.Copy(w, io.LimitReader(zr, size+1))
 	if err == nil && n != size {
 		err = fmt.Errorf("%w: inflates to more or less than its %d bytes", packfile.ErrMalformedPackFile, size)
 	}
@@ -187,6 +182,20 @@ func (p *packReader) inflate(w io.Writer, size int64) (uint32, error) {
 	}
 	p.summed()
 	return p.crc, nil
+}
+
+// zlib starts inflating the entry's data: the reader ends where it does.
+func (p *packReader) zlib() (io.Reader, error) {
+	var err error
+	if p.zr == nil {
+		p.zr, err = zlib.NewReader(p)
+	} else {
+		err = p.zr.(zlib.Resetter).Reset(p, nil)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", packfile.ErrMalformedPackFile, err)
+	}
+	return p.zr, nil
 }
 
 // trailer reads the pack's trailing checksum, which must be the sum of

@@ -22,11 +22,13 @@ const (
 	maxWriters = 4
 )
 
-// writeJob is one file for the writers: a blob read in full.
+// writeJob is one file for the writers: a blob read in full, or one the
+// writer reads from its pack.
 type writeJob struct {
 	p, full string
 	l       leaf
 	data    []byte
+	packed  blobAt
 	perm    fs.FileMode
 }
 
@@ -60,12 +62,22 @@ func startWriters(done func(writeJob, fs.FileInfo), fresh bool) *writers {
 
 func (w *writers) run() {
 	defer w.wg.Done()
+	var pr *packReader
 	for j := range w.jobs {
 		if w.failed() != nil {
 			continue // drain: the checkout stops at its next file
 		}
-		fi, err := writeBytes(j.full, j.data, j.perm, w.fresh)
-		w.putBuffer(j.data)
+		var fi fs.FileInfo
+		var err error
+		if j.packed.pack != nil {
+			if pr == nil {
+				pr = newPackReader(nil, nil, false)
+			}
+			fi, err = w.writePacked(j, pr)
+		} else {
+			fi, err = writeBytes(j.full, j.data, j.perm, w.fresh)
+			w.putBuffer(j.data)
+		}
 		if err != nil {
 			w.fail(fmt.Errorf("write %s: %w", j.p, err))
 			continue
@@ -80,6 +92,27 @@ func writeBytes(full string, data []byte, perm fs.FileMode, fresh bool) (fs.File
 		return nil, err
 	}
 	return os.Lstat(full)
+}
+
+// writePacked reads j's blob from its pack with pr and writes it: into a
+// buffer first, or, past asyncBlobMax, straight into the file.
+func (w *writers) writePacked(j writeJob, pr *packReader) (fs.FileInfo, error) {
+	if j.packed.size > asyncBlobMax {
+		r, err := j.packed.stream(pr)
+		if err == nil {
+			err = writeFile(j.full, r, j.perm, w.fresh)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return os.Lstat(j.full)
+	}
+	data, err := j.packed.read(pr, *w.bufs.Get().(*[]byte))
+	defer w.putBuffer(data)
+	if err != nil {
+		return nil, err
+	}
+	return writeBytes(j.full, data, j.perm, w.fresh)
 }
 
 // submit queues j, or returns the first error a writer met.

@@ -1,0 +1,255 @@
+package gitsync
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
+	"github.com/go-git/go-git/v5/plumbing/format/packfile"
+)
+
+// packedReadMin is the number of files a checkout must expect to write
+// before it reads their blobs from the packs itself: below it, decoding
+// every pack index again costs more than it saves.
+const packedReadMin = 256
+
+// packedBlobs reads whole blobs straight from a working copy's packs, on
+// any number of goroutines at once: a pack is read with pread, and each
+// reader inflates with its own zlib state. A checkout of thousands of
+// files spent most of its time reading blobs through go-git's storage,
+// which is for one goroutine at a time; with this the writers read and
+// inflate the blobs they write, on both cores, and skip go-git's copy of
+// each object.
+//
+// Only whole blobs are read here. A blob stored as a delta, or found in
+// no pack (loose), is read through go-git as before, which resolves
+// deltas through its cache of bases.
+type packedBlobs struct {
+	packs []*packedFile
+}
+
+// packedFile is one pack with its index, and the offsets of its entries
+// in order, so that an entry is read to its end and no further.
+type packedFile struct {
+	f    *os.File
+	idx  *idxfile.MemoryIndex
+	ends []int64 // the offsets of every entry, then of the trailer
+}
+
+// blobAt is where a whole blob is: its pack, its entry and its size.
+type blobAt struct {
+	pack     *packedFile
+	off, end int64
+	size     int64
+}
+
+// openPackedBlobs opens the packs of the repository at gitDir, with their
+// indexes. A pack without its index is left out (it is being written).
+func openPackedBlobs(gitDir string) (*packedBlobs, error) {
+	dir := filepath.Join(gitDir, "objects", "pack")
+	names, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	b := &packedBlobs{}
+	for _, n := range names {
+		name, ok := strings.CutSuffix(n.Name(), ".idx")
+		if !ok || !strings.HasPrefix(name, "pack-") {
+			continue
+		}
+		p, err := openPackedFile(filepath.Join(dir, name))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			b.close()
+			return nil, err
+		}
+		b.packs = append(b.packs, p)
+	}
+	return b, nil
+}
+
+// openPackedFile opens base.pack and decodes base.idx.
+func openPackedFile(base string) (*packedFile, error) {
+	f, err := os.Open(base + ".pack")
+	if err != nil {
+		return nil, err
+	}
+	p := &packedFile{f: f, idx: idxfile.NewMemoryIndex()}
+	if err := p.load(base + ".idx"); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("read %s.idx: %w", filepath.Base(base), err)
+	}
+	return p, nil
+}
+
+func (p *packedFile) load(idxPath string) error {
+	fi, err := os.Open(idxPath)
+	if err != nil {
+		return err
+	}
+	defer fi.Close()
+	if err := idxfile.NewDecoder(bufio.NewReaderSize(fi, packIndexBuffer)).Decode(p.idx); err != nil {
+		return err
+	}
+	n, err := p.idx.Count()
+	if err != nil {
+		return err
+	}
+	st, err := p.f.Stat()
+	if err != nil {
+		return err
+	}
+	if st.Size() < packHeaderSize+hashLen {
+		return packfile.ErrMalformedPackFile
+	}
+	p.ends = make([]int64, 0, n+1)
+	it, err := p.idx.Entries()
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for {
+		e, err := it.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		p.ends = append(p.ends, int64(e.Offset))
+	}
+	p.ends = append(p.ends, st.Size()-hashLen)
+	slices.Sort(p.ends)
+	return nil
+}
+
+func (b *packedBlobs) close() {
+	for _, p := range b.packs {
+		p.f.Close()
+	}
+	b.packs = nil
+}
+
+// locate finds blob h as a whole object in a pack, reading its entry's
+// header with hdr; ok is false when it is not there as one (a delta, or
+// not packed), and the caller reads it through go-git.
+func (b *packedBlobs) locate(h plumbing.Hash, hdr *packReader) (at blobAt, ok bool) {
+	for _, p := range b.packs {
+		off, err := p.idx.FindOffset(h)
+		if err != nil {
+			continue
+		}
+		end, found := p.entryEnd(off)
+		if !found {
+			return at, false
+		}
+		// A whole object's header is at most 10 bytes (type and a size of
+		// up to 63 bits).
+		hdr.reset(io.NewSectionReader(p.f, off, min(end-off, 16)), off)
+		eh, err := hdr.entry()
+		if err != nil || eh.typ != plumbing.BlobObject {
+			return at, false
+		}
+		return blobAt{pack: p, off: off, end: end, size: eh.size}, true
+	}
+	return at, false
+}
+
+// entryEnd is where the entry at off ends: where the next one starts.
+func (p *packedFile) entryEnd(off int64) (int64, bool) {
+	i, found := slices.BinarySearch(p.ends, off)
+	if !found || i+1 >= len(p.ends) {
+		return 0, false
+	}
+	return p.ends[i+1], true
+}
+
+// read inflates the blob at at into buf's storage (grown as needed) with
+// r, and returns its content.
+func (at blobAt) read(r *packReader, buf []byte) ([]byte, error) {
+	if err := at.open(r); err != nil {
+		return buf, err
+	}
+	w := sliceWriter{b: buf[:0]}
+	if int64(cap(w.b)) < at.size {
+		w.b = make([]byte, 0, max(at.size, 4<<10))
+	}
+	if _, err := r.inflate(&w, at.size); err != nil {
+		return w.b, fmt.Errorf("read blob at %d: %w", at.off, err)
+	}
+	return w.b, nil
+}
+
+// stream returns a reader of the blob's content, which fails unless the
+// entry inflates to exactly the blob's size.
+func (at blobAt) stream(r *packReader) (io.Reader, error) {
+	if err := at.open(r); err != nil {
+		return nil, err
+	}
+	zr, err := r.zlib()
+	if err != nil {
+		return nil, fmt.Errorf("read blob at %d: %w", at.off, err)
+	}
+	return &sizedReader{r: zr, left: at.size, off: at.off}, nil
+}
+
+// open positions r at the entry's data, checking its header again.
+func (at blobAt) open(r *packReader) error {
+	r.reset(io.NewSectionReader(at.pack.f, at.off, at.end-at.off), at.off)
+	eh, err := r.entry()
+	if err == nil && (eh.typ != plumbing.BlobObject || eh.size != at.size) {
+		err = fmt.Errorf("%w: entry changed since it was located", packfile.ErrMalformedPackFile)
+	}
+	if err != nil {
+		return fmt.Errorf("read blob at %d: %w", at.off, err)
+	}
+	return nil
+}
+
+// sizedReader reads exactly left bytes from r: more, or fewer before r
+// ends, is an error.
+type sizedReader struct {
+	r    io.Reader
+	left int64
+	off  int64
+}
+
+func (s *sizedReader) Read(p []byte) (int, error) {
+	if s.left == 0 {
+		// Read on to the end of the stream, where zlib checks its checksum.
+		var one [1]byte
+		for range 100 {
+			n, err := s.r.Read(one[:])
+			if n > 0 {
+				return 0, fmt.Errorf("%w: blob at %d inflates to more than its size", packfile.ErrMalformedPackFile, s.off)
+			}
+			if err != nil {
+				return 0, err
+			}
+		}
+		return 0, io.ErrNoProgress
+	}
+	if int64(len(p)) > s.left {
+		p = p[:s.left]
+	}
+	n, err := s.r.Read(p)
+	s.left -= int64(n)
+	if errors.Is(err, io.EOF) && s.left > 0 {
+		err = fmt.Errorf("%w: blob at %d inflates to less than its size", packfile.ErrMalformedPackFile, s.off)
+	} else if errors.Is(err, io.EOF) {
+		err = nil
+	}
+	return n, err
+}
+
+// hashLen is the length of a SHA-1, as a pack's trailer holds it.
+const hashLen = 20
