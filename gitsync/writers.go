@@ -3,9 +3,11 @@ package gitsync
 import (
 	"bytes"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"runtime"
 	"sync"
 
@@ -13,8 +15,13 @@ import (
 )
 
 const (
-	// writeQueue bounds the blobs read and waiting for a writer.
-	writeQueue = 8
+	// writeQueue bounds the files waiting for each writer. Most carry no
+	// data (the writer reads the blob from its pack), so the checkout's
+	// goroutine can run ahead over several directories.
+	writeQueue = 256
+	// heldBytes bounds the bytes of blobs read for the writers and not
+	// written yet (but for one larger blob alone).
+	heldBytes = 512 << 10
 	// asyncBlobMax is the largest blob handed to the writers; a larger
 	// one is streamed to its file by the checkout itself.
 	asyncBlobMax = 64 << 10
@@ -36,8 +43,16 @@ type writeJob struct {
 // creating files (mostly time in the kernel) overlaps reading the next
 // blobs from the object store, which only the checkout's goroutine does:
 // go-git's storage is not safe for concurrent use.
+//
+// The files of one directory all go to one writer. Creating a file locks
+// its directory, and two writers in one directory spent their time
+// waiting on each other, spinning (on ext4 without a journal, where
+// picking an inode number after mass deletes is slow, that was a sixth of
+// a first clone's samples); in two directories they create files at once.
 type writers struct {
-	jobs chan writeJob
+	queues []chan writeJob
+	held   *byteBudget
+	seed   maphash.Seed
 	// fresh says the checkout is the working copy's first (see writeFile).
 	fresh bool
 	wg    sync.WaitGroup
@@ -50,22 +65,25 @@ type writers struct {
 // startWriters starts the writers; done is called, from a writer, for
 // each file written. fresh says the checkout is the working copy's first.
 func startWriters(done func(writeJob, fs.FileInfo), fresh bool) *writers {
-	w := &writers{jobs: make(chan writeJob, writeQueue), done: done, fresh: fresh}
+	w := &writers{held: newByteBudget(heldBytes), seed: maphash.MakeSeed(), done: done, fresh: fresh}
 	w.bufs.New = func() any { return new([]byte) }
 	n := min(max(runtime.GOMAXPROCS(0), 2), maxWriters)
 	w.wg.Add(n)
 	for range n {
-		go w.run()
+		q := make(chan writeJob, writeQueue)
+		w.queues = append(w.queues, q)
+		go w.run(q)
 	}
 	return w
 }
 
-func (w *writers) run() {
+func (w *writers) run(jobs <-chan writeJob) {
 	defer w.wg.Done()
 	var pr *packReader
-	for j := range w.jobs {
+	for j := range jobs {
 		if w.failed() != nil {
-			continue // drain: the checkout stops at its next file
+			w.release(j) // drain: the checkout stops at its next file
+			continue
 		}
 		var fi fs.FileInfo
 		var err error
@@ -76,13 +94,21 @@ func (w *writers) run() {
 			fi, err = w.writePacked(j, pr)
 		} else {
 			fi, err = writeBytes(j.full, j.data, j.perm, w.fresh)
-			w.putBuffer(j.data)
+			w.release(j)
 		}
 		if err != nil {
 			w.fail(fmt.Errorf("write %s: %w", j.p, err))
 			continue
 		}
 		w.done(j, fi)
+	}
+}
+
+// release gives back what j held of the bytes read ahead.
+func (w *writers) release(j writeJob) {
+	if j.data != nil {
+		w.held.give(len(j.data))
+		w.putBuffer(j.data)
 	}
 }
 
@@ -120,13 +146,21 @@ func (w *writers) submit(j writeJob) error {
 	if err := w.failed(); err != nil {
 		return err
 	}
-	w.jobs <- j
+	w.held.take(len(j.data))
+	w.queues[w.queueOf(j.p)] <- j
 	return nil
+}
+
+// queueOf is the writer of p's directory.
+func (w *writers) queueOf(p string) int {
+	return int(maphash.String(w.seed, path.Dir(p)) % uint64(len(w.queues)))
 }
 
 // wait lets the writers finish what is queued and returns their first error.
 func (w *writers) wait() error {
-	close(w.jobs)
+	for _, q := range w.queues {
+		close(q)
+	}
 	w.wg.Wait()
 	return w.failed()
 }

@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/wh-gitd/wh-gitd/internal/testkit"
 )
@@ -103,5 +105,63 @@ func TestWriteFileFresh(t *testing.T) {
 				t.Errorf("the folder holds %v, want new old sub", got)
 			}
 		})
+	}
+}
+
+// TestWritersByDirectory: every file of a directory goes to the same
+// writer, and the directories are spread over all of them.
+func TestWritersByDirectory(t *testing.T) {
+	t.Parallel()
+	w := startWriters(func(writeJob, fs.FileInfo) {}, false)
+	defer w.wait()
+	if len(w.queues) < 2 {
+		t.Fatalf("%d writers", len(w.queues))
+	}
+	used := map[int]bool{}
+	for d := range 64 {
+		q := w.queueOf(fmt.Sprintf("src/d%d/a.go", d))
+		used[q] = true
+		for f := range 20 {
+			if got := w.queueOf(fmt.Sprintf("src/d%d/f%d.go", d, f)); got != q {
+				t.Fatalf("src/d%d: file %d to writer %d, the first to %d", d, f, got, q)
+			}
+		}
+	}
+	if len(used) != len(w.queues) {
+		t.Errorf("64 directories went to %d of %d writers", len(used), len(w.queues))
+	}
+}
+
+// TestWritersHoldFewBytes: while the writers are stuck, the checkout's
+// goroutine stops handing them blobs once heldBytes are waiting, however
+// long the queues.
+func TestWritersHoldFewBytes(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	stuck := make(chan struct{})
+	w := startWriters(func(writeJob, fs.FileInfo) { <-stuck }, false)
+	var submitted atomic.Int64
+	fed := make(chan struct{})
+	go func() {
+		defer close(fed)
+		for i := range 100 {
+			j := writeJob{p: fmt.Sprintf("d%d/f", i%10), full: filepath.Join(dir, fmt.Sprintf("f%d", i)),
+				data: make([]byte, asyncBlobMax), perm: 0o644}
+			if w.submit(j) != nil {
+				return
+			}
+			submitted.Add(1)
+		}
+	}()
+	time.Sleep(300 * time.Millisecond)
+	// Each writer holds one file (stuck after writing it); the rest wait
+	// in the queues within the budget.
+	if n, most := submitted.Load(), int64(len(w.queues)+heldBytes/asyncBlobMax); n > most {
+		t.Errorf("%d blobs of %d KB handed over with the writers stuck, want at most %d", n, asyncBlobMax>>10, most)
+	}
+	close(stuck)
+	<-fed
+	if err := w.wait(); err != nil || submitted.Load() != 100 {
+		t.Fatalf("wait = %v after %d of 100 submitted", err, submitted.Load())
 	}
 }
