@@ -9,22 +9,25 @@ import (
 // config is everything a run measures and how long it takes: fullConfig is
 // `go run ./bench`, smokeConfig the seconds-long check of every row.
 type config struct {
-	name          string
-	deadline      time.Duration // the whole run
-	conns         []int         // intake: connections per row
-	warmup        time.Duration // intake: not counted, per row
-	intake        time.Duration // intake: counted, per row
-	idleWait      time.Duration // idle memory is read this long after start
-	latencyN      int           // deliveries of the delivery → command row
-	burstN        int           // pushes of the burst row
-	burstConns    int
-	small, large  shape
-	depths        []int // git sync depths compared (1 = wh-gitd's default)
-	reps          int   // repetitions of each git sync scenario (median reported)
-	repsLarge     int   // the same for the large repository
-	repsLargeFull int   // the same for the large repository's full-history scenarios
-	nodeModules   int   // ignored files in node_modules/
-	series        int   // full-history syncs in a row (the slowest is reported)
+	name         string
+	deadline     time.Duration // the whole run
+	conns        []int         // intake: connections per row
+	warmup       time.Duration // intake: not counted, per row
+	intake       time.Duration // intake: counted, per row
+	idleWait     time.Duration // idle memory is read this long after start
+	latencyN     int           // deliveries of the delivery → command row
+	burstN       int           // pushes of the burst row
+	burstConns   int
+	small, large shape
+	depths       []int // git sync depths compared (1 = wh-gitd's default)
+	// reps: repetitions of each git sync scenario (median reported), a
+	// multiple of the three tools, so that each goes first, second and
+	// last as often as the others (see syncBench.compare).
+	reps          int
+	repsLarge     int // the same for the large repository
+	repsLargeFull int // the same for the large repository's full-history scenarios
+	nodeModules   int // ignored files in node_modules/
+	series        int // full-history syncs in a row (the slowest is reported)
 	cacheDir      string
 	gctrace       bool
 	env           []string      // added to wh-gitd's and wh-git-trigger's environment
@@ -40,7 +43,7 @@ func fullConfig() config {
 			assets: 4, assetSize: 24 << 10, assetEvery: 50, sideAt: 150, sideCommits: 5},
 		large: shape{name: "large", baseFiles: 15000, commits: 5000, addEvery: 1, editFiles: 3, lines: 40,
 			assets: 40, assetSize: 224 << 10, assetEvery: 4, sideAt: 2000, sideCommits: 10},
-		depths: []int{1, 0}, reps: 7, repsLarge: 5, repsLargeFull: 3, nodeModules: 20_000, series: 30,
+		depths: []int{1, 0}, reps: 9, repsLarge: 6, repsLargeFull: 3, nodeModules: 20_000, series: 30,
 		cacheDir: defaultCache(), quietWait: 2 * time.Minute,
 	}
 }

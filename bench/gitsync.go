@@ -99,7 +99,11 @@ func (b *syncBench) counted(ctx context.Context, f func(context.Context) (sample
 }
 
 // compare runs prep, then the tools (in rotating order), reps times, and
-// returns the medians.
+// returns the medians. The order matters on some file systems: ext4
+// without a journal (this machine's) scans past every inode freed in the
+// last minute to create a file, so a first clone made after the other
+// tools deleted their working copies pays for their deletes too. With
+// reps a multiple of three, each tool takes each place equally often.
 func (b *syncBench) compare(ctx context.Context, name string, prep func(ctx context.Context) error,
 	wh, git, daemon func(context.Context) (sample, error)) scenario {
 	sc := scenario{name: name}

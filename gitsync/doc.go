@@ -24,7 +24,11 @@
 // survives unless Target.Clean asks for `git clean -ffdx`. Local edits are
 // found from the index's stat data; the working tree is never walked except
 // for a clean. Content is written byte for byte as stored: no smudge filters,
-// no line-ending conversion, no Git LFS.
+// no line-ending conversion, no Git LFS. Files are created by writers on
+// goroutines of their own, one directory to one writer; in a checkout of
+// many files they read the whole blobs from the packs themselves
+// (blobread.go), so that inflating runs on every core beside the file
+// creation.
 //
 // Fetches speak upload-pack through go-git's transports but build the
 // request here, asking for a thin pack (which go-git's own fetch never
