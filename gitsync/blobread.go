@@ -2,6 +2,7 @@ package gitsync
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -112,20 +113,23 @@ func (p *packedFile) load(idxPath string) error {
 		return packfile.ErrMalformedPackFile
 	}
 	p.ends = make([]int64, 0, n+1)
-	it, err := p.idx.Entries()
-	if err != nil {
-		return err
+	// The offsets straight from the index's tables: its entry iterator
+	// allocates an entry for each object.
+	for _, b := range p.idx.Offset32 {
+		for i := 0; i+4 <= len(b); i += 4 {
+			off := int64(binary.BigEndian.Uint32(b[i:]))
+			if off&(1<<31) != 0 {
+				k := (off &^ (1 << 31)) * 8
+				if k+8 > int64(len(p.idx.Offset64)) {
+					return packfile.ErrMalformedPackFile
+				}
+				off = int64(binary.BigEndian.Uint64(p.idx.Offset64[k:]))
+			}
+			p.ends = append(p.ends, off)
+		}
 	}
-	defer it.Close()
-	for {
-		e, err := it.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		p.ends = append(p.ends, int64(e.Offset))
+	if int64(len(p.ends)) != n {
+		return fmt.Errorf("%w: %d offsets for %d objects", packfile.ErrMalformedPackFile, len(p.ends), n)
 	}
 	p.ends = append(p.ends, st.Size()-hashLen)
 	slices.Sort(p.ends)
