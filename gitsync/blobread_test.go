@@ -274,3 +274,47 @@ func TestCheckoutWritesFromPacks(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckoutStopsAtADamagedBlob: a whole blob that fails to inflate
+// stops the checkout with an error naming its file, and the index written
+// after it still describes the disk (git diff-files finds nothing), so
+// that the next sync carries on from there.
+func TestCheckoutStopsAtADamagedBlob(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.up.CommitFiles(t, "main", packedFiles(6), "first")
+	f.sync(t, f.target())
+	f.up.CommitFiles(t, "main", packedFiles(7), "second")
+	wc, commit, jl := openFetched(t, f)
+	gitDir := filepath.Join(f.path, ".git")
+	fetched := verifyPack(t, gitDir)
+	// Damage the blob of a file near the end of the checkout's order.
+	want := strings.Fields(gitOut(t, f.path, "ls-tree", commit.String(), "d6/f286.txt"))[2]
+	po, ok := fetched[plumbing.NewHash(want)]
+	if !ok || po.delta {
+		t.Fatalf("d6/f286.txt's blob %s is not a whole packed blob (%+v)", want, po)
+	}
+	pack := strings.TrimSuffix(po.packIndex, ".idx") + ".pack"
+	b, err := os.ReadFile(pack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[po.off+po.inPack/2] ^= 0x5a
+	if err := os.WriteFile(pack, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	co, err := newCheckout(context.Background(), wc, wc.headCommit(), commit, jl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = co.run()
+	if err == nil || !strings.Contains(err.Error(), "d6/f286.txt") {
+		t.Fatalf("run = %v, want the failure of d6/f286.txt", err)
+	}
+	if co.fromPacks == 0 {
+		t.Error("no file was written from the packs before the failure")
+	}
+	if out, err := exec.Command("git", "-C", f.path, "diff-files", "--name-only").CombinedOutput(); err != nil || len(out) != 0 {
+		t.Errorf("the index does not describe the disk after the failure: %v\n%s", err, out)
+	}
+}
