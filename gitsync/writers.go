@@ -22,8 +22,10 @@ const (
 	// heldBytes bounds the bytes of blobs read for the writers and not
 	// written yet (but for one larger blob alone).
 	heldBytes = 512 << 10
-	// asyncBlobMax is the largest blob handed to the writers; a larger
-	// one is streamed to its file by the checkout itself.
+	// asyncBlobMax is the largest blob read in full for a writer (by the
+	// checkout through go-git, or by a writer from its pack); a larger one
+	// is streamed into its file, by the writer when it is in a pack, else
+	// by the checkout itself.
 	asyncBlobMax = 64 << 10
 	// maxWriters bounds the goroutines creating files.
 	maxWriters = 4
@@ -41,8 +43,9 @@ type writeJob struct {
 
 // writers create the files of a checkout on their own goroutines, so that
 // creating files (mostly time in the kernel) overlaps reading the next
-// blobs from the object store, which only the checkout's goroutine does:
-// go-git's storage is not safe for concurrent use.
+// blobs. A whole blob in a pack the writer reads itself (packedBlobs);
+// any other the checkout's goroutine reads through go-git, whose storage
+// is for one goroutine at a time, and hands over.
 //
 // The files of one directory all go to one writer. Creating a file locks
 // its directory, and two writers in one directory spent their time
