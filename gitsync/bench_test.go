@@ -33,17 +33,15 @@ func benchFixture(b *testing.B, depth int) (*fixture, Target) {
 }
 
 // BenchmarkSync measures a no-op and a one-commit incremental sync over a
-// file-path remote (git-upload-pack is spawned each time), shallow
-// (depth 1) and full (depth 0). A shallow fetch brings the whole tree again:
-// go-git cannot ask for a thin pack.
+// file-path remote (read in this process, see fetchLocal), shallow (depth
+// 1) and full (depth 0), each followed by the upkeep the runner runs after
+// the commands.
 func BenchmarkSync(b *testing.B) {
 	for _, depth := range []int{1, 0} {
 		b.Run(fmt.Sprintf("depth%d/noop", depth), func(b *testing.B) {
 			f, tg := benchFixture(b, depth)
 			for b.Loop() {
-				if _, err := f.s.Sync(context.Background(), tg, nil); err != nil {
-					b.Fatal(err)
-				}
+				syncAndUpkeep(b, f, tg)
 			}
 		})
 		b.Run(fmt.Sprintf("depth%d/incremental", depth), func(b *testing.B) {
@@ -57,10 +55,17 @@ func BenchmarkSync(b *testing.B) {
 					fmt.Sprintf("src/new/%d.php", n):                    "new",
 				}, "change")
 				b.StartTimer()
-				if _, err := f.s.Sync(context.Background(), tg, nil); err != nil {
-					b.Fatal(err)
-				}
+				syncAndUpkeep(b, f, tg)
 			}
 		})
+	}
+}
+
+func syncAndUpkeep(b *testing.B, f *fixture, tg Target) {
+	if _, err := f.s.Sync(context.Background(), tg, nil); err != nil {
+		b.Fatal(err)
+	}
+	if err := f.s.Maintain(context.Background(), tg.Path, nil); err != nil {
+		b.Fatal(err)
 	}
 }

@@ -90,6 +90,9 @@ func newCheckout(ctx context.Context, wc *workingCopy, prev, commit plumbing.Has
 // carries the target's cache-tree once the whole target is in place, and
 // is written for it alone when it lacked that one.
 func (c *checkout) run() error {
+	if c.inPlace() {
+		return nil
+	}
 	lock, err := lockIndex(c.wc.gitDir)
 	if err != nil {
 		return err
@@ -157,6 +160,49 @@ func (c *checkout) expectedWrites() int {
 		}
 	}
 	return n
+}
+
+// inPlace reports whether nothing is to be written, the index included:
+// the index already describes the target (its entries and, when the
+// target has one, its cache-tree) and every file's stat data is as the
+// index recorded it, as for a no-op sync of an untouched working copy. It
+// writes nothing, so it takes no lock; any doubt (a changed stat, a racily
+// clean entry, a missing file) leaves the decision to the full checkout,
+// which takes the lock and looks again.
+func (c *checkout) inPlace() bool {
+	if c.fresh || len(c.base.entries) != len(c.target) || c.tree != nil && !c.fromIndex {
+		return false
+	}
+	paths := make([]string, 0, len(c.target))
+	for p, l := range c.target {
+		if b := c.base.entries[p]; b == nil || b.Hash != l.hash || b.Mode != l.mode {
+			return false
+		}
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	c.pre = startPreload(paths, c.full)
+	defer func() { c.pre = nil }()
+	for i, p := range paths {
+		if i%ctxCheckEvery == ctxCheckEvery-1 && c.ctx.Err() != nil {
+			return false
+		}
+		_, fi, err := c.lstatAt(i, p)
+		if err != nil || fi == nil {
+			return false
+		}
+		b := c.base.entries[p]
+		if b.Mode == filemode.Submodule {
+			if !fi.IsDir() {
+				return false
+			}
+			continue
+		}
+		if !matchesMode(b.Mode, fi) || !statClean(b, fi, c.base.modTime) {
+			return false
+		}
+	}
+	return true
 }
 
 // placeAll places every path of the target, in order.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -36,7 +37,7 @@ const redundantPackCheck = 3
 // deals with. It does nothing once ctx is done, or while a killed sync's
 // marker is present (the next Sync repairs the repository first).
 func (s *Syncer) Maintain(ctx context.Context, path string, log io.Writer) error {
-	if ctx.Err() != nil || wasInterrupted(path) {
+	if ctx.Err() != nil || wasInterrupted(path) || !upkeepDue(filepath.Join(path, ".git")) {
 		return nil
 	}
 	jl := newJobLog(log, nil)

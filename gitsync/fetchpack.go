@@ -53,7 +53,7 @@ func fetchSpec(ctx context.Context, wc *workingCopy, rem *remote, spec config.Re
 			return err
 		}
 	}
-	return wc.repo.Storer.SetReference(plumbing.NewHashReference(spec.Dst(""), want))
+	return setReference(wc.repo.Storer, plumbing.NewHashReference(spec.Dst(""), want))
 }
 
 // uploadPackSession opens the transport to the remote as go-git's own

@@ -81,7 +81,7 @@ func fetchLocal(ctx context.Context, wc *workingCopy, dir string, spec config.Re
 			return err
 		}
 	}
-	return wc.repo.Storer.SetReference(plumbing.NewHashReference(spec.Dst(""), want))
+	return setReference(wc.repo.Storer, plumbing.NewHashReference(spec.Dst(""), want))
 }
 
 // copyObjects stores what the working copy lacks of want at depth.

@@ -17,6 +17,7 @@ import (
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
+	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/storage/filesystem"
 )
 
@@ -309,16 +310,26 @@ func setHead(wc *workingCopy, ref string, commit plumbing.Hash) error {
 	name := plumbing.ReferenceName(ref)
 	st := wc.repo.Storer
 	if !name.IsBranch() {
-		if err := st.SetReference(plumbing.NewHashReference(plumbing.HEAD, commit)); err != nil {
+		if err := setReference(st, plumbing.NewHashReference(plumbing.HEAD, commit)); err != nil {
 			return fmt.Errorf("set HEAD to %s: %w", short(commit), err)
 		}
 		return nil
 	}
-	if err := st.SetReference(plumbing.NewHashReference(name, commit)); err != nil {
+	if err := setReference(st, plumbing.NewHashReference(name, commit)); err != nil {
 		return fmt.Errorf("set %s to %s: %w", name, short(commit), err)
 	}
-	if err := st.SetReference(plumbing.NewSymbolicReference(plumbing.HEAD, name)); err != nil {
+	if err := setReference(st, plumbing.NewSymbolicReference(plumbing.HEAD, name)); err != nil {
 		return fmt.Errorf("set HEAD to %s: %w", name, err)
 	}
 	return nil
+}
+
+// setReference stores ref unless the repository already has it exactly
+// so: a sync that changes nothing rewrites no file in .git.
+func setReference(st storer.ReferenceStorer, ref *plumbing.Reference) error {
+	cur, err := st.Reference(ref.Name())
+	if err == nil && cur.Type() == ref.Type() && cur.Hash() == ref.Hash() && cur.Target() == ref.Target() {
+		return nil
+	}
+	return st.SetReference(ref)
 }

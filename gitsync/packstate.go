@@ -23,8 +23,10 @@ type packState struct {
 }
 
 // readPackState reads what the last upkeep left; empty if unknown.
-func readPackState(wc *workingCopy) packState {
-	b, err := os.ReadFile(filepath.Join(wc.gitDir, packStateFile))
+func readPackState(wc *workingCopy) packState { return readPackStateAt(wc.gitDir) }
+
+func readPackStateAt(gitDir string) packState {
+	b, err := os.ReadFile(filepath.Join(gitDir, packStateFile))
 	if err != nil {
 		return packState{}
 	}
@@ -70,6 +72,31 @@ func writePackState(wc *workingCopy, pos storer.PackedObjectStorer, last packSta
 		b.WriteString(p.String() + "\n")
 	}
 	_ = os.WriteFile(filepath.Join(wc.gitDir, packStateFile), []byte(b.String()), 0o644)
+}
+
+// upkeepDue reports, from the git dir's files alone, whether upkeep has
+// anything to look at: what a failed pack write left, or packs other than
+// those the last upkeep left (as go-git lists them: pack-<hash>.pack).
+// Upkeep after a sync that fetched nothing then opens nothing and writes
+// nothing, not even the syncing marker.
+func upkeepDue(gitDir string) bool {
+	entries, err := os.ReadDir(filepath.Join(gitDir, "objects", "pack"))
+	if err != nil {
+		return true
+	}
+	var packs []plumbing.Hash
+	for _, e := range entries {
+		n := e.Name()
+		if strings.HasPrefix(n, "tmp_pack_") {
+			return true
+		}
+		if strings.HasPrefix(n, "pack-") && strings.HasSuffix(n, ".pack") {
+			if h := plumbing.NewHash(n[5 : len(n)-5]); !h.IsZero() {
+				packs = append(packs, h)
+			}
+		}
+	}
+	return !readPackStateAt(gitDir).same(packs)
 }
 
 // removeTempPacks deletes the temporary files of pack writes that failed
