@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
@@ -124,17 +127,38 @@ func (ps *packScan) scanEntry(p *packReader) error {
 	return nil
 }
 
+// resolveWorkers is how many goroutines resolve a pack's deltas, as git's
+// index-pack resolves on a thread per core: each walks the deltas built on
+// one whole object at a time, with its own chain and share of the limit.
+var resolveWorkers = min(runtime.GOMAXPROCS(0), 4)
+
+// resolveAlone is the number of entries under which one goroutine
+// resolves them.
+const resolveAlone = 256
+
 // resolver is the second read: it walks from the whole objects down their
 // deltas, adding every object to the index.
 type resolver struct {
 	ps    *packScan
 	f     io.ReaderAt // the whole (completed) pack
-	pr    *packReader
 	idx   *idxfile.Writer
+	limit int64
+	// workers is resolveWorkers (tests set it).
+	workers int
+	// mu guards ps.byRef; refsLeft is its length, read without the lock
+	// when no ref-delta is left (the usual pack: deltas by offset).
+	mu       sync.Mutex
+	refsLeft atomic.Int64
+	done     atomic.Int64
+}
+
+// chainWalk is one goroutine's walk: the chain of the delta it resolves.
+type chainWalk struct {
+	r     *resolver
+	pr    *packReader
 	limit int64
 	chain []link // the bases of the delta being resolved, root first
 	held  int64  // bytes held in chain
-	done  int
 	delta []byte // the last delta read
 }
 
@@ -146,22 +170,54 @@ type link struct {
 }
 
 // newResolver resolves the entries of ps, reading contents from f, the
-// pack, and adding each object to idx.
+// pack, and adding each object to idx (whose Add takes a lock), holding
+// at most limit bytes of bases in all.
 func newResolver(ps *packScan, f io.ReaderAt, idx *idxfile.Writer, limit int64) *resolver {
-	return &resolver{ps: ps, f: f, pr: newPackReader(nil, nil, false), idx: idx, limit: limit}
+	r := &resolver{ps: ps, f: f, idx: idx, limit: limit, workers: resolveWorkers}
+	r.refsLeft.Store(int64(len(ps.byRef)))
+	return r
 }
 
 // resolveFrom resolves the whole objects from entry from on, and the
-// deltas built on them.
+// deltas built on them, on up to resolveWorkers goroutines that take the
+// whole objects in turn. Each delta is resolved by the goroutine that
+// walks its base, so no two write the same entry.
 func (r *resolver) resolveFrom(from int) error {
-	for i := from; i < len(r.ps.entries); i++ {
-		if e := &r.ps.entries[i]; !e.isDelta() {
-			if err := r.visit(int32(i), nil); err != nil {
-				return err
-			}
-		}
+	n := r.workers
+	if len(r.ps.entries)-from < resolveAlone {
+		n = 1
 	}
-	return nil
+	var (
+		next  atomic.Int64
+		stop  atomic.Bool
+		once  sync.Once
+		first error
+		wg    sync.WaitGroup
+	)
+	next.Store(int64(from))
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := &chainWalk{r: r, pr: newPackReader(nil, nil, false), limit: r.limit / int64(n)}
+			for !stop.Load() {
+				i := next.Add(1) - 1
+				if i >= int64(len(r.ps.entries)) {
+					return
+				}
+				if r.ps.entries[i].isDelta() {
+					continue
+				}
+				if err := w.visit(int32(i), nil); err != nil {
+					once.Do(func() { first = err })
+					stop.Store(true)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return first
 }
 
 // missing are the bases of the ref-deltas not resolved yet, sorted: after
@@ -174,37 +230,52 @@ func (r *resolver) missing() []plumbing.Hash {
 
 // complete reports an entry that no base resolved.
 func (r *resolver) complete() error {
-	if left := len(r.ps.entries) - r.done; left != 0 {
+	if left := len(r.ps.entries) - int(r.done.Load()); left != 0 {
 		return fmt.Errorf("%w: %d of %d entries", errBaseNotFound, left, len(r.ps.entries))
 	}
 	return nil
 }
 
+// refKids takes the ref-deltas built on the object h: a ref-delta is
+// resolved once, from the first object of its base's hash (the pack may
+// hold the base twice).
+func (r *resolver) refKids(h plumbing.Hash) []int32 {
+	if r.refsLeft.Load() == 0 {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	kids, ok := r.ps.byRef[h]
+	if ok {
+		delete(r.ps.byRef, h)
+		r.refsLeft.Add(-1)
+	}
+	return kids
+}
+
 // visit adds entry i, whose content is data (nil: not read yet), to the
 // index and resolves the deltas built on it.
-func (r *resolver) visit(i int32, data []byte) error {
+func (w *chainWalk) visit(i int32, data []byte) error {
+	r := w.r
 	e := &r.ps.entries[i]
 	r.idx.Add(e.hash, uint64(e.off), e.crc)
-	r.done++
-	kids := r.ps.byRef[e.hash]
+	r.done.Add(1)
+	kids := r.refKids(e.hash)
 	if e.kid == noEntry && len(kids) == 0 {
 		return nil
 	}
-	if len(r.chain) >= maxDeltaDepth {
+	if len(w.chain) >= maxDeltaDepth {
 		return fmt.Errorf("%w: delta chain longer than %d", packfile.ErrMalformedPackFile, maxDeltaDepth)
 	}
-	// A ref-delta is resolved once, from the first object of its base's
-	// hash (the pack may hold the base twice).
-	delete(r.ps.byRef, e.hash)
-	r.push(i, data)
-	defer r.pop()
+	w.push(i, data)
+	defer w.pop()
 	for k := e.kid; k != noEntry; k = r.ps.entries[k].next {
-		if err := r.resolve(k); err != nil {
+		if err := w.resolve(k); err != nil {
 			return err
 		}
 	}
 	for _, k := range kids {
-		if err := r.resolve(k); err != nil {
+		if err := w.resolve(k); err != nil {
 			return err
 		}
 	}
@@ -213,105 +284,106 @@ func (r *resolver) visit(i int32, data []byte) error {
 
 // resolve makes delta k's content from the top of the chain, hashes it and
 // visits it.
-func (r *resolver) resolve(k int32) error {
-	base, err := r.top()
+func (w *chainWalk) resolve(k int32) error {
+	base, err := w.top()
 	if err != nil {
 		return err
 	}
-	data, err := r.apply(k, base)
+	data, err := w.apply(k, base)
 	if err != nil {
 		return err
 	}
 	// A delta keeps its entry's type: its object's is its chain's root's.
-	e := &r.ps.entries[k]
-	e.hash = plumbing.ComputeHash(r.ps.entries[r.chain[0].i].typ, data)
-	return r.visit(k, data)
+	e := &w.r.ps.entries[k]
+	e.hash = plumbing.ComputeHash(w.r.ps.entries[w.chain[0].i].typ, data)
+	return w.visit(k, data)
 }
 
 // apply reads delta k and applies it to base.
-func (r *resolver) apply(k int32, base []byte) ([]byte, error) {
-	if err := r.read(k, &r.delta); err != nil {
+func (w *chainWalk) apply(k int32, base []byte) ([]byte, error) {
+	if err := w.read(k, &w.delta); err != nil {
 		return nil, err
 	}
-	out, err := packfile.PatchDelta(base, r.delta)
+	out, err := packfile.PatchDelta(base, w.delta)
 	if err != nil {
-		return nil, fmt.Errorf("apply delta at %d: %w", r.ps.entries[k].off, err)
+		return nil, fmt.Errorf("apply delta at %d: %w", w.r.ps.entries[k].off, err)
 	}
 	return out, nil
 }
 
 // read inflates entry i into *buf.
-func (r *resolver) read(i int32, buf *[]byte) error {
-	e := &r.ps.entries[i]
-	end := r.ps.end
-	if int(i)+1 < len(r.ps.entries) {
-		end = r.ps.entries[i+1].off
+func (w *chainWalk) read(i int32, buf *[]byte) error {
+	ps := w.r.ps
+	e := &ps.entries[i]
+	end := ps.end
+	if int(i)+1 < len(ps.entries) {
+		end = ps.entries[i+1].off
 	}
-	r.pr.reset(io.NewSectionReader(r.f, e.off, end-e.off), e.off)
-	w := sliceWriter{b: (*buf)[:0]}
-	if cap(w.b) < int(e.size) {
-		w.b = make([]byte, 0, e.size)
+	w.pr.reset(io.NewSectionReader(w.r.f, e.off, end-e.off), e.off)
+	sw := sliceWriter{b: (*buf)[:0]}
+	if cap(sw.b) < int(e.size) {
+		sw.b = make([]byte, 0, e.size)
 	}
-	_, err := r.pr.entry()
+	_, err := w.pr.entry()
 	if err == nil {
-		_, err = r.pr.inflate(&w, e.size)
+		_, err = w.pr.inflate(&sw, e.size)
 	}
 	if err != nil {
 		return fmt.Errorf("read entry at %d: %w", e.off, err)
 	}
-	*buf = w.b
+	*buf = sw.b
 	return nil
 }
 
 // push adds entry i with its content to the chain, dropping the contents
 // of the oldest links while the chain holds more than the limit.
-func (r *resolver) push(i int32, data []byte) {
-	r.chain = append(r.chain, link{i: i, data: data})
-	r.held += int64(len(data))
-	r.trim()
+func (w *chainWalk) push(i int32, data []byte) {
+	w.chain = append(w.chain, link{i: i, data: data})
+	w.held += int64(len(data))
+	w.trim()
 }
 
 // trim drops the contents of the oldest links while the chain holds more
 // than the limit; the last link's is in use.
-func (r *resolver) trim() {
-	for j := 0; r.held > r.limit && j < len(r.chain)-1; j++ {
-		r.held -= int64(len(r.chain[j].data))
-		r.chain[j].data = nil
+func (w *chainWalk) trim() {
+	for j := 0; w.held > w.limit && j < len(w.chain)-1; j++ {
+		w.held -= int64(len(w.chain[j].data))
+		w.chain[j].data = nil
 	}
 }
 
-func (r *resolver) pop() {
-	r.held -= int64(len(r.chain[len(r.chain)-1].data))
-	r.chain = r.chain[:len(r.chain)-1]
+func (w *chainWalk) pop() {
+	w.held -= int64(len(w.chain[len(w.chain)-1].data))
+	w.chain = w.chain[:len(w.chain)-1]
 }
 
 // top is the content of the chain's last object, made again from the
 // nearest link that still holds its content (or from the root's entry)
 // when it was dropped or never read.
-func (r *resolver) top() ([]byte, error) {
-	last := len(r.chain) - 1
-	if d := r.chain[last].data; d != nil {
+func (w *chainWalk) top() ([]byte, error) {
+	last := len(w.chain) - 1
+	if d := w.chain[last].data; d != nil {
 		return d, nil
 	}
 	j := last
-	for j > 0 && r.chain[j].data == nil {
+	for j > 0 && w.chain[j].data == nil {
 		j--
 	}
-	data := r.chain[j].data
+	data := w.chain[j].data
 	if data == nil { // j is the root: a whole object
-		if err := r.read(r.chain[j].i, &data); err != nil {
+		if err := w.read(w.chain[j].i, &data); err != nil {
 			return nil, err
 		}
 	}
 	for j++; j <= last; j++ {
 		var err error
-		if data, err = r.apply(r.chain[j].i, data); err != nil {
+		if data, err = w.apply(w.chain[j].i, data); err != nil {
 			return nil, err
 		}
 	}
-	r.chain[last].data = data
-	r.held += int64(len(data))
-	r.trim()
+	w.chain[last].data = data
+	w.held += int64(len(data))
+	w.trim()
 	return data, nil
 }
 

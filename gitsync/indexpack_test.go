@@ -6,6 +6,7 @@ import (
 	"crypto/sha1"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -21,9 +22,9 @@ import (
 )
 
 // indexOurs indexes the pack at path as a received pack is (scanPack, then
-// resolveDeltas with the given limit on held bases) and returns the
-// encoded index.
-func indexOurs(t *testing.T, path string, limit int64) ([]byte, error) {
+// a resolver with the given limit on held bases and number of goroutines)
+// and returns the encoded index.
+func indexOurs(t *testing.T, path string, limit int64, workers int) ([]byte, error) {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -39,6 +40,7 @@ func indexOurs(t *testing.T, path string, limit int64) ([]byte, error) {
 		t.Fatal(err)
 	}
 	res := newResolver(ps, f, idx, limit)
+	res.workers = workers
 	if err := errors.Join(res.resolveFrom(0), res.complete()); err != nil {
 		return nil, err
 	}
@@ -66,37 +68,59 @@ func packOf(t *testing.T, up *gitsynctest.Upstream, args ...string) string {
 	return prefix + "-" + strings.TrimSpace(out) + ".pack"
 }
 
+// TestIndexPackAsGit compares our index of packs git wrote with git's own,
+// byte for byte, resolving on one goroutine and on four: a long chain of
+// one file, and a wide history whose many files each have their own
+// chains, so that the goroutines walk different whole objects at once
+// (and, for deltas by hash, take their bases' deltas from one shared map).
 func TestIndexPackAsGit(t *testing.T) {
 	t.Parallel()
-	up := gitsynctest.NewUpstream(t)
-	deltaChain(t, up)
-	up.Commit(t, "main", map[string]string{"empty.txt": "", "moved/big.txt": bigText(7, 3000)}, "empty and moved")
+	long := gitsynctest.NewUpstream(t)
+	deltaChain(t, long)
+	long.Commit(t, "main", map[string]string{"empty.txt": "", "moved/big.txt": bigText(7, 3000)}, "empty and moved")
+	wide := gitsynctest.NewUpstream(t)
+	files := map[string]string{}
+	for v := range 12 {
+		for i := range 30 {
+			files[fmt.Sprintf("d%d/f%02d.txt", i%3, i)] = edit(bigText(uint64(i), 300), v*20, fmt.Sprint("v", v))
+		}
+		wide.Commit(t, "main", files, fmt.Sprint("version ", v))
+	}
 	tests := []struct {
 		name  string
+		up    *gitsynctest.Upstream
 		args  []string
 		limit int64
 	}{
-		{"offset deltas, 200 deep", []string{"--delta-base-offset", "--depth=200", "--window=250"}, heldLimit},
-		{"deltas by hash", []string{"--depth=200", "--window=250"}, heldLimit},
-		{"offset deltas, every base made again", []string{"--delta-base-offset", "--depth=200", "--window=250"}, 1},
-		{"deltas by hash, every base made again", []string{"--depth=200", "--window=250"}, 1},
-		{"no deltas", []string{"--depth=0"}, heldLimit},
+		{"offset deltas, 200 deep", long, []string{"--delta-base-offset", "--depth=200", "--window=250"}, heldLimit},
+		{"deltas by hash", long, []string{"--depth=200", "--window=250"}, heldLimit},
+		{"offset deltas, every base made again", long, []string{"--delta-base-offset", "--depth=200", "--window=250"}, 1},
+		{"deltas by hash, every base made again", long, []string{"--depth=200", "--window=250"}, 1},
+		{"no deltas", long, []string{"--depth=0"}, heldLimit},
+		{"wide, offset deltas", wide, []string{"--delta-base-offset"}, heldLimit},
+		{"wide, deltas by hash", wide, nil, heldLimit},
+		{"wide, deltas by hash, every base made again", wide, nil, 1},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			pack := packOf(t, up, tt.args...)
-			got, err := indexOurs(t, pack, tt.limit)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, err := os.ReadFile(strings.TrimSuffix(pack, ".pack") + ".idx")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Fatalf("index differs from git's: %d bytes, git's %d", len(got), len(want))
-			}
-		})
+		pack := packOf(t, tt.up, tt.args...)
+		want, err := os.ReadFile(strings.TrimSuffix(pack, ".pack") + ".idx")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, workers := range []int{1, 4} {
+			t.Run(fmt.Sprintf("%s, %d goroutines", tt.name, workers), func(t *testing.T) {
+				got, err := indexOurs(t, pack, tt.limit, workers)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Fatalf("index differs from git's: %d bytes, git's %d", len(got), len(want))
+				}
+			})
+		}
+	}
+	if n := strings.Count(wide.Git(t, "rev-list", "--objects", "--all"), "\n"); n < resolveAlone {
+		t.Errorf("the wide history has %d objects: too few to be resolved by several goroutines", n)
 	}
 }
 
@@ -225,7 +249,7 @@ func FuzzIndexPack(f *testing.F) {
 		if err := os.WriteFile(path, pack, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if got, err := indexOurs(t, path, 64); err == nil && len(got) == 0 {
+		if got, err := indexOurs(t, path, 64, resolveWorkers); err == nil && len(got) == 0 {
 			t.Fatal("an accepted pack without an index")
 		}
 	})
