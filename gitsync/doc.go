@@ -23,8 +23,10 @@
 // every other untracked or ignored file (.env, node_modules/, uploads/)
 // survives unless Target.Clean asks for `git clean -ffdx`. Local edits are
 // found from the index's stat data; the working tree is never walked except
-// for a clean. Content is written byte for byte as stored: no smudge filters,
-// no line-ending conversion, no Git LFS. Files are created by writers on
+// for a clean. A sync that finds the index and the files already at the
+// commit writes nothing in .git (no lock, no ref) beyond its own marker.
+// Content is written byte for byte as stored: no smudge filters, no
+// line-ending conversion, no Git LFS. Files are created by writers on
 // goroutines of their own, one directory to one writer; in a checkout of
 // many files they read the whole blobs from the packs themselves
 // (blobread.go), so that inflating runs on every core beside the file
@@ -37,8 +39,9 @@
 // from the local objects before it is stored, as `git index-pack
 // --fix-thin` does. So a shallow fetch of a new commit brings what changed,
 // not its whole tree again. A received pack is indexed here, as `git
-// index-pack` does (indexpack.go): go-git's pack parser keeps up to 96 MiB
-// of delta bases while indexing, and cannot complete a thin pack.
+// index-pack` does (indexpack.go), its deltas resolved on every core:
+// go-git's pack parser keeps up to 96 MiB of delta bases while indexing,
+// and cannot complete a thin pack.
 //
 // It also authenticates (SSH keys checked against known_hosts, HTTPS
 // tokens), removes a stale .git/index.lock, optionally updates submodules,
