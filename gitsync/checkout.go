@@ -153,7 +153,7 @@ func (c *checkout) expectedWrites() int {
 	}
 	n := 0
 	for p, l := range c.target {
-		if b := c.base.entries[p]; b == nil || b.Hash != l.hash || b.Mode != l.mode {
+		if !holds(c.base.entries[p], l) {
 			if n++; n >= packedReadMin {
 				break
 			}
@@ -175,7 +175,7 @@ func (c *checkout) inPlace() bool {
 	}
 	paths := make([]string, 0, len(c.target))
 	for p, l := range c.target {
-		if b := c.base.entries[p]; b == nil || b.Hash != l.hash || b.Mode != l.mode {
+		if !holds(c.base.entries[p], l) {
 			return false
 		}
 		paths = append(paths, p)
@@ -203,6 +203,11 @@ func (c *checkout) inPlace() bool {
 		}
 	}
 	return true
+}
+
+// holds reports whether index entry b records leaf l (b may be nil).
+func holds(b *index.Entry, l leaf) bool {
+	return b != nil && b.Hash == l.hash && b.Mode == l.mode
 }
 
 // placeAll places every path of the target, in order.
@@ -319,7 +324,7 @@ func (c *checkout) place(i int, p string, l leaf) error {
 	}
 	b := c.base.entries[p]
 	clean := b != nil && matchesMode(b.Mode, fi) && statClean(b, fi, c.base.modTime)
-	if clean && b.Hash == l.hash && b.Mode == l.mode {
+	if clean && holds(b, l) {
 		return nil
 	}
 	if clean {
@@ -362,7 +367,7 @@ func (c *checkout) placeGitlink(p string, l leaf, full string, fi fs.FileInfo) e
 			return err
 		}
 	}
-	if b := c.base.entries[p]; b == nil || b.Hash != l.hash || b.Mode != l.mode {
+	if !holds(c.base.entries[p], l) {
 		c.set(p, newEntry(p, l, nil))
 	}
 	return nil

@@ -37,7 +37,7 @@ const redundantPackCheck = 3
 // deals with. It does nothing once ctx is done, or while a killed sync's
 // marker is present (the next Sync repairs the repository first).
 func (s *Syncer) Maintain(ctx context.Context, path string, log io.Writer) error {
-	if ctx.Err() != nil || wasInterrupted(path) || !upkeepDue(filepath.Join(path, ".git")) {
+	if ctx.Err() != nil || wasInterrupted(path) || !packsChanged(filepath.Join(path, ".git")) {
 		return nil
 	}
 	jl := newJobLog(log, nil)
@@ -149,9 +149,10 @@ func (s *Syncer) upkeepFor(wc *workingCopy, packs []plumbing.Hash, last packStat
 // UpkeepDue reports whether Maintain would do more at path than look: a
 // repack or merge of its packs, or a check for packs later fetches
 // superseded, each of which reads objects and may take a while on a large
-// repository. It opens the repository and lists its packs, nothing more.
+// repository. It lists the pack folder, and opens the repository only
+// when the packs changed since the last upkeep.
 func (s *Syncer) UpkeepDue(path string) bool {
-	if wasInterrupted(path) {
+	if wasInterrupted(path) || !packsChanged(filepath.Join(path, ".git")) {
 		return false
 	}
 	repo, err := plainOpen(path)

@@ -74,12 +74,12 @@ func writePackState(wc *workingCopy, pos storer.PackedObjectStorer, last packSta
 	_ = os.WriteFile(filepath.Join(wc.gitDir, packStateFile), []byte(b.String()), 0o644)
 }
 
-// upkeepDue reports, from the git dir's files alone, whether upkeep has
+// packsChanged reports, from the git dir's files alone, whether upkeep has
 // anything to look at: what a failed pack write left, or packs other than
 // those the last upkeep left (as go-git lists them: pack-<hash>.pack).
-// Upkeep after a sync that fetched nothing then opens nothing and writes
-// nothing, not even the syncing marker.
-func upkeepDue(gitDir string) bool {
+// When it has not, upkeep after a sync that fetched nothing opens nothing
+// and writes nothing, not even the syncing marker.
+func packsChanged(gitDir string) bool {
 	entries, err := os.ReadDir(filepath.Join(gitDir, "objects", "pack"))
 	if err != nil {
 		return true
