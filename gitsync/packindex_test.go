@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/go-git/go-billy/v5"
@@ -103,5 +104,57 @@ func TestStorageReadsPackIndexesWhole(t *testing.T) {
 	}
 	if reads == 0 || reads > 20 {
 		t.Errorf("%d reads to load the pack indexes, want 1 to 20", reads)
+	}
+}
+
+// opensFS counts the files its callers open through it.
+type opensFS struct {
+	billy.Filesystem
+	opens *int
+}
+
+func (fs opensFS) Open(name string) (billy.File, error) {
+	*fs.opens++
+	return fs.Filesystem.Open(name)
+}
+
+// A loose object that is not there is answered by one lstat, without the
+// wrapped folder's open (go-git's chroot walks each folder of the path
+// first): go-git looks there for every object before it looks in the
+// packs. One that is there, and other files, are opened as before.
+func TestPackIndexFSLooksForLooseObjectsOnce(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	there := "objects/ab/" + strings.Repeat("c", 38)
+	if err := os.MkdirAll(filepath.Join(dir, "objects", "ab"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, there), []byte("loose"), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	var opens int
+	fs := packIndexFS{opensFS{osfs.New(dir), &opens}}
+	for _, missing := range []string{"objects/ab/" + strings.Repeat("d", 38), "objects/ef/" + strings.Repeat("0", 38)} {
+		if f, err := fs.Open(missing); !os.IsNotExist(err) {
+			t.Errorf("Open(%s) = %v, %v; want an error saying it does not exist", missing, f, err)
+		}
+	}
+	if opens != 0 {
+		t.Errorf("%d opens of missing loose objects went to the wrapped folder, want 0", opens)
+	}
+	f, err := fs.Open(there)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(f)
+	f.Close()
+	if err != nil || string(b) != "loose" {
+		t.Errorf("%s reads %q, %v", there, b, err)
+	}
+	for _, name := range []string{"objects/info/alternates", "objects/ab/" + strings.Repeat("c", 37), "objects/AB/" + strings.Repeat("c", 38)} {
+		opens = 0
+		if _, err := fs.Open(name); !os.IsNotExist(err) || opens != 1 {
+			t.Errorf("Open(%s): %v after %d opens of the wrapped folder; want not found after 1", name, err, opens)
+		}
 	}
 }
