@@ -129,9 +129,10 @@ func (a *jobAPI) deliver(ctx context.Context, r request) (string, error) {
 
 // jobRecord is what the rows read of a job record.
 type jobRecord struct {
-	State  string `json:"state"`
-	Error  string `json:"error"`
-	SyncMS int64  `json:"sync_ms"`
+	State   string    `json:"state"`
+	Error   string    `json:"error"`
+	Started time.Time `json:"started"`
+	SyncMS  int64     `json:"sync_ms"`
 }
 
 // wait polls the job API until job id has ended, the pause between two
