@@ -83,7 +83,7 @@ func (s *Syncer) maintain(wc *workingCopy, path string, jl *jobLog) {
 	if err != nil {
 		return
 	}
-	last := readPackState(wc)
+	last := readPackState(wc.gitDir)
 	if last.same(packs) {
 		return // nothing was fetched since the last upkeep: it would find what it found then
 	}
@@ -169,7 +169,7 @@ func (s *Syncer) UpkeepDue(path string) bool {
 	if err != nil {
 		return false
 	}
-	last := readPackState(wc)
+	last := readPackState(wc.gitDir)
 	return !last.same(packs) && s.upkeepFor(wc, packs, last) != upkeepNone
 }
 

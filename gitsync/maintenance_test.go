@@ -380,7 +380,7 @@ func TestUpkeepSkippedWhenNothingWasFetched(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !readPackState(wc).same(packs) {
+		if !readPackState(wc.gitDir).same(packs) {
 			t.Errorf("the packs %v are not those upkeep recorded", packs)
 		}
 		return packs
@@ -398,7 +398,7 @@ func TestUpkeepSkippedWhenNothingWasFetched(t *testing.T) {
 		t.Fatal(err)
 	}
 	packs, _ := repo.Storer.(storer.PackedObjectStorer).ObjectPacks()
-	if readPackState(wc).same(packs) {
+	if readPackState(wc.gitDir).same(packs) {
 		t.Error("after a fetch the packs still look like those upkeep left")
 	}
 }

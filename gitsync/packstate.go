@@ -22,10 +22,9 @@ type packState struct {
 	checked int
 }
 
-// readPackState reads what the last upkeep left; empty if unknown.
-func readPackState(wc *workingCopy) packState { return readPackStateAt(wc.gitDir) }
-
-func readPackStateAt(gitDir string) packState {
+// readPackState reads what the last upkeep left in gitDir; empty if
+// unknown.
+func readPackState(gitDir string) packState {
 	b, err := os.ReadFile(filepath.Join(gitDir, packStateFile))
 	if err != nil {
 		return packState{}
@@ -96,7 +95,7 @@ func packsChanged(gitDir string) bool {
 			}
 		}
 	}
-	return !readPackStateAt(gitDir).same(packs)
+	return !readPackState(gitDir).same(packs)
 }
 
 // removeTempPacks deletes the temporary files of pack writes that failed
