@@ -42,7 +42,11 @@ type intakeOp struct {
 }
 
 // pendingJobs are the jobs in the intake log and not yet in jobs.db, and
-// the segments that hold the bodies of unfinished jobs.
+// the segments that hold the bodies of unfinished jobs. A job leaves it
+// only once jobs.db's commit of it is visible (done1 after the commit), so
+// a reader must look here first and open its jobs.db view after: a view
+// opened before that commit, with the job looked for here after it left,
+// would find the job in neither place.
 type pendingJobs struct {
 	mu         sync.Mutex
 	byID       map[string]*pendingJob
@@ -125,15 +129,20 @@ func (ps *pendingJobs) delivery(key []byte) (string, bool) {
 	return id, ok
 }
 
-// pendingRecords returns the pending jobs that jobs.db does not hold yet
-// (as of tx) and that keep accepts.
-func (s *Store) pendingRecords(tx *bolt.Tx, keep func(*job.Record) bool) (out []*job.Record, bad []error) {
-	s.pending.mu.Lock()
-	recs := make(map[string][]byte, len(s.pending.byID))
-	for id, p := range s.pending.byID {
+// records returns the pending jobs' records by id.
+func (ps *pendingJobs) records() map[string][]byte {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	recs := make(map[string][]byte, len(ps.byID))
+	for id, p := range ps.byID {
 		recs[id] = p.rec
 	}
-	s.pending.mu.Unlock()
+	return recs
+}
+
+// pendingRecords returns those of the pending records recs (taken before
+// tx began) that jobs.db does not hold yet as of tx and that keep accepts.
+func pendingRecords(tx *bolt.Tx, recs map[string][]byte, keep func(*job.Record) bool) (out []*job.Record, bad []error) {
 	for id, b := range recs {
 		if tx.Bucket(bucketJobs).Get([]byte(id)) != nil {
 			continue

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -170,4 +173,70 @@ func TestIntakeLogTidy(t *testing.T) {
 	if rec, err := s.Get("j0299"); err != nil || rec.State != job.Succeeded {
 		t.Errorf("last job after Open: %v %v", rec, err)
 	}
+}
+
+// A job is in sight from the moment Accept returns: while jobs.db takes it
+// from the intake log in the background, Seen, Get, Payload and List find
+// it at every moment, never in neither place (a redelivery then would make
+// a second job for one delivery id, and a job could start without its
+// body). Readers look at the newest accepted job while jobs are accepted
+// one after another, each commit of jobs.db taking some of them.
+func TestAcceptedJobNeverOutOfSight(t *testing.T) {
+	s := openStore(t)
+	var newest atomic.Int64 // the number of the newest accepted job, from 1
+	stop := make(chan struct{})
+	errs := make(chan error, 4)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				n := newest.Load()
+				if n == 0 {
+					runtime.Gosched()
+					continue
+				}
+				if err := inSight(s, fmt.Sprintf("j%05d", n)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	for i := 1; i <= 600 && len(errs) == 0; i++ {
+		id := fmt.Sprintf("j%05d", i)
+		if err := s.Accept(queued(id), body(id)); err != nil {
+			t.Fatal(err)
+		}
+		newest.Store(int64(i))
+		time.Sleep(time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// inSight checks that every reader of the store finds job id, accepted.
+func inSight(s *Store, id string) error {
+	if got, found, err := s.Seen("site", "d-"+id); err != nil || !found || got != id {
+		return fmt.Errorf("Seen(d-%s) = %q, %v, %v", id, got, found, err)
+	}
+	if rec, err := s.Get(id); err != nil || rec.Job.ID != id {
+		return fmt.Errorf("Get(%s): %v", id, err)
+	}
+	if b, err := s.Payload(id); err != nil || !bytes.Equal(b, body(id)) {
+		return fmt.Errorf("Payload(%s) = %q, %v", id, b, err)
+	}
+	recs, err := s.List(job.Filter{Limit: 1})
+	if err != nil || len(recs) != 1 || recs[0].Job.ID < id {
+		return fmt.Errorf("List's newest: %v, %v, with %s accepted", recs, err, id)
+	}
+	return nil
 }

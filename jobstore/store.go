@@ -197,10 +197,11 @@ func (s *Store) PutLater(rec *job.Record, done func(error)) {
 // Get returns the record of job id; job.ErrNotFound when there is none.
 func (s *Store) Get(id string) (*job.Record, error) {
 	var rec *job.Record
+	pending := s.pending.record(id) // before the view: see pendingJobs
 	err := s.db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketJobs).Get([]byte(id))
 		if b == nil {
-			b = s.pending.record(id)
+			b = pending
 		}
 		if b == nil {
 			return job.ErrNotFound
@@ -241,6 +242,7 @@ func decodeInto(id string, b []byte, v any) error {
 // more: the intake log keeps the bodies of unfinished jobs only).
 func (s *Store) Payload(id string) ([]byte, error) {
 	var out []byte
+	at, inLog := s.pending.body(id) // before the view: see pendingJobs
 	err := s.db.View(func(tx *bolt.Tx) error {
 		out = bytes.Clone(tx.Bucket(bucketPayloads).Get([]byte(id)))
 		return nil
@@ -248,10 +250,8 @@ func (s *Store) Payload(id string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if out == nil {
-		if at, ok := s.pending.body(id); ok {
-			out = refValue(at)
-		}
+	if out == nil && inLog {
+		out = refValue(at)
 	}
 	if len(out) == 0 || out[0] != payloadRef {
 		return out, nil
@@ -269,10 +269,12 @@ func (s *Store) Seen(repo, id string) (jobID string, found bool, err error) {
 	if id == "" {
 		return "", false, nil
 	}
+	key := deliveryKey(repo, id)
+	pendingID, pending := s.pending.delivery(key) // before the view: see pendingJobs
 	err = s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketDeliveries).Get(deliveryKey(repo, id))
+		b := tx.Bucket(bucketDeliveries).Get(key)
 		if b == nil {
-			jobID, found = s.pending.delivery(deliveryKey(repo, id))
+			jobID, found = pendingID, pending
 			return nil
 		}
 		var d delivery
@@ -293,8 +295,9 @@ func (s *Store) List(f job.Filter) ([]*job.Record, error) {
 	}
 	var out []*job.Record
 	var bad []error
+	pending := s.pending.records() // before the view: see pendingJobs
 	err := s.db.View(func(tx *bolt.Tx) error {
-		out, bad = s.pendingRecords(tx, func(rec *job.Record) bool {
+		out, bad = pendingRecords(tx, pending, func(rec *job.Record) bool {
 			return f.Selects(rec) && (f.Before == "" || rec.Job.ID < f.Before)
 		})
 		c := tx.Bucket(bucketJobs).Cursor()
@@ -329,8 +332,9 @@ func (s *Store) List(f job.Filter) ([]*job.Record, error) {
 func (s *Store) Unfinished() ([]*job.Record, error) {
 	var out []*job.Record
 	var bad []error
+	pending := s.pending.records() // before the view: see pendingJobs
 	err := s.db.View(func(tx *bolt.Tx) error {
-		out, bad = s.pendingRecords(tx, func(*job.Record) bool { return true })
+		out, bad = pendingRecords(tx, pending, func(*job.Record) bool { return true })
 		return tx.Bucket(bucketJobs).ForEach(func(k, v []byte) error {
 			rec, err := decodeRecord(string(k), v)
 			switch {
