@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 )
 
 // series syncs each tool (and the running daemon) b.e.cfg.series times in
@@ -36,7 +38,22 @@ func (b *syncBench) series(ctx context.Context) scenario {
 	sc.wh, sc.git, sc.daemon = slowest(whs), slowest(gits), slowest(daemons)
 	sc.err = b.same(ctx)
 	b.e.logf("  %-44s wh %s | git %s | daemon %s", sc.name, fmtSample(sc.wh), fmtSample(sc.git), fmtDur(sc.daemon.wall))
+	for _, t := range []struct {
+		name string
+		ss   []sample
+	}{{"wh", whs}, {"git", gits}, {"daemon", daemons}} {
+		b.e.logf("    each sync of %s, in order (ms): %s", t.name, walls(t.ss))
+	}
 	return sc
+}
+
+// walls lists the samples' times in milliseconds.
+func walls(ss []sample) string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = strconv.FormatInt(s.wall.Milliseconds(), 10)
+	}
+	return strings.Join(out, " ")
 }
 
 // slowest is the longest sample, with the highest peak memory of all.
