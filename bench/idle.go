@@ -21,8 +21,8 @@ const maxMetricsCost = 500_000 // bytes
 type idleKind int
 
 const (
-	idleUntouched idleKind = iota // metrics off, no request
-	idleServed                    // metrics off, one GET /healthz
+	idleUntouched idleKind = iota // metrics off, no request after the start's readiness check
+	idleServed                    // metrics off, one GET /healthz once it is ready
 	idleScraped                   // metrics on, /metrics scraped once
 )
 
@@ -37,8 +37,9 @@ type idleRun struct {
 // after one GET /healthz, and with metrics on (a token set, and /metrics
 // scraped once before the wait), the three alternating cfg.reps times; the
 // rows give the medians. The daemon gives its code's pages back once it is
-// ready, so the first request of any kind brings back the pages of serving
-// HTTP: metrics are charged against the daemon that served one request.
+// ready (after the harness's readiness check), so the first request after
+// that brings back the pages of serving HTTP: metrics are charged against
+// the daemon that served one request once ready.
 func metricsRows(ctx context.Context, e *benchEnv) []row {
 	off, served := "idle RSS, metrics off, 2 repos configured", "idle RSS, metrics off, one GET /healthz served, 2 repos configured"
 	on := "idle RSS, metrics on and scraped once, 2 repos configured"
@@ -51,31 +52,26 @@ func metricsRows(ctx context.Context, e *benchEnv) []row {
 		{name: "site", remote: up, path: filepath.Join(dir, "wc-site"), depth: 1, branch: "main", commands: []any{"true"}},
 		{name: "other", remote: up, path: filepath.Join(dir, "wc-other"), depth: 1, branch: "main", commands: []any{"true"}},
 	}
-	var offs, serveds, ons []idleRun
+	runs := map[idleKind][]idleRun{}
 	var onErr error
 	for i := range max(e.cfg.reps, 1) {
-		for _, k := range []idleKind{idleUntouched, idleServed} {
+		for _, k := range []idleKind{idleUntouched, idleServed, idleScraped} {
+			if k == idleScraped && onErr != nil {
+				continue // a build without metrics: the off rows alone
+			}
 			r, err := idleDaemon(ctx, e, filepath.Join(dir, fmt.Sprintf("run-%d-%d", i, k)), entries, k)
-			if err != nil {
+			switch {
+			case err == nil:
+				runs[k] = append(runs[k], r)
+			case k == idleScraped:
+				onErr = err
+			default:
 				return []row{errRow(off, err)}
 			}
-			if k == idleUntouched {
-				offs = append(offs, r)
-			} else {
-				serveds = append(serveds, r)
-			}
-		}
-		if onErr != nil {
-			continue // a build without metrics: the off rows alone
-		}
-		if r, err := idleDaemon(ctx, e, filepath.Join(dir, fmt.Sprintf("run-%d-on", i)), entries, idleScraped); err == nil {
-			ons = append(ons, r)
-		} else {
-			onErr = err
 		}
 	}
-	wait := fmt.Sprintf(", %s after start (median of %d)", e.cfg.idleWait, len(offs))
-	a, b := medianRSS(offs), medianRSS(serveds)
+	wait := fmt.Sprintf(", %s after start (median of %d)", e.cfg.idleWait, len(runs[idleUntouched]))
+	a, b := medianRSS(runs[idleUntouched]), medianRSS(runs[idleServed])
 	rows := []row{
 		{name: off + wait, result: fmt.Sprintf("%.2f MB", float64(a)/1e6), target: "report", met: "-"},
 		{name: served + wait, result: fmt.Sprintf("%.2f MB (%+.2f MB)", float64(b)/1e6, float64(b-a)/1e6),
@@ -84,6 +80,7 @@ func metricsRows(ctx context.Context, e *benchEnv) []row {
 	if onErr != nil {
 		return append(rows, errRow(on, onErr))
 	}
+	ons := runs[idleScraped]
 	c := medianRSS(ons)
 	return append(rows, row{name: on + wait, result: fmt.Sprintf("%.2f MB (%+.2f MB over one request served; scrape %d bytes)",
 		float64(c)/1e6, float64(c-b)/1e6, ons[0].scraped), target: "≤ served + 0.5 MB", met: yesNo(c-b <= maxMetricsCost)})
@@ -123,7 +120,7 @@ func idleDaemon(ctx context.Context, e *benchEnv, dir string, entries []entry, k
 			return r, err
 		}
 	case idleServed:
-		if err = getHealthz(rg.d.url); err != nil {
+		if _, err = get(rg.d.url+"/healthz", ""); err != nil {
 			return r, err
 		}
 	}
@@ -137,41 +134,37 @@ func idleDaemon(ctx context.Context, e *benchEnv, dir string, entries []entry, k
 	return r, err
 }
 
-// getHealthz asks the daemon for /healthz once.
-func getHealthz(base string) error {
-	client := loopbackClient(10 * time.Second)
-	defer client.CloseIdleConnections()
-	resp, err := client.Get(base + "/healthz")
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err == nil && resp.StatusCode != http.StatusOK {
-		err = fmt.Errorf("GET /healthz: %s: %.200s", resp.Status, b)
-	}
-	return err
-}
-
 // scrapeMetrics reads /metrics once and returns its size.
 func scrapeMetrics(base, token string) (int, error) {
-	req, err := http.NewRequest(http.MethodGet, base+"/metrics", nil)
-	if err != nil {
-		return 0, err
+	b, err := get(base+"/metrics", token)
+	if err == nil && !strings.Contains(string(b), "wh_gitd_") {
+		err = fmt.Errorf("GET /metrics: no wh_gitd_ series in %.200s", b)
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
+	return len(b), err
+}
+
+// get asks for url once, with token as a bearer token when there is one,
+// and returns the body of a 200 answer.
+func get(url, token string) ([]byte, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	client := loopbackClient(10 * time.Second)
 	defer client.CloseIdleConnections()
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	if err == nil && (resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "wh_gitd_")) {
-		err = fmt.Errorf("GET /metrics: %s: %.200s", resp.Status, b)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("GET %s: %s: %.200s", url, resp.Status, b)
 	}
-	return len(b), err
+	return b, err
 }
 
 func appendFile(path, text string) error {
