@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -168,6 +169,12 @@ func (s *Store) logger() {
 	}
 }
 
+// logBufs holds the buffers batches of entries are framed in, a few hundred
+// KB under load: made afresh for each batch they were a large share of
+// what the daemon allocated, and a pool lets the collector take them back
+// once deliveries stop.
+var logBufs sync.Pool
+
 func (s *Store) logBatch(batch []intakeOp) {
 	parts := make([]entryParts, len(batch))
 	size := 0
@@ -175,13 +182,19 @@ func (s *Store) logBatch(batch []intakeOp) {
 		parts[i] = entryParts{rec: o.job.rec, msgs: o.job.msgs, body: o.body}
 		size += parts[i].maxSize()
 	}
-	buf := make([]byte, 0, size)
+	bp, _ := logBufs.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	buf := slices.Grow((*bp)[:0], size)
 	ends := make([]int64, len(batch))
 	for i := range batch {
 		buf = appendEntry(buf, parts[i])
 		ends[i] = int64(len(buf))
 	}
 	at, err := s.log.append(buf)
+	*bp = buf
+	logBufs.Put(bp)
 	if err != nil {
 		for _, o := range batch {
 			o.err <- err

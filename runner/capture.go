@@ -9,11 +9,15 @@ import (
 
 // capWriter passes the first head bytes through to w, keeps the last tail
 // bytes in a ring, and on Close writes a marker for what was cut and then the
-// kept tail. Memory stays at tail bytes however much is written.
+// kept tail. Memory stays at tail bytes however much is written, and the
+// ring is made only once output goes past head: most jobs write a few
+// lines, and a ring made for each of them (a MiB) was most of what a busy
+// daemon allocated.
 type capWriter struct {
 	mu    sync.Mutex
 	w     io.Writer
 	head  int64 // bytes still allowed straight through
+	tail  int   // the ring's size
 	ring  []byte
 	start int   // index of the oldest byte in ring once full
 	full  bool  // ring has wrapped
@@ -22,7 +26,7 @@ type capWriter struct {
 }
 
 func newCapWriter(w io.Writer, head, tail int) *capWriter {
-	return &capWriter{w: w, head: int64(head), ring: make([]byte, 0, tail)}
+	return &capWriter{w: w, head: int64(head), tail: tail}
 }
 
 // Write never fails for the caller (a command's output must keep flowing);
@@ -51,7 +55,10 @@ func (c *capWriter) write(p []byte) {
 
 // keep appends p to the ring, counting what falls out of it as cut.
 func (c *capWriter) keep(p []byte) {
-	size := cap(c.ring)
+	size := c.tail
+	if size > 0 && c.ring == nil {
+		c.ring = make([]byte, 0, size)
+	}
 	if size == 0 {
 		c.cut += int64(len(p))
 		return

@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -229,6 +231,34 @@ func TestCapWriter(t *testing.T) {
 				t.Errorf("got %q, want %q", b.String(), tc.want)
 			}
 		})
+	}
+}
+
+// A job whose output stays under the head must not pay for the tail's
+// ring: the daemon makes a capWriter for every job, hundreds a second when
+// deliveries pour in, each with a MiB tail.
+func TestCapWriterSmallOutputMakesNoRing(t *testing.T) {
+	const runs = 50
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range runs {
+		c := newCapWriter(io.Discard, logHead, logTail)
+		_, _ = c.Write([]byte("checkout 23919c5 from 23919c5: 0 written, 0 removed\n"))
+		if err := c.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if n := after.TotalAlloc - before.TotalAlloc; n > runs*4<<10 {
+		t.Errorf("%d capWriters with one line each allocated %d bytes, want under %d", runs, n, runs*4<<10)
+	}
+	// Past the head, the tail is still kept.
+	var b bytes.Buffer
+	c := newCapWriter(&b, 2, 3)
+	_, _ = c.Write([]byte("abcdefg"))
+	_ = c.Flush()
+	if b.String() != "ab\n[... 2 bytes cut ...]\nefg" {
+		t.Errorf("got %q", b.String())
 	}
 }
 
