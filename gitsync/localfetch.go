@@ -1,7 +1,9 @@
 package gitsync
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +27,67 @@ import (
 // upload-pack, which sends the objects as they are stored, compressed and
 // deltified, is faster than decoding and encoding each one here.
 const localObjectLimit = 4096
+
+// firstFetchLimit is how many packed objects an upstream may hold for the
+// first fetch into an empty working copy to be tried in this process. The
+// walk gives up at localObjectLimit objects, and on the way it reads
+// every tree it adds; at full history nearly everything in the upstream is
+// wanted, and at depth 1 an upstream this large almost always has a tip
+// tree past the limit too. A large repository's first clone read trees
+// for 0.15 s before git's upload-pack started. The cost of guessing wrong
+// is once per working copy: git's start-up instead of the in-process path.
+func firstFetchLimit(depth int) int {
+	if depth == 1 {
+		return 8 * localObjectLimit
+	}
+	return localObjectLimit
+}
+
+// firstFetch says whether wc has no commit and no pack yet.
+func firstFetch(wc *workingCopy) bool {
+	if !wc.headCommit().IsZero() {
+		return false
+	}
+	packs, err := wc.st.ObjectPacks()
+	return err == nil && len(packs) == 0
+}
+
+// packedObjects counts the objects in the packs of the repository at dir,
+// from each version 2 index's fan-out table; -1 when an index cannot be
+// read that way. Loose objects are not counted.
+func packedObjects(dir string) int {
+	idx, err := filepath.Glob(filepath.Join(dir, "objects", "pack", "pack-*.idx"))
+	if err != nil {
+		return -1
+	}
+	n := 0
+	for _, name := range idx {
+		c, err := indexCount(name)
+		if err != nil {
+			return -1
+		}
+		n += c
+	}
+	return n
+}
+
+// indexCount reads the number of objects a version 2 pack index lists: the
+// last entry of its fan-out table.
+func indexCount(name string) (int, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	var b [8 + 256*4]byte
+	if _, err := io.ReadFull(f, b[:]); err != nil {
+		return 0, err
+	}
+	if !bytes.Equal(b[:8], []byte{0xff, 't', 'O', 'c', 0, 0, 0, 2}) {
+		return 0, fmt.Errorf("%s: not a version 2 pack index", name)
+	}
+	return int(binary.BigEndian.Uint32(b[len(b)-4:])), nil
+}
 
 // errNotInProcess says a local fetch is left to git's upload-pack.
 var errNotInProcess = errors.New("not fetched in-process")
@@ -69,6 +132,9 @@ func localGitDir(rem *remote) string {
 func fetchLocal(ctx context.Context, wc *workingCopy, dir string, spec config.RefSpec, depth int) (err error) {
 	if spec.IsExactSHA1() || depth > 1 || depth == 0 && isShallow(wc) {
 		return errNotInProcess // git's upload-pack decides whether a hash may be asked for
+	}
+	if firstFetch(wc) && packedObjects(dir) > firstFetchLimit(depth) {
+		return errNotInProcess
 	}
 	up := newStorage(osfs.New(dir))
 	defer closeInto(up, &err)

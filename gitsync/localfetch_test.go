@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -84,5 +85,65 @@ func TestLocalRemoteLargeTransferUsesGit(t *testing.T) {
 	res, _ := f.sync(t, f.target())
 	if res.Written != len(many) {
 		t.Errorf("written %d, want %d", res.Written, len(many))
+	}
+}
+
+// A first fetch into an empty working copy from an upstream whose packs
+// hold more than firstFetchLimit objects goes to git's upload-pack at once,
+// even when the tip itself is small (without git it fails); later fetches
+// into the same working copy are read in this process again.
+func TestLocalFirstFetchOfALargeUpstreamUsesGit(t *testing.T) {
+	f := newFixture(t)
+	n := firstFetchLimit(1) + 100
+	var b strings.Builder
+	b.WriteString("commit refs/heads/main\ncommitter A <a@example.com> 1700000000 +0000\ndata 4\nmany\n")
+	for i := range n {
+		c := fmt.Sprint(i)
+		fmt.Fprintf(&b, "M 100644 inline f/%d/%d.txt\ndata %d\n%s\n", i/100, i, len(c), c)
+	}
+	b.WriteString("\ncommit refs/heads/main\ncommitter A <a@example.com> 1700000001 +0000\ndata 3\nfew\n" +
+		"deleteall\nM 100644 inline small.txt\ndata 2\nok\n\n")
+	f.up.GitInput(t, b.String(), "fast-import", "--quiet")
+	if got := packedObjects(f.up.Path()); got <= firstFetchLimit(1) {
+		t.Fatalf("upstream packs hold %d objects, want over %d", got, firstFetchLimit(1))
+	}
+	withoutGit(t, func() {
+		_, log, err := f.trySync(f.target())
+		if err == nil || !strings.Contains(err.Error(), `exec: "git"`) {
+			t.Errorf("first sync without git: %v, want git not found\nlog:\n%s", err, log)
+		}
+	})
+	f.sync(t, f.target())
+	checkFiles(t, f.path, map[string]string{"small.txt": "ok"})
+
+	f.up.Commit(t, "main", map[string]string{"next.txt": "2"}, "next")
+	withoutGit(t, func() { f.sync(t, f.target()) })
+	checkFiles(t, f.path, map[string]string{"small.txt": "ok", "next.txt": "2"})
+	testkit.Git(t, f.path, "fsck", "--strict", "--no-dangling")
+}
+
+func TestPackedObjectsCountsIndexes(t *testing.T) {
+	up := gitsynctest.NewUpstream(t)
+	if got := packedObjects(up.Path()); got != 0 {
+		t.Errorf("empty upstream: %d packed objects, want 0", got)
+	}
+	up.Commit(t, "main", map[string]string{"a": "1", "d/b": "2"}, "one") // commit, 2 trees, 2 blobs
+	up.Commit(t, "main", map[string]string{"a": "3"}, "two")             // commit, tree, blob
+	up.Git(t, "repack", "-q", "-a", "-d")
+	if got := packedObjects(up.Path()); got != 8 {
+		t.Errorf("after repack: %d packed objects, want 8", got)
+	}
+	idx, _ := filepath.Glob(filepath.Join(up.Path(), "objects", "pack", "*.idx"))
+	if len(idx) != 1 {
+		t.Fatalf("%d pack indexes, want 1", len(idx))
+	}
+	if err := os.Remove(idx[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(idx[0], []byte("not a pack index"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := packedObjects(up.Path()); got != -1 {
+		t.Errorf("damaged index: %d, want -1", got)
 	}
 }
