@@ -238,6 +238,11 @@ func (inv invocation) deployHere(ctx context.Context, jobs []pushJob, he hookEnv
 	if he.detach() {
 		out.printf("-o detach needs the daemon, and none is running: deploying now, in this push")
 	}
+	// Leave the pusher's process group. A Ctrl-C of git push signals that
+	// group, and each command started here belongs to it from its fork
+	// until its own setpgid: the signal, held pending over that moment,
+	// would kill a command of a job that must go on.
+	_ = syscall.Setpgid(0, 0) // fails only for a session leader, alone in its group already
 	store, err := inv.openStoreWaiting(out)
 	if err != nil {
 		return err

@@ -32,6 +32,12 @@ var siteCommands = []string{
 
 func newPushRig(t *testing.T, top string) *pushRig {
 	t.Helper()
+	return newPushRigRunning(t, top, siteCommands)
+}
+
+// newPushRigRunning is newPushRig with other commands for site.
+func newPushRigRunning(t *testing.T, top string, siteCommands []string) *pushRig {
+	t.Helper()
 	dir := t.TempDir()
 	r := &pushRig{dir: dir, bare: filepath.Join(dir, "srv", "site.git"), clone: filepath.Join(dir, "clone"), home: t.TempDir()}
 	env := map[string]string{"OUT": filepath.Join(dir, "env-site"), "HOLD": filepath.Join(dir, "hold")}
@@ -251,9 +257,10 @@ func TestPushDetach(t *testing.T) {
 	})
 }
 
-// Ctrl-C on the pusher's side (SIGINT to git push and, through its
-// process group, the hook) stops the streaming, not the job, which runs in
-// the hook's process when no daemon does: it ends and is recorded.
+// Ctrl-C on the pusher's side (SIGINT to git push's process group) stops
+// the streaming, not the job, which runs in the hook's process when no
+// daemon does: it ends and is recorded. The signal comes as the job's
+// second command starts, which is when it once killed that command.
 func TestPusherGoneMidStream(t *testing.T) {
 	r := newPushRig(t, "")
 	hold := filepath.Join(r.dir, "hold")
@@ -274,12 +281,57 @@ func TestPusherGoneMidStream(t *testing.T) {
 	if err := os.Remove(hold); err != nil {
 		t.Fatal(err)
 	}
+	var show string
+	defer func() {
+		if t.Failed() {
+			t.Logf("the pusher saw:\n%s\nthe job's record:\n%s", out, show)
+		}
+	}()
 	testkit.Eventually(t, "the job ends and is recorded", 90*time.Second, func() bool {
-		_, show, _ := exitCode(t, bins.trigger, r.file, "--show", m[1])
+		_, show, _ = exitCode(t, bins.trigger, r.file, "--show", m[1])
 		return strings.Contains(show, `"state": "succeeded"`) && strings.Contains(show, "site says one")
 	})
 	if got := testkit.Head(t, filepath.Join(r.dir, "wc-site")); got != sha {
 		t.Errorf("wc-site at %s, want %s", got, sha)
+	}
+}
+
+// A pusher's Ctrl-C, however often it comes, kills no command of the job
+// the hook runs: signals sent to git push's process group all the while
+// its job starts 60 commands (each of them in that group from its fork to
+// its own setpgid, unless the hook has left the group).
+func TestPusherSignalsReachNoCommand(t *testing.T) {
+	cmds := make([]string, 60)
+	for i := range cmds {
+		cmds[i] = "true"
+	}
+	cmds[0] = "echo started"
+	r := newPushRigRunning(t, "", cmds)
+	r.commit(t, "main", "one")
+	cmd, out := r.startPush(t, "main")
+	testkit.Eventually(t, "the job starts its commands", 90*time.Second, func() bool {
+		return strings.Contains(out.String(), "started")
+	})
+	m := regexp.MustCompile(`job (\w+): site branch main`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no job id in:\n%s", out)
+	}
+	reaped := make(chan struct{}) // git push's zombie would keep the group
+	go func() { _ = cmd.Wait(); close(reaped) }()
+	sent := 0
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); sent++ {
+		if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil {
+			break // nobody left in the group
+		}
+	}
+	<-reaped
+	var show string
+	testkit.Eventually(t, "the job ends", 90*time.Second, func() bool {
+		_, show, _ = exitCode(t, bins.trigger, r.file, "--show", m[1])
+		return strings.Contains(show, `"finished"`)
+	})
+	if !strings.Contains(show, `"state": "succeeded"`) {
+		t.Errorf("after %d SIGINTs to the pusher's group, the job did not succeed:\n%s", sent, show)
 	}
 }
 
