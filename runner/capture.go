@@ -56,12 +56,12 @@ func (c *capWriter) write(p []byte) {
 // keep appends p to the ring, counting what falls out of it as cut.
 func (c *capWriter) keep(p []byte) {
 	size := c.tail
-	if size > 0 && c.ring == nil {
-		c.ring = make([]byte, 0, size)
-	}
 	if size == 0 {
 		c.cut += int64(len(p))
 		return
+	}
+	if c.ring == nil {
+		c.ring = make([]byte, 0, size)
 	}
 	if len(p) >= size {
 		c.cut += int64(c.kept()) + int64(len(p)-size)

@@ -36,14 +36,14 @@ func newPushRig(t *testing.T, top string) *pushRig {
 }
 
 // newPushRigRunning is newPushRig with other commands for site.
-func newPushRigRunning(t *testing.T, top string, siteCommands []string) *pushRig {
+func newPushRigRunning(t *testing.T, top string, commands []string) *pushRig {
 	t.Helper()
 	dir := t.TempDir()
 	r := &pushRig{dir: dir, bare: filepath.Join(dir, "srv", "site.git"), clone: filepath.Join(dir, "clone"), home: t.TempDir()}
 	env := map[string]string{"OUT": filepath.Join(dir, "env-site"), "HOLD": filepath.Join(dir, "hold")}
 	f := testkit.File{Top: top, Repos: []testkit.Repo{
 		{Name: "site", Provider: settings.Git, Remote: r.bare, Path: "wc-site",
-			Branches: []testkit.Target{{Commands: siteCommands, Env: env}}},
+			Branches: []testkit.Target{{Commands: commands, Env: env}}},
 		{Name: "staging", Provider: settings.Git, Remote: r.bare, Path: "wc-staging",
 			Branches: []testkit.Target{{Name: "staging", Commands: []string{`echo "staging says $(cat f)"; exit 3`}}}},
 	}}
@@ -274,10 +274,7 @@ func TestPusherGoneMidStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
-	m := regexp.MustCompile(`job (\w+): site branch main`).FindStringSubmatch(out.String())
-	if m == nil {
-		t.Fatalf("no job id in:\n%s", out)
-	}
+	id := siteJobID(t, out.String())
 	if err := os.Remove(hold); err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +285,7 @@ func TestPusherGoneMidStream(t *testing.T) {
 		}
 	}()
 	testkit.Eventually(t, "the job ends and is recorded", 90*time.Second, func() bool {
-		_, show, _ = exitCode(t, bins.trigger, r.file, "--show", m[1])
+		_, show, _ = exitCode(t, bins.trigger, r.file, "--show", id)
 		return strings.Contains(show, `"state": "succeeded"`) && strings.Contains(show, "site says one")
 	})
 	if got := testkit.Head(t, filepath.Join(r.dir, "wc-site")); got != sha {
@@ -312,10 +309,7 @@ func TestPusherSignalsReachNoCommand(t *testing.T) {
 	testkit.Eventually(t, "the job starts its commands", 90*time.Second, func() bool {
 		return strings.Contains(out.String(), "started")
 	})
-	m := regexp.MustCompile(`job (\w+): site branch main`).FindStringSubmatch(out.String())
-	if m == nil {
-		t.Fatalf("no job id in:\n%s", out)
-	}
+	id := siteJobID(t, out.String())
 	reaped := make(chan struct{}) // git push's zombie would keep the group
 	go func() { _ = cmd.Wait(); close(reaped) }()
 	sent := 0
@@ -327,12 +321,23 @@ func TestPusherSignalsReachNoCommand(t *testing.T) {
 	<-reaped
 	var show string
 	testkit.Eventually(t, "the job ends", 90*time.Second, func() bool {
-		_, show, _ = exitCode(t, bins.trigger, r.file, "--show", m[1])
+		_, show, _ = exitCode(t, bins.trigger, r.file, "--show", id)
 		return strings.Contains(show, `"finished"`)
 	})
 	if !strings.Contains(show, `"state": "succeeded"`) {
 		t.Errorf("after %d SIGINTs to the pusher's group, the job did not succeed:\n%s", sent, show)
 	}
+}
+
+// siteJobID is the id of the job site's branch main runs in the hook, from
+// what the pusher saw.
+func siteJobID(t *testing.T, out string) string {
+	t.Helper()
+	m := regexp.MustCompile(`job (\w+): site branch main`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no job id in:\n%s", out)
+	}
+	return m[1]
 }
 
 // With no daemon, a push by someone other than the state dir's owner
