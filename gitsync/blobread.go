@@ -184,8 +184,8 @@ func (at blobAt) read(r *packReader, buf []byte) ([]byte, error) {
 		return buf, err
 	}
 	w := sliceWriter{b: buf[:0]}
-	if int64(cap(w.b)) < at.size {
-		w.b = make([]byte, 0, max(at.size, 4<<10))
+	if int64(cap(w.b)) <= at.size { // one byte more: see chainWalk.read
+		w.b = make([]byte, 0, max(at.size+1, 4<<10))
 	}
 	if _, err := r.inflate(&w, at.size); err != nil {
 		return w.b, fmt.Errorf("read blob at %d: %w", at.off, err)

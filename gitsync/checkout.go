@@ -57,8 +57,12 @@ type checkout struct {
 	hdr    *packReader
 
 	written, removed int
+	// early are the files a first clone wrote as its pack arrived, taken
+	// as written when they are still as written (see earlyCheckout).
+	early map[string]*index.Entry
 	// fromPacks counts the files written from blobs read by packedBlobs.
 	fromPacks   int
+	fromEarly   int // the files taken from early
 	overwritten []string
 }
 
@@ -149,7 +153,7 @@ func (c *checkout) openPacked() {
 // already say are there, up to packedReadMin.
 func (c *checkout) expectedWrites() int {
 	if c.fresh {
-		return len(c.target)
+		return len(c.target) - len(c.early)
 	}
 	n := 0
 	for p, l := range c.target {
@@ -321,6 +325,14 @@ func (c *checkout) place(i int, p string, l leaf) error {
 	}
 	if fi == nil {
 		return c.write(p, l, full)
+	}
+	if e := c.early[p]; earlyDone(e, l, fi) {
+		c.set(p, e)
+		c.mu.Lock()
+		c.written++
+		c.mu.Unlock()
+		c.fromEarly++
+		return nil
 	}
 	b := c.base.entries[p]
 	clean := b != nil && matchesMode(b.Mode, fi) && statClean(b, fi, c.base.modTime)

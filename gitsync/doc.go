@@ -30,7 +30,11 @@
 // goroutines of their own, one directory to one writer; in a checkout of
 // many files they read the whole blobs from the packs themselves
 // (blobread.go), so that inflating runs on every core beside the file
-// creation.
+// creation. A first clone into an empty folder writes most of its files
+// while the pack is still arriving (early.go): the pack's first read
+// inflates every object anyway, and each small blob the commit's trees
+// name is handed to the writers there, once its hash proves it is the one
+// named; a fetch that then fails removes them again.
 //
 // Fetches speak upload-pack through go-git's transports but build the
 // request here, asking for a thin pack (which go-git's own fetch never

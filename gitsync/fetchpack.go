@@ -48,6 +48,7 @@ func fetchSpec(ctx context.Context, wc *workingCopy, rem *remote, spec config.Re
 	if err != nil {
 		return err
 	}
+	wc.early.expect(want)
 	if wanted(wc, want, depth) {
 		if err := fetchPack(ctx, wc, sess, ar, want, depth); err != nil {
 			return err

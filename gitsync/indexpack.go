@@ -66,18 +66,24 @@ type packScan struct {
 	byRef map[plumbing.Hash][]int32
 	sum   plumbing.Hash // the trailing checksum
 	end   int64         // where it is
+	// early takes the whole objects it wants as they are read (nil: none);
+	// buf holds such an object's content.
+	early *earlyCheckout
+	buf   sliceWriter
 }
 
 // scanPack reads a whole pack from r, copying it to w (checking every
 // entry's inflated size and the trailing checksum), and records its
-// entries.
-func scanPack(r io.Reader, w io.Writer) (*packScan, error) {
+// entries. early (or nil) is handed the whole objects it wants as they
+// are read.
+func scanPack(r io.Reader, w io.Writer, early *earlyCheckout) (*packScan, error) {
 	p := newPackReader(r, w, true)
 	count, err := p.header()
 	if err != nil {
 		return nil, err
 	}
-	ps := &packScan{entries: make([]packEntry, 0, min(count, 1<<20)), byRef: map[plumbing.Hash][]int32{}}
+	ps := &packScan{entries: make([]packEntry, 0, min(count, 1<<20)), byRef: map[plumbing.Hash][]int32{},
+		early: early}
 	for range count {
 		if err := ps.scanEntry(p); err != nil {
 			return nil, err
@@ -100,6 +106,7 @@ func (ps *packScan) scanEntry(p *packReader) error {
 	e := packEntry{off: oh.off, size: oh.size, typ: oh.typ, kid: noEntry, next: noEntry}
 	var w io.Writer = io.Discard
 	var h plumbing.Hasher
+	taken := false // the content goes to ps.buf, then to early
 	switch oh.typ {
 	case plumbing.OFSDeltaObject:
 		b, found := slices.BinarySearchFunc(ps.entries, oh.base, func(e packEntry, off int64) int {
@@ -114,14 +121,24 @@ func (ps *packScan) scanEntry(p *packReader) error {
 	case plumbing.CommitObject, plumbing.TreeObject, plumbing.BlobObject, plumbing.TagObject:
 		h = plumbing.NewHasher(oh.typ, oh.size)
 		w = h
+		if taken = ps.early.wants(oh.typ, oh.size); taken {
+			ps.buf.b = slices.Grow(ps.buf.b[:0], int(oh.size)+1) // see chainWalk.read
+			w = &ps.buf
+		}
 	default:
 		return fmt.Errorf("%w: entry at %d has type %d", packfile.ErrMalformedPackFile, oh.off, oh.typ)
 	}
 	if e.crc, err = p.inflate(w, oh.size); err != nil {
 		return fmt.Errorf("read entry at %d: %w", oh.off, err)
 	}
+	if taken {
+		_, _ = h.Write(ps.buf.b) // a hash's Write does not fail
+	}
 	if h.Hash != nil {
 		e.hash = h.Sum()
+	}
+	if taken {
+		ps.early.object(oh.typ, e.hash, ps.buf.b)
 	}
 	ps.entries = append(ps.entries, e)
 	return nil
@@ -321,8 +338,8 @@ func (w *chainWalk) read(i int32, buf *[]byte) error {
 	}
 	w.pr.reset(io.NewSectionReader(w.r.f, e.off, end-e.off), e.off)
 	sw := sliceWriter{b: (*buf)[:0]}
-	if cap(sw.b) < int(e.size) {
-		sw.b = make([]byte, 0, e.size)
+	if cap(sw.b) <= int(e.size) { // one byte more: inflate reads past the size to check it
+		sw.b = make([]byte, 0, e.size+1)
 	}
 	_, err := w.pr.entry()
 	if err == nil {
@@ -393,4 +410,24 @@ type sliceWriter struct{ b []byte }
 func (w *sliceWriter) Write(p []byte) (int, error) {
 	w.b = append(w.b, p...)
 	return len(p), nil
+}
+
+// ReadFrom reads r to its end into b's spare capacity, growing b only when
+// that is full, so that an inflater writes straight into b.
+func (w *sliceWriter) ReadFrom(r io.Reader) (int64, error) {
+	var n int64
+	for {
+		if len(w.b) == cap(w.b) {
+			w.b = slices.Grow(w.b, 4<<10)
+		}
+		m, err := r.Read(w.b[len(w.b):cap(w.b)])
+		w.b = w.b[:len(w.b)+m]
+		n += int64(m)
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
 }

@@ -31,7 +31,7 @@ func indexOurs(t *testing.T, path string, limit int64, workers int) ([]byte, err
 		t.Fatal(err)
 	}
 	defer f.Close()
-	ps, err := scanPack(f, io.Discard)
+	ps, err := scanPack(f, io.Discard, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -227,13 +227,13 @@ func TestScanPackRefusesDamage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := scanPack(bytes.NewReader(tt.pack), io.Discard)
+			_, err := scanPack(bytes.NewReader(tt.pack), io.Discard, nil)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("scanPack: %v, want an error with %q", err, tt.want)
 			}
 		})
 	}
-	ps, err := scanPack(bytes.NewReader(good), io.Discard)
+	ps, err := scanPack(bytes.NewReader(good), io.Discard, nil)
 	if err != nil || len(ps.entries) != 1 || ps.entries[0].hash.String() != "b6fc4c620b67d95f953a5c1c1230aaab5db5a1b0" {
 		t.Fatalf("the good pack: %v, %+v", err, ps)
 	}
@@ -273,7 +273,7 @@ func TestScanPackReadsAStutteringStream(t *testing.T) {
 	t.Parallel()
 	pack := handPack(2, blobEntry(5, "hello"), blobEntry(6, "world!"))
 	var copied bytes.Buffer
-	ps, err := scanPack(&stutterReader{r: bytes.NewReader(pack)}, &copied)
+	ps, err := scanPack(&stutterReader{r: bytes.NewReader(pack)}, &copied, nil)
 	if err != nil || len(ps.entries) != 2 {
 		t.Fatalf("scanPack: %v, %+v", err, ps)
 	}

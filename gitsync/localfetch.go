@@ -142,6 +142,7 @@ func fetchLocal(ctx context.Context, wc *workingCopy, dir string, spec config.Re
 	if err != nil {
 		return err
 	}
+	wc.early.expect(want)
 	if wanted(wc, want, depth) {
 		if err := copyObjects(ctx, wc, up.Storage, want, depth); err != nil {
 			return err

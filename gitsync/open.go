@@ -38,6 +38,8 @@ type workingCopy struct {
 	gitDir string // usually path/.git
 	repo   *git.Repository
 	st     *storage // keeps pack files open: close when done
+	// early writes a first clone's files as its pack arrives (nil: no).
+	early *earlyCheckout
 }
 
 // newWorkingCopy wraps repo, opened or made with newStorage, for path.

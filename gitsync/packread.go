@@ -31,6 +31,9 @@ type packReader struct {
 	crc  uint32
 	sum  hash.Hash // of the pack, when it is summed
 	zr   io.ReadCloser
+	// out carries inflated data to a writer that does not read it itself
+	// (made on first use).
+	out []byte
 }
 
 // packEntryHeader is an entry's header: its type, its inflated size, and
@@ -173,7 +176,10 @@ func (p *packReader) inflate(w io.Writer, size int64) (uint32, error) {
 	if err != nil {
 		return 0, err
 	}
-	n, err := io.Copy(w, io.LimitReader(zr, size+1))
+	if _, ok := w.(io.ReaderFrom); !ok && p.out == nil {
+		p.out = make([]byte, 32<<10)
+	}
+	n, err := io.CopyBuffer(w, io.LimitReader(zr, size+1), p.out)
 	if err == nil && n != size {
 		err = fmt.Errorf("%w: inflates to more or less than its %d bytes", packfile.ErrMalformedPackFile, size)
 	}

@@ -125,7 +125,12 @@ func (s *Syncer) apply(ctx context.Context, wc *workingCopy, t Target, rem *remo
 	if err := s.waitIndexLock(ctx, wc, jl); err != nil {
 		return res, true, err
 	}
+	if prev.IsZero() {
+		wc.early = newEarlyCheckout(wc, plumbing.NewHash(t.Commit), jl) // zero without one
+	}
 	got, err := s.fetchCommit(ctx, wc, t, rem, jl)
+	early := wc.early.settle(got.commit, err == nil)
+	wc.early = nil
 	if err != nil {
 		return res, settleFetch(wc, jl), err
 	}
@@ -135,7 +140,7 @@ func (s *Syncer) apply(ctx context.Context, wc *workingCopy, t Target, rem *remo
 	if t.Commit == "" && t.Delivered != "" {
 		res.Delivered = s.relate(wc, t, got.tip, jl)
 	}
-	tracked, err := s.checkout(ctx, wc, t, prev, got.commit, &res, jl)
+	tracked, err := s.checkout(ctx, wc, t, prev, got.commit, early, &res, jl)
 	if err != nil {
 		return res, true, err
 	}
@@ -163,13 +168,16 @@ func (s *Syncer) finish(ctx context.Context, wc *workingCopy, t Target, rem *rem
 }
 
 // checkout writes the commit's tree and index, reports what it changed,
-// and returns the new index entries.
+// and returns the new index entries. early are the files a first clone
+// wrote as its pack arrived (see earlyCheckout), or nil.
 func (s *Syncer) checkout(ctx context.Context, wc *workingCopy, t Target, prev, commit plumbing.Hash,
-	res *Result, jl *jobLog) (map[string]*index.Entry, error) {
+	early *earlyCheckout, res *Result, jl *jobLog) (map[string]*index.Entry, error) {
 	co, err := newCheckout(ctx, wc, prev, commit, jl)
 	if err != nil {
+		early.undo()
 		return nil, fmt.Errorf("checkout %s: %w", short(commit), err)
 	}
+	co.early = early.files()
 	err = co.run()
 	res.Written, res.Removed, res.Overwritten = co.written, co.removed, co.overwritten
 	for _, p := range co.overwritten {
@@ -184,6 +192,9 @@ func (s *Syncer) checkout(ctx context.Context, wc *workingCopy, t Target, prev, 
 		from = res.Previous[:7]
 	}
 	jl.printf("checkout %s from %s: %d written, %d removed", short(commit), from, co.written, co.removed)
+	if co.fromEarly > 0 {
+		jl.printf("%d of the files written as the pack arrived", co.fromEarly)
+	}
 	return co.next, nil
 }
 

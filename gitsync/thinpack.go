@@ -47,7 +47,8 @@ func storePack(wc *workingCopy, r io.Reader, thin bool) error {
 // indexPack receives the pack into f, indexes it, completes it first if
 // it is thin, and installs both in dir. An empty pack is not stored.
 func indexPack(wc *workingCopy, dir string, f *os.File, r io.Reader, thin bool) (bool, error) {
-	ps, err := scanPack(r, f)
+	ps, err := scanPack(r, f, wc.early)
+	wc.early.close() // one pack: a later one would be thin against this one
 	if err != nil || len(ps.entries) == 0 {
 		return false, err
 	}

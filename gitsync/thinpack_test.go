@@ -26,6 +26,9 @@ type watched struct {
 	trace   string // GIT_TRACE_PACKET file of the server side
 	sent    atomic.Int64
 	corrupt atomic.Bool
+	// lastByte flips the pack's last byte (its checksum) instead; cut
+	// sends only the first half of the answer.
+	lastByte, cut atomic.Bool
 }
 
 func watch(t *testing.T, up *gitsynctest.Upstream) *watched {
@@ -46,8 +49,13 @@ func (w *watched) wrap(h http.Handler) http.Handler {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, r)
 		body := rec.Body.Bytes()
-		if w.corrupt.Load() {
+		switch {
+		case w.corrupt.Load():
 			flipPackByte(body)
+		case w.lastByte.Load():
+			flipLastPackByte(body)
+		case w.cut.Load():
+			body = body[:len(body)/2]
 		}
 		w.sent.Add(int64(len(body)))
 		for k, v := range rec.Header() {
@@ -73,6 +81,29 @@ func flipPackByte(body []byte) {
 	pos := max(i+12, i+(end-i)/2)
 	if pos < end {
 		body[pos] ^= 0xff
+	}
+}
+
+// flipLastPackByte inverts the last byte of the last pkt-line of side-band
+// 1, the last byte of the pack's trailing checksum.
+func flipLastPackByte(body []byte) {
+	last := -1
+	for i := 0; i+4 <= len(body); {
+		n, err := strconv.ParseUint(string(body[i:i+4]), 16, 16)
+		if err != nil {
+			return
+		}
+		if n < 4 { // a flush, delim or end packet
+			i += 4
+			continue
+		}
+		if n > 5 && body[i+4] == 1 {
+			last = i + int(n) - 1
+		}
+		i += int(n)
+	}
+	if last >= 0 {
+		body[last] ^= 0xff
 	}
 }
 
