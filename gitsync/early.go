@@ -28,7 +28,9 @@ import (
 //
 // Nothing is written that the commit does not hold: a tree or blob is
 // taken only when its hash, computed from the content just inflated, is
-// the one its parent tree names, from the commit asked for down. Whatever
+// the one its parent tree names, from the commit asked for down (for an
+// annotated tag, the commit the remote advertises as its peeled value, or
+// the one the tag object names when it comes first). Whatever
 // arrives otherwise (a delta, a blob past earlyBlobMax, a symlink, an
 // object before the tree that names it) is left to the checkout. When the
 // fetch fails, or brings another commit than the one expected, every file

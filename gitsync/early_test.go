@@ -38,7 +38,10 @@ func earlyTree() ([]gitsynctest.File, int) {
 
 func TestEarlyCheckout(t *testing.T) {
 	t.Parallel()
-	for _, over := range []string{"http", "path"} {
+	// Over smart HTTP and from a local path (in process), of a branch and
+	// of an annotated tag: over HTTP the tag is known by the peeled value
+	// the server advertises, in process by the tag object, sent first.
+	for _, over := range []string{"http", "path", "http tag", "path tag"} {
 		t.Run(over, func(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t)
@@ -49,9 +52,13 @@ func TestEarlyCheckout(t *testing.T) {
 			sha := f.up.CommitFiles(t, "main", tree, "first")
 			tg := f.target()
 			url := "file://" + f.up.Path()
-			if over == "http" {
+			if strings.HasPrefix(over, "http") {
 				tg.Remote = watch(t, f.up).url
 				url = tg.Remote
+			}
+			if strings.HasSuffix(over, "tag") {
+				f.up.AnnotatedTag(t, "v1", sha, "release 1")
+				tg.Ref = "refs/tags/v1"
 			}
 			res, log := f.sync(t, tg)
 			assertLogHas(t, log, fmt.Sprintf("%d of the files written as the pack arrived", early))
@@ -63,6 +70,9 @@ func TestEarlyCheckout(t *testing.T) {
 			// git finds none of them changed without reading them.
 			assertGit(t, f.path, "", "diff-files", "--name-only")
 
+			if strings.HasSuffix(over, "tag") {
+				return
+			}
 			// The next sync finds everything in place.
 			next := f.up.Commit(t, "main", map[string]string{"copy2/same.txt": "changed\n"}, "second")
 			res, _ = f.sync(t, tg)

@@ -48,7 +48,7 @@ func fetchSpec(ctx context.Context, wc *workingCopy, rem *remote, spec config.Re
 	if err != nil {
 		return err
 	}
-	wc.early.expect(want)
+	wc.early.expect(peeled(ar, want))
 	if wanted(wc, want, depth) {
 		if err := fetchPack(ctx, wc, sess, ar, want, depth); err != nil {
 			return err
@@ -111,6 +111,17 @@ func resolveRemote(spec config.RefSpec, refs storer.ReferenceStorer) (plumbing.H
 		}
 	}
 	return plumbing.ZeroHash, noRemoteRef{name: spec.Src()}
+}
+
+// peeled is what the remote says the annotated tag h tags, when h is a
+// tag it advertises with its peeled value; else h.
+func peeled(ar *packp.AdvRefs, h plumbing.Hash) plumbing.Hash {
+	for name, r := range ar.References {
+		if p, ok := ar.Peeled[name]; ok && r == h {
+			return p
+		}
+	}
+	return h
 }
 
 // wanted reports whether want must be fetched: it is not here, or the
