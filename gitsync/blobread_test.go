@@ -249,7 +249,7 @@ func TestCheckoutWritesFromPacks(t *testing.T) {
 	} {
 		step.push()
 		wc, commit, jl := openFetched(t, f)
-		co, err := newCheckout(context.Background(), wc, wc.headCommit(), commit, jl)
+		co, err := newCheckout(context.Background(), wc, wc.headCommit(), commit, jl, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -303,7 +303,7 @@ func TestCheckoutStopsAtADamagedBlob(t *testing.T) {
 	if err := os.WriteFile(pack, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	co, err := newCheckout(context.Background(), wc, wc.headCommit(), commit, jl)
+	co, err := newCheckout(context.Background(), wc, wc.headCommit(), commit, jl, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -75,7 +75,7 @@ func newSameCheckout(t *testing.T, f *fixture) *checkout {
 	wc := newWorkingCopy(f.path, repo)
 	t.Cleanup(func() { wc.close() })
 	head := wc.headCommit()
-	co, err := newCheckout(context.Background(), wc, head, head, newJobLog(nil, nil))
+	co, err := newCheckout(context.Background(), wc, head, head, newJobLog(nil, nil), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

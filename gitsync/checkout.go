@@ -66,7 +66,10 @@ type checkout struct {
 	overwritten []string
 }
 
-func newCheckout(ctx context.Context, wc *workingCopy, prev, commit plumbing.Hash, jl *jobLog) (*checkout, error) {
+// newCheckout prepares the checkout of commit over prev; early are the
+// files and trees a first clone took as its pack arrived (or nil).
+func newCheckout(ctx context.Context, wc *workingCopy, prev, commit plumbing.Hash, jl *jobLog,
+	early *earlyCheckout) (*checkout, error) {
 	c, err := wc.repo.CommitObject(commit)
 	if err != nil {
 		return nil, fmt.Errorf("read commit: %w", err)
@@ -76,10 +79,10 @@ func newCheckout(ctx context.Context, wc *workingCopy, prev, commit plumbing.Has
 		return nil, err
 	}
 	co := &checkout{ctx: ctx, wc: wc, base: base, dirs: make(map[string]bool), jl: jl,
-		fresh: prev.IsZero() && len(base.entries) == 0}
+		fresh: prev.IsZero() && len(base.entries) == 0, early: early.files()}
 	if co.target = base.targetLeaves(c.TreeHash); co.target != nil {
 		co.tree, co.fromIndex = base.tree, base.tree != nil && base.tree.hash == c.TreeHash
-	} else if co.target, co.tree, err = flattenCached(wc.repo.Storer, c.TreeHash, &base); err != nil {
+	} else if co.target, co.tree, err = flattenCached(early.objects(wc.repo.Storer), c.TreeHash, &base); err != nil {
 		return nil, err
 	}
 	co.next = make(map[string]*index.Entry, len(co.target))

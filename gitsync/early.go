@@ -1,6 +1,7 @@
 package gitsync
 
 import (
+	"bytes"
 	"errors"
 	"io/fs"
 	"os"
@@ -13,7 +14,9 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/format/index"
+	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/storer"
 )
 
 // A first clone writes its files while its pack is still arriving. The
@@ -43,6 +46,9 @@ const (
 	// earlyBlobMax bounds the size of a blob written early; the scan holds
 	// one such blob, and the writers another while they write it.
 	earlyBlobMax = 1 << 20
+	// earlyKeptMax bounds the bytes of trees and tree deltas kept as
+	// bases while trees are expected.
+	earlyKeptMax = 32 << 20
 )
 
 // earlyCheckout is the early part of a first clone's checkout.
@@ -59,9 +65,20 @@ type earlyCheckout struct {
 	// own folder, which is all an undo removes.
 	made map[string]bool
 	top  map[string]bool
-	w    *writers
-	jl   *jobLog
-	sent int // files handed to the writers
+	// kept are the trees read while trees are expected, by pack offset, so
+	// that a tree sent as a delta (as at full history) can be made from
+	// its base; keptBytes is what they hold.
+	kept      map[int64]keptTree
+	keptBytes int64
+	// recent are the trees made last from deltas; next is the oldest.
+	recent [earlyMade]madeTree
+	next   int
+	// taken are the trees taken, by hash, which the checkout reads from
+	// here rather than make them again from their deltas.
+	taken map[plumbing.Hash][]byte
+	w     *writers
+	jl    *jobLog
+	sent  int // files handed to the writers
 	// rooted: the commit was read, its tree is expected; stopped:
 	// something was not as expected, nothing more is written early;
 	// closed: its pack is read, no more objects come.
@@ -69,6 +86,19 @@ type earlyCheckout struct {
 
 	mu      sync.Mutex
 	entries map[string]*index.Entry // what the writers wrote
+}
+
+// madeTree is a tree made from its delta, at the delta's offset.
+type madeTree struct {
+	off  int64
+	tree []byte
+}
+
+// keptTree is a whole tree's content (base < 0) or a delta's data, with
+// the offset of its base.
+type keptTree struct {
+	data []byte
+	base int64
 }
 
 type earlyFile struct {
@@ -90,6 +120,8 @@ func newEarlyCheckout(wc *workingCopy, commit plumbing.Hash, jl *jobLog) *earlyC
 		trees:   map[plumbing.Hash][]string{},
 		blobs:   map[plumbing.Hash][]earlyFile{},
 		made:    map[string]bool{},
+		kept:    map[int64]keptTree{},
+		taken:   map[plumbing.Hash][]byte{},
 		top:     map[string]bool{},
 		entries: map[string]*index.Entry{},
 	}
@@ -139,9 +171,9 @@ func (e *earlyCheckout) wants(t plumbing.ObjectType, n int64) bool {
 	return false
 }
 
-// object takes a whole object the scan read (data is the scan's and is
-// not kept).
-func (e *earlyCheckout) object(t plumbing.ObjectType, h plumbing.Hash, data []byte) {
+// object takes the whole object at pack offset off that the scan read
+// (data is the scan's; a tree is copied to be kept as a base).
+func (e *earlyCheckout) object(off int64, t plumbing.ObjectType, h plumbing.Hash, data []byte) {
 	var err error
 	switch t {
 	case plumbing.CommitObject:
@@ -149,6 +181,7 @@ func (e *earlyCheckout) object(t plumbing.ObjectType, h plumbing.Hash, data []by
 	case plumbing.TagObject:
 		err = e.takeTag(h, data)
 	case plumbing.TreeObject:
+		e.keep(off, data, -1)
 		err = e.takeTree(h, data)
 	case plumbing.BlobObject:
 		err = e.takeBlob(h, data)
@@ -184,12 +217,106 @@ func (e *earlyCheckout) takeTag(h plumbing.Hash, data []byte) error {
 	return nil
 }
 
+// wantsDelta says whether scanPack should hand over the offset delta of
+// n bytes whose base is at pack offset base: one built on a kept tree,
+// while trees are expected.
+func (e *earlyCheckout) wantsDelta(base, n int64) bool {
+	if e == nil || e.stopped || e.closed || !e.rooted || len(e.trees) == 0 || n > earlyTreeMax {
+		return false
+	}
+	_, ok := e.kept[base]
+	return ok
+}
+
+// delta takes the offset delta at off built on the kept tree at base (data
+// is the scan's): it is kept, and the tree it makes is taken when it is
+// expected.
+func (e *earlyCheckout) delta(off, base int64, data []byte) {
+	e.keep(off, data, base)
+	tree, err := e.make(off)
+	if err == nil {
+		err = e.takeTree(plumbing.ComputeHash(plumbing.TreeObject, tree), tree)
+	}
+	if err != nil {
+		e.stopped = true
+	}
+}
+
+// keep keeps a copy of data as the tree or delta at off, while the
+// kept bytes stay under earlyKeptMax.
+func (e *earlyCheckout) keep(off int64, data []byte, base int64) {
+	if len(e.trees) == 0 || e.keptBytes+int64(len(data)) > earlyKeptMax {
+		return
+	}
+	e.kept[off] = keptTree{data: bytes.Clone(data), base: base}
+	e.keptBytes += int64(len(data))
+}
+
+// make is the tree at off, made from the nearest tree of its chain of
+// kept deltas whose content is at hand: a whole tree, or one made lately.
+// git writes a delta's base just before it when it was not written yet,
+// so a chain mostly arrives in order and each tree is one delta from the
+// last made. Offsets of bases only go down, so the walk ends.
+func (e *earlyCheckout) make(off int64) ([]byte, error) {
+	var chain [][]byte
+	k, ok := e.kept[off]
+	tree, made := []byte(nil), false
+	for ok && k.base >= 0 {
+		if chain = append(chain, k.data); len(chain) > maxDeltaDepth {
+			return nil, errors.New("delta chain too long")
+		}
+		if tree, made = e.lately(k.base); made {
+			break
+		}
+		k, ok = e.kept[k.base]
+	}
+	switch {
+	case !ok:
+		return nil, errors.New("delta base not kept")
+	case !made:
+		tree = k.data
+	}
+	for i := len(chain) - 1; i >= 0; i-- {
+		var err error
+		if tree, err = packfile.PatchDelta(tree, chain[i]); err != nil {
+			return nil, err
+		}
+	}
+	e.remember(off, tree)
+	return tree, nil
+}
+
+// earlyMade is how many trees made from deltas are remembered.
+const earlyMade = 64
+
+// lately is the tree made lately for the delta at off, if it is remembered.
+func (e *earlyCheckout) lately(off int64) ([]byte, bool) {
+	for i := range e.recent {
+		if r := &e.recent[i]; r.off == off && r.tree != nil {
+			return r.tree, true
+		}
+	}
+	return nil, false
+}
+
+// remember keeps tree as made for off, in place of the oldest one.
+func (e *earlyCheckout) remember(off int64, tree []byte) {
+	e.recent[e.next] = madeTree{off: off, tree: tree}
+	e.next = (e.next + 1) % len(e.recent)
+}
+
 func (e *earlyCheckout) takeTree(h plumbing.Hash, data []byte) error {
 	dirs, ok := e.trees[h]
 	if !ok {
 		return nil
 	}
 	delete(e.trees, h)
+	e.taken[h] = bytes.Clone(data)
+	if len(e.trees) == 0 { // every tree is here: no base is needed now
+		clear(e.kept)
+		e.keptBytes = 0
+		e.recent = [earlyMade]madeTree{}
+	}
 	var t object.Tree
 	if err := t.Decode(memoryObject(plumbing.TreeObject, data)); err != nil {
 		return err
@@ -333,6 +460,28 @@ func (e *earlyCheckout) undo() {
 	e.sent = 0
 	clear(e.top)
 	clear(e.entries)
+}
+
+// objects is st, but for the trees e took, which are read from memory.
+func (e *earlyCheckout) objects(st storer.EncodedObjectStorer) storer.EncodedObjectStorer {
+	if e == nil || len(e.taken) == 0 {
+		return st
+	}
+	return earlyTrees{EncodedObjectStorer: st, trees: e.taken}
+}
+
+// earlyTrees serves the trees an earlyCheckout took from memory, every
+// other object from the storage it wraps.
+type earlyTrees struct {
+	storer.EncodedObjectStorer
+	trees map[plumbing.Hash][]byte
+}
+
+func (s earlyTrees) EncodedObject(t plumbing.ObjectType, h plumbing.Hash) (plumbing.EncodedObject, error) {
+	if data, ok := s.trees[h]; ok && (t == plumbing.TreeObject || t == plumbing.AnyObject) {
+		return memoryObject(plumbing.TreeObject, data), nil
+	}
+	return s.EncodedObjectStorer.EncodedObject(t, h)
 }
 
 // memoryObject wraps data as an object of type t for go-git's decoders.

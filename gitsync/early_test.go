@@ -159,3 +159,39 @@ func names(t *testing.T, dir string) []string {
 	}
 	return out
 }
+
+// TestEarlyCheckoutFullHistory: at full history git sends trees as deltas
+// on other trees; the trees of the commit are made from their bases as
+// they come, and its files written early all the same.
+func TestEarlyCheckoutFullHistory(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	files := map[string]string{}
+	for i := range 60 {
+		files[fmt.Sprintf("src/d%d/f%02d.txt", i%3, i)] = fmt.Sprintf("file %d\n", i)
+		files[fmt.Sprintf("t%02d.txt", i)] = fmt.Sprintf("top %d\n", i)
+	}
+	f.up.Commit(t, "main", files, "first")
+	// Each commit deletes two files: the newest trees are the smallest, so
+	// git makes them deltas on older, larger ones.
+	for i := range 20 {
+		f.up.Commit(t, "main", map[string]string{
+			fmt.Sprintf("src/d%d/f%02d.txt", i%3, i): gitsynctest.Deleted,
+			fmt.Sprintf("t%02d.txt", i):              gitsynctest.Deleted,
+		}, "less")
+	}
+	sha := f.up.Head(t, "main")
+	f.up.Git(t, "repack", "-adfq", "--depth=50", "--window=250")
+	for _, tree := range []string{sha + "^{tree}", sha + ":src/d0"} {
+		h := f.up.Git(t, "rev-parse", tree)
+		if base := f.up.GitInput(t, h+"\n", "cat-file", "--batch-check=%(deltabase)"); strings.Trim(base, "0") == "" {
+			t.Fatalf("tree %s is not a delta in the upstream's pack", tree)
+		}
+	}
+	w := watch(t, f.up)
+	tg := f.target()
+	tg.Remote, tg.Depth = w.url, 0
+	_, log := f.sync(t, tg)
+	assertLogHas(t, log, "80 of the files written as the pack arrived")
+	assertSame(t, f.path, gitClone(t, w.url, 0), sha)
+}

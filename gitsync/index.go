@@ -150,7 +150,7 @@ func leafMode(m filemode.FileMode) bool {
 
 // checkPath applies checkName to every component of a slash path.
 func checkPath(p string) error {
-	for _, name := range strings.Split(p, "/") {
+	for name := range strings.SplitSeq(p, "/") {
 		if err := checkName(name); err != nil {
 			return err
 		}

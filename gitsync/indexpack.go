@@ -106,7 +106,7 @@ func (ps *packScan) scanEntry(p *packReader) error {
 	e := packEntry{off: oh.off, size: oh.size, typ: oh.typ, kid: noEntry, next: noEntry}
 	var w io.Writer = io.Discard
 	var h plumbing.Hasher
-	taken := false // the content goes to ps.buf, then to early
+	taken := false // the content (or a delta's data) goes to ps.buf, then to early
 	switch oh.typ {
 	case plumbing.OFSDeltaObject:
 		b, found := slices.BinarySearchFunc(ps.entries, oh.base, func(e packEntry, off int64) int {
@@ -116,6 +116,10 @@ func (ps *packScan) scanEntry(p *packReader) error {
 			return fmt.Errorf("%w: offset delta at %d names no entry", packfile.ErrMalformedPackFile, oh.off)
 		}
 		e.next, ps.entries[b].kid = ps.entries[b].kid, i
+		if taken = ps.early.wantsDelta(oh.base, oh.size); taken {
+			ps.buf.b = slices.Grow(ps.buf.b[:0], int(oh.size)+1) // see chainWalk.read
+			w = &ps.buf
+		}
 	case plumbing.REFDeltaObject:
 		ps.byRef[oh.ref] = append(ps.byRef[oh.ref], i)
 	case plumbing.CommitObject, plumbing.TreeObject, plumbing.BlobObject, plumbing.TagObject:
@@ -131,14 +135,17 @@ func (ps *packScan) scanEntry(p *packReader) error {
 	if e.crc, err = p.inflate(w, oh.size); err != nil {
 		return fmt.Errorf("read entry at %d: %w", oh.off, err)
 	}
-	if taken {
-		_, _ = h.Write(ps.buf.b) // a hash's Write does not fail
-	}
 	if h.Hash != nil {
+		if taken {
+			_, _ = h.Write(ps.buf.b) // a hash's Write does not fail
+		}
 		e.hash = h.Sum()
 	}
-	if taken {
-		ps.early.object(oh.typ, e.hash, ps.buf.b)
+	switch {
+	case taken && h.Hash != nil:
+		ps.early.object(oh.off, oh.typ, e.hash, ps.buf.b)
+	case taken:
+		ps.early.delta(oh.off, oh.base, ps.buf.b)
 	}
 	ps.entries = append(ps.entries, e)
 	return nil

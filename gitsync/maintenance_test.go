@@ -207,7 +207,7 @@ func TestInterruptedCheckoutResumes(t *testing.T) {
 	wc, commit, jl := openFetched(t, f)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	co, err := newCheckout(ctx, wc, wc.headCommit(), commit, jl)
+	co, err := newCheckout(ctx, wc, wc.headCommit(), commit, jl, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

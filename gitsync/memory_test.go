@@ -90,7 +90,7 @@ func TestCheckoutCachesFewBlobs(t *testing.T) {
 	f.up.Commit(t, "main", files, "many")
 
 	wc, commit, jl := openFetched(t, f)
-	co, err := newCheckout(context.Background(), wc, wc.headCommit(), commit, jl)
+	co, err := newCheckout(context.Background(), wc, wc.headCommit(), commit, jl, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -172,12 +172,11 @@ func (s *Syncer) finish(ctx context.Context, wc *workingCopy, t Target, rem *rem
 // wrote as its pack arrived (see earlyCheckout), or nil.
 func (s *Syncer) checkout(ctx context.Context, wc *workingCopy, t Target, prev, commit plumbing.Hash,
 	early *earlyCheckout, res *Result, jl *jobLog) (map[string]*index.Entry, error) {
-	co, err := newCheckout(ctx, wc, prev, commit, jl)
+	co, err := newCheckout(ctx, wc, prev, commit, jl, early)
 	if err != nil {
 		early.undo()
 		return nil, fmt.Errorf("checkout %s: %w", short(commit), err)
 	}
-	co.early = early.files()
 	err = co.run()
 	res.Written, res.Removed, res.Overwritten = co.written, co.removed, co.overwritten
 	for _, p := range co.overwritten {
