@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing/filemode"
@@ -81,13 +82,28 @@ func decodeIndexFast(data []byte) (idx *index.Index, ok bool) {
 	}
 	n := int(binary.BigEndian.Uint32(data[8:]))
 	rest := body[indexHeader:]
-	idx.Entries = make([]*index.Entry, 0, min(n, len(rest)/indexEntryFixed))
-	for range n {
-		var e *index.Entry
-		if e, rest, ok = decodeIndexEntry(rest); !ok {
+	if n > len(rest)/indexEntryFixed {
+		return nil, false // more entries than the file can hold
+	}
+	// The entries are made in one block and their names cut from one
+	// string, not each on its own: a large working copy's index has tens
+	// of thousands.
+	block, ends := make([]index.Entry, n), make([]int, n)
+	var names strings.Builder
+	names.Grow(len(rest) - n*indexEntryFixed) // the names and their padding
+	if n > 0 {                                // go-git leaves an empty index's entries nil
+		idx.Entries = make([]*index.Entry, n)
+	}
+	for i := range n {
+		if rest, ok = decodeIndexEntry(rest, &block[i], &names); !ok {
 			return nil, false
 		}
-		idx.Entries = append(idx.Entries, e)
+		ends[i] = names.Len()
+		idx.Entries[i] = &block[i]
+	}
+	all, start := names.String(), 0
+	for i := range n {
+		block[i].Name, start = all[start:ends[i]], ends[i]
 	}
 	// go-git reads an extension while 28 bytes (its header and the
 	// checksum) are left, the checksum included.
@@ -104,13 +120,14 @@ func decodeIndexFast(data []byte) (idx *index.Index, ok bool) {
 	return idx, len(rest) == 0
 }
 
-// decodeIndexEntry decodes one version 2 or 3 entry from the start of b.
-func decodeIndexEntry(b []byte) (*index.Entry, []byte, bool) {
+// decodeIndexEntry decodes one version 2 or 3 entry from the start of b
+// into e, but for its name, which it adds to names, and returns the rest.
+func decodeIndexEntry(b []byte, e *index.Entry, names *strings.Builder) ([]byte, bool) {
 	if len(b) < indexEntryFixed {
-		return nil, nil, false
+		return nil, false
 	}
 	u32 := func(i int) uint32 { return binary.BigEndian.Uint32(b[i:]) }
-	e := &index.Entry{Dev: u32(16), Inode: u32(20), Mode: filemode.FileMode(u32(24)), UID: u32(28),
+	*e = index.Entry{Dev: u32(16), Inode: u32(20), Mode: filemode.FileMode(u32(24)), UID: u32(28),
 		GID: u32(32), Size: u32(36)}
 	e.CreatedAt, e.ModifiedAt = indexTime(u32(0), u32(4)), indexTime(u32(8), u32(12))
 	copy(e.Hash[:], b[40:60])
@@ -119,7 +136,7 @@ func decodeIndexEntry(b []byte) (*index.Entry, []byte, bool) {
 	read := indexEntryFixed
 	if flags&0x4000 != 0 { // extended flags
 		if len(b) < read+2 {
-			return nil, nil, false
+			return nil, false
 		}
 		ext := binary.BigEndian.Uint16(b[read:])
 		e.IntentToAdd, e.SkipWorktree = ext&(1<<13) != 0, ext&(1<<14) != 0
@@ -128,20 +145,20 @@ func decodeIndexEntry(b []byte) (*index.Entry, []byte, bool) {
 	nameLen := int(flags & 0xfff)
 	if nameLen == 0xfff { // a longer name ends at a NUL
 		if nameLen = bytes.IndexByte(b[read:], 0); nameLen < 0 {
-			return nil, nil, false
+			return nil, false
 		}
 	}
 	if len(b) < read+nameLen {
-		return nil, nil, false
+		return nil, false
 	}
-	e.Name = string(b[read : read+nameLen])
+	names.Write(b[read : read+nameLen])
 	// 1 to 8 NULs make the entry a multiple of 8 long (a NUL that ends a
 	// long name is the first of them).
 	end := read + nameLen + 8 - (read+nameLen)%8
 	if len(b) < end {
-		return nil, nil, false
+		return nil, false
 	}
-	return e, b[end:], true
+	return b[end:], true
 }
 
 // indexTime is an index's seconds and nanoseconds as go-git reads them:
