@@ -147,6 +147,17 @@ func (b *packedBlobs) close() {
 // header with hdr; ok is false when it is not there as one (a delta, or
 // not packed), and the caller reads it through go-git.
 func (b *packedBlobs) locate(h plumbing.Hash, hdr *packReader) (at blobAt, ok bool) {
+	at, t, ok := b.whole(h, hdr)
+	return at, ok && t == plumbing.BlobObject
+}
+
+// whole finds h as a whole object of any type in a pack: where its entry
+// is, and its type; ok is false when it is a delta or not packed (or b is
+// nil).
+func (b *packedBlobs) whole(h plumbing.Hash, hdr *packReader) (at blobAt, t plumbing.ObjectType, ok bool) {
+	if b == nil {
+		return at, 0, false
+	}
 	for _, p := range b.packs {
 		off, err := p.idx.FindOffset(h)
 		if err != nil {
@@ -154,18 +165,18 @@ func (b *packedBlobs) locate(h plumbing.Hash, hdr *packReader) (at blobAt, ok bo
 		}
 		end, found := p.entryEnd(off)
 		if !found {
-			return at, false
+			return at, 0, false
 		}
 		// A whole object's header is at most 10 bytes (type and a size of
 		// up to 63 bits).
 		hdr.reset(io.NewSectionReader(p.f, off, min(end-off, 16)), off)
 		eh, err := hdr.entry()
-		if err != nil || eh.typ != plumbing.BlobObject {
-			return at, false
+		if err != nil || eh.typ.IsDelta() {
+			return at, 0, false
 		}
-		return blobAt{pack: p, off: off, end: end, size: eh.size}, true
+		return blobAt{pack: p, off: off, end: end, size: eh.size}, eh.typ, true
 	}
-	return at, false
+	return at, 0, false
 }
 
 // entryEnd is where the entry at off ends: where the next one starts.

@@ -2,6 +2,7 @@ package gitsync
 
 import (
 	"bufio"
+	"bytes"
 	"compress/zlib"
 	"crypto/sha1"
 	"encoding/binary"
@@ -106,7 +107,9 @@ func checkBases(wc *workingCopy, missing []plumbing.Hash) error {
 // header's new count and the new trailing checksum. The objects are read
 // here and compressed and written by a goroutine of its own, so that
 // inflating one (go-git's storage is for one goroutine at a time)
-// overlaps compressing the one before.
+// overlaps compressing the one before. When there are many, a base kept
+// whole in a local pack is copied as its entry lies there, checked but not
+// compressed again (readRaw).
 func appendBases(wc *workingCopy, f *os.File, ps *packScan, bases []plumbing.Hash) error {
 	end := ps.end
 	if _, err := f.Seek(end, io.SeekStart); err != nil {
@@ -124,23 +127,44 @@ func appendBases(wc *workingCopy, f *os.File, ps *packScan, bases []plumbing.Has
 		for o := range work {
 			if err == nil {
 				var e packEntry
-				if e, err = appendObject(cw, zw, o); err == nil {
+				if o.raw != nil {
+					e, err = appendRaw(cw, o)
+				} else {
+					e, err = appendObject(cw, zw, o)
+				}
+				if err == nil {
 					ps.entries = append(ps.entries, e)
 				} else {
 					failed.Store(true) // the reader stops
 				}
 			}
-			held.give(len(o.data))
+			held.give(len(o.data) + len(o.raw))
 		}
 		written <- err
 	}()
+	var packed *packedBlobs
+	if len(bases) >= rawBasesMin {
+		if b, err := openPackedBlobs(wc.gitDir); err == nil {
+			packed = b
+			defer b.close()
+		}
+	}
+	hdr, pr := &packReader{buf: make([]byte, 16)}, (*packReader)(nil)
 	var err error
 	for _, h := range bases {
 		if failed.Load() {
 			break
 		}
 		var o wholeObject
-		if o, err = readWhole(wc, h, held); err != nil {
+		if at, t, ok := packed.whole(h, hdr); ok {
+			if pr == nil {
+				pr = newPackReader(nil, nil, false)
+			}
+			o, err = readRaw(at, t, h, held, pr)
+		} else {
+			o, err = readWhole(wc, h, held)
+		}
+		if err != nil {
 			break
 		}
 		work <- o
@@ -174,13 +198,20 @@ const (
 	baseQueue = 4
 	// and baseBytes their size, but for one base larger than that alone.
 	baseBytes = 8 << 20
+	// rawBasesMin is the number of bases from which they are looked for in
+	// the local packs, to be copied as they lie (decoding the packs'
+	// indexes for that costs more than it saves for a few).
+	rawBasesMin = 64
 )
 
-// wholeObject is a local object read in full.
+// wholeObject is a local object read in full: its content, or (raw) its
+// whole entry as a local pack stores it, of size bytes inflated.
 type wholeObject struct {
 	hash plumbing.Hash
 	typ  plumbing.ObjectType
 	data []byte
+	raw  []byte
+	size int64
 }
 
 // countWriter counts what it writes to w, starting at n.
@@ -222,6 +253,42 @@ func readWhole(wc *workingCopy, h plumbing.Hash, held *byteBudget) (o wholeObjec
 		return o, fmt.Errorf("delta base %s is corrupt here", h)
 	}
 	return o, nil
+}
+
+// readRaw reads the whole entry of the local object h (of type t) at at,
+// as it is stored, to be copied into the pack without compressing it
+// again: it must inflate to its size, end where the entry does, and its
+// content hash to h. Its size is taken from held (and given back here on
+// an error).
+func readRaw(at blobAt, t plumbing.ObjectType, h plumbing.Hash, held *byteBudget, pr *packReader) (wholeObject, error) {
+	raw := make([]byte, at.end-at.off)
+	held.take(len(raw))
+	_, err := at.pack.f.ReadAt(raw, at.off)
+	var eh packEntryHeader
+	if err == nil {
+		pr.reset(bytes.NewReader(raw), at.off)
+		eh, err = pr.entry()
+	}
+	sum := plumbing.NewHasher(t, eh.size)
+	if err == nil {
+		_, err = pr.inflate(sum, eh.size)
+	}
+	if err == nil && (eh.typ != t || pr.off != at.end || sum.Sum() != h) {
+		err = errors.New("does not hash to its name")
+	}
+	if err != nil {
+		held.give(len(raw))
+		return wholeObject{}, fmt.Errorf("delta base %s is corrupt here: %w", h, err)
+	}
+	return wholeObject{hash: h, typ: t, raw: raw, size: eh.size}, nil
+}
+
+// appendRaw writes o's stored entry at w's end and returns the entry.
+func appendRaw(w *countWriter, o wholeObject) (packEntry, error) {
+	e := packEntry{off: w.n, hash: o.hash, kid: noEntry, next: noEntry, typ: o.typ, size: o.size,
+		crc: crc32.ChecksumIEEE(o.raw)}
+	_, err := w.Write(o.raw)
+	return e, err
 }
 
 // appendObject writes o at w's end as a whole (undeltified) pack entry,

@@ -3,6 +3,7 @@ package gitsync
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -162,6 +163,76 @@ func edits(t *testing.T, up *gitsynctest.Upstream) (string, string) {
 	}, "change")
 }
 
+// manyEdits is more files than rawBasesMin, then a commit that edits
+// every one: a thin pack of as many deltas on bases the working copy
+// keeps whole in its pack, which are copied from there as they lie.
+func manyEdits(t *testing.T, up *gitsynctest.Upstream) (string, string) {
+	t.Helper()
+	files, changed := map[string]string{}, map[string]string{}
+	for i := range 3 * rawBasesMin { // git sends about half as deltas on them
+		p := fmt.Sprintf("src/m%03d.txt", i)
+		files[p] = bigText(uint64(100+i), 300)
+		changed[p] = edit(files[p], 150, "changed")
+	}
+	first := up.Commit(t, "main", files, "first")
+	return first, up.Commit(t, "main", changed, "every file")
+}
+
+// TestThinPackDamagedLocalBase: a base copied from a local pack as it
+// lies is checked first; one damaged there refuses the pack, and the
+// working copy stays at its commit.
+func TestThinPackDamagedLocalBase(t *testing.T) {
+	t.Parallel()
+	f, _, tg, first, _ := deployedOverHTTP(t, manyEdits)
+
+	idx, _ := filepath.Glob(filepath.Join(f.path, ".git", "objects", "pack", "pack-*.idx"))
+	if len(idx) != 1 {
+		t.Fatalf("packs: %v", idx)
+	}
+	blob := testkit.Git(t, f.path, "rev-parse", first+":src/m000.txt")
+	var offs []int64
+	at := int64(-1)
+	show := exec.Command("git", "show-index")
+	show.Stdin = strings.NewReader(testkit.ReadIfExists(idx[0]))
+	out, err := show.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for l := range strings.Lines(string(out)) {
+		fields := strings.Fields(l)
+		off, err := strconv.ParseInt(fields[0], 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		offs = append(offs, off)
+		if fields[1] == blob {
+			at = off
+		}
+	}
+	end := int64(math.MaxInt64)
+	for _, o := range offs {
+		if o > at && o < end {
+			end = o
+		}
+	}
+	pack := strings.TrimSuffix(idx[0], ".idx") + ".pack"
+	data, err := os.ReadFile(pack)
+	if at < 0 || end == math.MaxInt64 || err != nil {
+		t.Fatalf("entry of %s at %d..%d: %v", blob, at, end, err)
+	}
+	data[(at+end)/2] ^= 0xff
+	if err := os.WriteFile(pack, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	_, log, err := f.trySync(tg)
+	if err == nil {
+		t.Fatalf("a pack built on a damaged base was stored:\n%s", log)
+	}
+	t.Logf("refused: %v", err)
+	assertClean(t, f.path, first)
+}
+
 func TestThinPackFetch(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -181,6 +252,8 @@ func TestThinPackFetch(t *testing.T) {
 		{"force-push to an older side branch, full history", 0, sideBranch, nil},
 		{"deep delta chains, depth 1", 1, deltaChain, nil},
 		{"deep delta chains, full history", 0, deltaChain, nil},
+		{"every file edited: bases copied as stored, depth 1", 1, manyEdits, nil},
+		{"every file edited: bases copied as stored, full history", 0, manyEdits, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -330,17 +403,27 @@ func deltaChain(t *testing.T, up *gitsynctest.Upstream) (string, string) {
 	return mid, up.Head(t, "main")
 }
 
-func TestThinPackCorrupt(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t)
-	w := watch(t, f.up)
-	first, next := edits(t, f.up)
+// deployedOverHTTP is a fixture served over smart HTTP whose working copy
+// is at the first of the commits build makes, the upstream's main moved
+// to the second since.
+func deployedOverHTTP(t *testing.T, build func(*testing.T, *gitsynctest.Upstream) (string, string)) (
+	f *fixture, w *watched, tg Target, first, next string) {
+	t.Helper()
+	f = newFixture(t)
+	w = watch(t, f.up)
+	first, next = build(t, f.up)
 	f.up.ForcePush(t, "main", first)
-	tg := f.target()
+	tg = f.target()
 	tg.Remote = w.url
 	f.sync(t, tg)
-	before := files(t, f.path)
 	f.up.ForcePush(t, "main", next)
+	return f, w, tg, first, next
+}
+
+func TestThinPackCorrupt(t *testing.T) {
+	t.Parallel()
+	f, w, tg, first, next := deployedOverHTTP(t, edits)
+	before := files(t, f.path)
 
 	w.corrupt.Store(true)
 	_, log, err := f.trySync(tg)
