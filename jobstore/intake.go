@@ -2,9 +2,7 @@ package jobstore
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"sync"
 	"time"
@@ -182,19 +180,23 @@ func (s *Store) logBatch(batch []intakeOp) {
 		parts[i] = entryParts{rec: o.job.rec, msgs: o.job.msgs, body: o.body}
 		size += parts[i].maxSize()
 	}
-	bp, _ := logBufs.Get().(*[]byte)
-	if bp == nil {
-		bp = new([]byte)
-	}
-	buf := slices.Grow((*bp)[:0], size)
+	seg, err := s.log.room(int64(size))
+	var at logPos
 	ends := make([]int64, len(batch))
-	for i := range batch {
-		buf = appendEntry(buf, parts[i])
-		ends[i] = int64(len(buf))
+	if err == nil {
+		bp, _ := logBufs.Get().(*[]byte)
+		if bp == nil {
+			bp = new([]byte)
+		}
+		buf := slices.Grow((*bp)[:0], size)
+		for i := range batch {
+			buf = appendEntry(buf, seg, parts[i])
+			ends[i] = int64(len(buf))
+		}
+		at, err = s.log.append(buf)
+		*bp = buf
+		logBufs.Put(bp)
 	}
-	at, err := s.log.append(buf)
-	*bp = buf
-	logBufs.Put(bp)
 	if err != nil {
 		for _, o := range batch {
 			o.err <- err
@@ -323,27 +325,34 @@ func (s *Store) tidyLoop() {
 	}
 }
 
-// tidy removes the segments, before the one appended to, that jobs.db has
-// taken in full and that hold no unfinished job's body.
+// tidy removes the segments nothing needs any more.
 func (s *Store) tidy() {
 	segs, err := segments(s.intakePath())
 	if err != nil {
 		return
 	}
-	s.pending.mu.Lock()
-	before := min(s.pending.upTo.seg, s.log.current.Load())
-	live := map[uint64]bool{}
-	for _, seg := range s.pending.live {
-		live[seg] = true
-	}
-	s.pending.mu.Unlock()
+	before, live := s.free()
 	for _, seg := range segs {
 		if seg < before && !live[seg] {
-			if err := os.Remove(segmentName(s.intakePath(), seg)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			if err := s.log.remove(seg); err != nil {
 				return
 			}
 		}
 	}
+}
+
+// free tells which segments nothing needs any more: those before before,
+// the one appended to, that jobs.db has taken in full, and that hold no
+// unfinished job's body (live).
+func (s *Store) free() (before uint64, live map[uint64]bool) {
+	s.pending.mu.Lock()
+	defer s.pending.mu.Unlock()
+	before = min(s.pending.upTo.seg, s.log.current.Load())
+	live = map[uint64]bool{}
+	for _, seg := range s.pending.live {
+		live[seg] = true
+	}
+	return before, live
 }
 
 // nonEmpty is b, or nil when b is empty.

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 )
 
@@ -23,13 +25,21 @@ import (
 // reference to it, read when the job runs. Segments are zero-filled when
 // made, so that appending never changes a file's size (fdatasync then
 // writes no metadata), and a zero or torn header marks the end.
+//
+// A full-sized segment this process made is used again, renamed, once
+// nothing needs it: under a flood of deliveries, zero-filling new segments
+// (and writing those zeros to disk) cost more than appending to them. Each
+// entry's checksum covers the number of the segment it was written for, so
+// what a reused segment held before is never read as an entry of its new
+// number: reading stops at the first entry that is not its own.
 
 // logSegmentSize is the size of a new segment (larger for an entry that
 // does not fit).
 const logSegmentSize = 4 << 20
 
 const (
-	entryMagic  = 0x57484931 // "WHI1"
+	entryMagic  = 0x57484932 // "WHI2": the checksum covers the segment's number
+	entryMagic1 = 0x57484931 // "WHI1", read for logs written before segments were reused
 	entryHeader = 12         // magic, length, crc32c of what follows
 )
 
@@ -75,10 +85,17 @@ func (e entryParts) maxSize() int {
 	return entryHeader + 2*binary.MaxVarintLen64 + len(e.rec) + len(e.msgs) + len(e.body)
 }
 
-// appendEntry appends the entry of e to b, framed: header (magic, size,
-// CRC-32C), then the record and the messages each after its length, then
-// the body.
-func appendEntry(b []byte, e entryParts) []byte {
+// entrySum is the checksum of an entry's content in segment seg.
+func entrySum(seg uint64, content []byte) uint32 {
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], seg)
+	return crc32.Update(crc32.Checksum(n[:], crcTable), crcTable, content)
+}
+
+// appendEntry appends the entry of e, for segment seg, to b, framed: header
+// (magic, size, CRC-32C of the segment's number and what follows), then the
+// record and the messages each after its length, then the body.
+func appendEntry(b []byte, seg uint64, e entryParts) []byte {
 	start := len(b)
 	b = append(b, make([]byte, entryHeader)...)
 	b = binary.AppendUvarint(b, uint64(len(e.rec)))
@@ -88,15 +105,20 @@ func appendEntry(b []byte, e entryParts) []byte {
 	h := b[start:]
 	binary.BigEndian.PutUint32(h, entryMagic)
 	binary.BigEndian.PutUint32(h[4:], uint32(len(h)-entryHeader))
-	binary.BigEndian.PutUint32(h[8:], crc32.Checksum(h[entryHeader:], crcTable))
+	binary.BigEndian.PutUint32(h[8:], entrySum(seg, h[entryHeader:]))
 	return b
 }
 
-// decodeEntry reads the entry at the start of b, and its length; ok is
-// false at the end of the written part (zeros) and for a torn or damaged
-// entry.
-func decodeEntry(b []byte) (e entryParts, n int, ok bool) {
-	if len(b) < entryHeader || binary.BigEndian.Uint32(b) != entryMagic {
+// decodeEntry reads the entry at the start of b, in segment seg, and its
+// length; ok is false at the end of the written part (zeros), for a torn or
+// damaged entry, and for one written for another segment (what a reused
+// segment held before).
+func decodeEntry(b []byte, seg uint64) (e entryParts, n int, ok bool) {
+	if len(b) < entryHeader {
+		return e, 0, false
+	}
+	magic := binary.BigEndian.Uint32(b)
+	if magic != entryMagic && magic != entryMagic1 {
 		return e, 0, false
 	}
 	size := int(binary.BigEndian.Uint32(b[4:]))
@@ -104,7 +126,11 @@ func decodeEntry(b []byte) (e entryParts, n int, ok bool) {
 		return e, 0, false
 	}
 	rest := b[entryHeader : entryHeader+size]
-	if crc32.Checksum(rest, crcTable) != binary.BigEndian.Uint32(b[8:]) {
+	sum := crc32.Checksum(rest, crcTable)
+	if magic == entryMagic {
+		sum = entrySum(seg, rest)
+	}
+	if sum != binary.BigEndian.Uint32(b[8:]) {
 		return e, 0, false
 	}
 	if e.rec, rest, ok = lengthPrefixed(rest); !ok {
@@ -139,6 +165,14 @@ type intakeLog struct {
 	preparing bool
 	// current is the segment being appended to, for the store's tidying.
 	current atomic.Uint64
+	// free tells which segments nothing needs any more: those before
+	// before that are not live.
+	free func() (before uint64, live map[uint64]bool)
+	// mu guards own, and is held while a segment is removed or reused.
+	mu sync.Mutex
+	// own is the segments this process made, whole in this format, by
+	// size: the only ones it uses again.
+	own map[uint64]int64
 }
 
 func segmentName(dir string, seg uint64) string {
@@ -203,23 +237,80 @@ const firstSegmentSize = 64 << 10
 
 // openLog prepares appending to segments from seg on; the first one is
 // made at the first append.
-func openLog(dir string, seg uint64) *intakeLog {
-	l := &intakeLog{dir: dir, seg: seg - 1, next: make(chan *os.File, 1)}
+func openLog(dir string, seg uint64, free func() (uint64, map[uint64]bool)) *intakeLog {
+	l := &intakeLog{dir: dir, seg: seg - 1, next: make(chan *os.File, 1), free: free, own: map[uint64]int64{}}
 	l.current.Store(seg)
 	return l
 }
 
-// prepare makes the next segment, of size, in the background; a failure
-// is found again, and reported, when the segment is needed.
+// prepare makes the next segment, of size, in the background, from one
+// that nothing needs any more if it can; a failure is found again, and
+// reported, when the segment is needed.
 func (l *intakeLog) prepare(size int64) {
 	l.preparing = true
 	go func(seg uint64) {
-		f, err := makeSegment(l.dir, seg, size)
-		if err != nil {
-			f = nil
+		f := l.reuse(seg, size)
+		if f == nil {
+			f, _ = l.make(seg, size)
 		}
 		l.next <- f
 	}(l.seg + 1)
+}
+
+// make makes segment seg, zero-filled to size.
+func (l *intakeLog) make(seg uint64, size int64) (*os.File, error) {
+	f, err := makeSegment(l.dir, seg, size)
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.own[seg] = size
+	return f, nil
+}
+
+// reuse renames to seg the oldest segment of size that this process made
+// and nothing needs any more, and returns it open; nil if there is none.
+func (l *intakeLog) reuse(seg uint64, size int64) *os.File {
+	before, live := l.free()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, old := range slices.Sorted(maps.Keys(l.own)) {
+		if old >= before || live[old] || l.own[old] != size {
+			continue
+		}
+		delete(l.own, old)
+		to := segmentName(l.dir, seg)
+		if err := os.Rename(segmentName(l.dir, old), to); err != nil {
+			continue
+		}
+		f, err := os.OpenFile(to, os.O_RDWR, 0)
+		if err == nil {
+			err = syncDir(l.dir)
+		}
+		if err != nil {
+			if f != nil {
+				f.Close()
+			}
+			os.Remove(to)
+			return nil
+		}
+		l.own[seg] = size
+		return f
+	}
+	return nil
+}
+
+// remove removes segment seg, which nothing needs any more.
+func (l *intakeLog) remove(seg uint64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.own, seg)
+	err := os.Remove(segmentName(l.dir, seg))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
 }
 
 // roll moves to the next segment, one that holds at least n bytes.
@@ -237,7 +328,7 @@ func (l *intakeLog) roll(n int64) error {
 	}
 	if f == nil {
 		var err error
-		if f, err = makeSegment(l.dir, seg, max(n, size)); err != nil {
+		if f, err = l.make(seg, max(n, size)); err != nil {
 			return err
 		}
 	}
@@ -249,13 +340,21 @@ func (l *intakeLog) roll(n int64) error {
 	return nil
 }
 
-// append writes b (entries) and syncs it, returning where it starts.
-func (l *intakeLog) append(b []byte) (logPos, error) {
-	if l.f == nil || l.off+int64(len(b)) > l.size {
-		if err := l.roll(int64(len(b))); err != nil {
-			return logPos{}, err
+// room makes the segment appended to one with n bytes free, and returns
+// its number, which the entries appended next are framed for.
+func (l *intakeLog) room(n int64) (uint64, error) {
+	if l.f == nil || l.off+n > l.size {
+		if err := l.roll(n); err != nil {
+			return 0, err
 		}
 	}
+	return l.seg, nil
+}
+
+// append writes b (entries framed for the segment room returned, and no
+// longer than the room it asked for) and syncs it, returning where it
+// starts.
+func (l *intakeLog) append(b []byte) (logPos, error) {
 	at := logPos{seg: l.seg, off: l.off}
 	if _, err := l.f.WriteAt(b, l.off); err != nil {
 		return logPos{}, fmt.Errorf("write intake log: %w", err)
@@ -287,7 +386,8 @@ func (l *intakeLog) close() {
 
 // readEntry reads the entry at p.
 func readEntry(dir string, p logPos) (entryParts, error) {
-	f, err := os.Open(segmentName(dir, p.seg))
+	name := segmentName(dir, p.seg)
+	f, err := os.Open(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return entryParts{}, nil // its job ended and the segment is gone
 	}
@@ -295,18 +395,31 @@ func readEntry(dir string, p logPos) (entryParts, error) {
 		return entryParts{}, fmt.Errorf("read intake log: %w", err)
 	}
 	defer f.Close()
-	e, _, ok := entryAt(f, p.off)
-	if !ok {
-		return e, fmt.Errorf("read intake log: entry at %x:%d is damaged", p.seg, p.off)
-	}
-	return e, nil
+	return entryIn(f, name, p)
 }
 
-// entryAt reads the entry at off of segment f; ok is false at the end of
-// what was written and for a torn entry.
-func entryAt(f *os.File, off int64) (e entryParts, n int, ok bool) {
+// entryIn reads the entry at p from f, opened as name.
+func entryIn(f *os.File, name string, p logPos) (entryParts, error) {
+	e, _, ok := entryAt(f, p.off, p.seg)
+	if ok {
+		return e, nil
+	}
+	if fi, err := f.Stat(); err == nil {
+		if now, err := os.Stat(name); errors.Is(err, fs.ErrNotExist) || err == nil && !os.SameFile(fi, now) {
+			return entryParts{}, nil // its job ended and the segment went, reused, while it was read
+		}
+	}
+	return e, fmt.Errorf("read intake log: entry at %x:%d is damaged", p.seg, p.off)
+}
+
+// entryAt reads the entry at off of segment seg, open as f; ok is false at
+// the end of what was written and for a torn entry.
+func entryAt(f *os.File, off int64, seg uint64) (e entryParts, n int, ok bool) {
 	var h [entryHeader]byte
-	if _, err := f.ReadAt(h[:], off); err != nil || binary.BigEndian.Uint32(h[:]) != entryMagic {
+	if _, err := f.ReadAt(h[:], off); err != nil {
+		return e, 0, false
+	}
+	if magic := binary.BigEndian.Uint32(h[:]); magic != entryMagic && magic != entryMagic1 {
 		return e, 0, false
 	}
 	size := int64(binary.BigEndian.Uint32(h[4:]))
@@ -317,7 +430,7 @@ func entryAt(f *os.File, off int64) (e entryParts, n int, ok bool) {
 	if _, err := f.ReadAt(b, off); err != nil {
 		return e, 0, false
 	}
-	return decodeEntry(b)
+	return decodeEntry(b, seg)
 }
 
 // logEntry is one entry read back from the log.
@@ -347,7 +460,7 @@ func readFrom(dir string, p logPos) ([]logEntry, error) {
 			off = p.off
 		}
 		for {
-			e, n, ok := entryAt(f, off)
+			e, n, ok := entryAt(f, off, seg)
 			if !ok {
 				break
 			}

@@ -110,7 +110,7 @@ func Open(dir string, timeout time.Duration) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open job store %s: %w", path, err)
 	}
-	s.log = openLog(s.intakePath(), next)
+	s.log = openLog(s.intakePath(), next, s.free)
 	s.tidy()
 	go s.commit()
 	go s.logger()
