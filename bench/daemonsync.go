@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -68,9 +67,10 @@ func (d *daemonSide) stop() {
 	d.rg.stop()
 }
 
-// clone removes the working copy, then syncs (the daemon clones it again).
+// clone moves the working copy aside, then syncs (the daemon clones it
+// again).
 func (d *daemonSide) clone(ctx context.Context) (sample, error) {
-	if err := os.RemoveAll(d.wc); err != nil {
+	if err := d.b.e.discard(d.wc); err != nil {
 		return sample{}, err
 	}
 	return d.sync(ctx)

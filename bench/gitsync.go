@@ -80,10 +80,10 @@ func newSyncBench(e *benchEnv, srv *gitServer, s shape, repo string, depth, reps
 	return b, nil
 }
 
-// fresh wraps a clone: the working copy is removed first.
+// fresh wraps a clone: the working copy is moved aside first.
 func (b *syncBench) fresh(wc string, clone func(context.Context) (sample, error)) func(context.Context) (sample, error) {
 	return func(ctx context.Context) (sample, error) {
-		if err := os.RemoveAll(wc); err != nil {
+		if err := b.e.discard(wc); err != nil {
 			return sample{}, err
 		}
 		return clone(ctx)

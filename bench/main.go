@@ -21,10 +21,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -78,6 +81,26 @@ type benchEnv struct {
 	log  io.Writer
 	t0   time.Time
 	src  string // the module wh-gitd was built from
+	// discarded counts the working copies moved aside by discard.
+	discarded atomic.Int64
+}
+
+// discard empties the way for a first clone at path: it moves what is
+// there into the run's folder, which is removed when the run ends. Deleting
+// it instead would make the clone that follows measure the file system's
+// handling of many recent deletes: on an ext4 without a journal, such as
+// this machine's root, a file created within a minute of many deletes
+// walks past every inode they freed ("This machine's file system" in
+// BENCHMARKS.md), and that is the harness's work, not the tool's.
+func (e *benchEnv) discard(path string) error {
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	aside := filepath.Join(e.tmp, "discarded")
+	if err := os.MkdirAll(aside, 0o755); err != nil {
+		return err
+	}
+	return os.Rename(path, filepath.Join(aside, strconv.FormatInt(e.discarded.Add(1), 10)))
 }
 
 func (e *benchEnv) logf(format string, args ...any) {
