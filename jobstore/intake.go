@@ -180,23 +180,7 @@ func (s *Store) logBatch(batch []intakeOp) {
 		parts[i] = entryParts{rec: o.job.rec, msgs: o.job.msgs, body: o.body}
 		size += parts[i].maxSize()
 	}
-	seg, err := s.log.room(int64(size))
-	var at logPos
-	ends := make([]int64, len(batch))
-	if err == nil {
-		bp, _ := logBufs.Get().(*[]byte)
-		if bp == nil {
-			bp = new([]byte)
-		}
-		buf := slices.Grow((*bp)[:0], size)
-		for i := range batch {
-			buf = appendEntry(buf, seg, parts[i])
-			ends[i] = int64(len(buf))
-		}
-		at, err = s.log.append(buf)
-		*bp = buf
-		logBufs.Put(bp)
-	}
+	at, ends, err := s.appendParts(parts, size)
 	if err != nil {
 		for _, o := range batch {
 			o.err <- err
@@ -212,6 +196,30 @@ func (s *Store) logBatch(batch []intakeOp) {
 		s.ops <- storeOp{fn: func(tx *bolt.Tx) error { return s.applyAccepted(tx, p) }, accepted: p, later: true}
 		o.err <- nil
 	}
+}
+
+// appendParts frames parts (at most size bytes in all) for the segment
+// they go to, appends and syncs them, and returns where they start and
+// where each ends, counted from there.
+func (s *Store) appendParts(parts []entryParts, size int) (at logPos, ends []int64, err error) {
+	seg, err := s.log.room(int64(size))
+	if err != nil {
+		return at, nil, err
+	}
+	bp, _ := logBufs.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	buf := slices.Grow((*bp)[:0], size)
+	ends = make([]int64, len(parts))
+	for i, e := range parts {
+		buf = appendEntry(buf, seg, e)
+		ends[i] = int64(len(buf))
+	}
+	at, err = s.log.append(buf)
+	*bp = buf
+	logBufs.Put(bp)
+	return at, ends, err
 }
 
 // applyAccepted writes an accepted job from the intake log into jobs.db:
