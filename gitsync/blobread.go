@@ -1,24 +1,21 @@
 package gitsync
 
 import (
-	"bufio"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 )
 
 // packedReadMin is the number of files a checkout must expect to write
-// before it reads their blobs from the packs itself: below it, decoding
-// every pack index again costs more than it saves.
+// before it reads their blobs from the packs itself: below it, opening
+// every pack index again (mapping it and checking its checksum, a few
+// milliseconds for a pack of 100,000 objects) costs more than it saves.
 const packedReadMin = 256
 
 // packedBlobs reads whole blobs straight from a working copy's packs, on
@@ -36,19 +33,20 @@ type packedBlobs struct {
 	packs []*packedFile
 }
 
-// packedFile is one pack with its index, and the offsets of its entries
-// in order, so that an entry is read to its end and no further.
+// packedFile is one pack with its index, searched in place.
 type packedFile struct {
 	f    *os.File
-	idx  *idxfile.MemoryIndex
-	ends []int64 // the offsets of every entry, then of the trailer
+	idx  *packIndex
+	data int64 // where the pack's trailing checksum starts: every entry ends by then
 }
 
-// blobAt is where a whole blob is: its pack, its entry and its size.
+// blobAt is where a whole blob is: its pack, where its entry starts, how
+// far it may reach (the end of the pack's entries: zlib finds the entry's
+// own end) and its size.
 type blobAt struct {
-	pack     *packedFile
-	off, end int64
-	size     int64
+	pack       *packedFile
+	off, limit int64
+	size       int64
 }
 
 // openPackedBlobs opens the packs of the repository at gitDir, with their
@@ -78,67 +76,31 @@ func openPackedBlobs(gitDir string) (*packedBlobs, error) {
 	return b, nil
 }
 
-// openPackedFile opens base.pack and decodes base.idx.
+// openPackedFile opens base.pack and base.idx.
 func openPackedFile(base string) (*packedFile, error) {
 	f, err := os.Open(base + ".pack")
 	if err != nil {
 		return nil, err
 	}
-	p := &packedFile{f: f, idx: idxfile.NewMemoryIndex()}
-	if err := p.load(base + ".idx"); err != nil {
+	st, err := f.Stat()
+	if err == nil && st.Size() < packHeaderSize+hashLen {
+		err = packfile.ErrMalformedPackFile
+	}
+	var idx *packIndex
+	if err == nil {
+		idx, err = openPackIndex(base + ".idx")
+	}
+	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("read %s.idx: %w", filepath.Base(base), err)
+		return nil, fmt.Errorf("read %s: %w", filepath.Base(base), err)
 	}
-	return p, nil
-}
-
-func (p *packedFile) load(idxPath string) error {
-	fi, err := os.Open(idxPath)
-	if err != nil {
-		return err
-	}
-	defer fi.Close()
-	if err := idxfile.NewDecoder(bufio.NewReaderSize(fi, packIndexBuffer)).Decode(p.idx); err != nil {
-		return err
-	}
-	n, err := p.idx.Count()
-	if err != nil {
-		return err
-	}
-	st, err := p.f.Stat()
-	if err != nil {
-		return err
-	}
-	if st.Size() < packHeaderSize+hashLen {
-		return packfile.ErrMalformedPackFile
-	}
-	p.ends = make([]int64, 0, n+1)
-	// The offsets straight from the index's tables: its entry iterator
-	// allocates an entry for each object.
-	for _, b := range p.idx.Offset32 {
-		for i := 0; i+4 <= len(b); i += 4 {
-			off := int64(binary.BigEndian.Uint32(b[i:]))
-			if off&(1<<31) != 0 {
-				k := (off &^ (1 << 31)) * 8
-				if k+8 > int64(len(p.idx.Offset64)) {
-					return packfile.ErrMalformedPackFile
-				}
-				off = int64(binary.BigEndian.Uint64(p.idx.Offset64[k:]))
-			}
-			p.ends = append(p.ends, off)
-		}
-	}
-	if int64(len(p.ends)) != n {
-		return fmt.Errorf("%w: %d offsets for %d objects", packfile.ErrMalformedPackFile, len(p.ends), n)
-	}
-	p.ends = append(p.ends, st.Size()-hashLen)
-	slices.Sort(p.ends)
-	return nil
+	return &packedFile{f: f, idx: idx, data: st.Size() - hashLen}, nil
 }
 
 func (b *packedBlobs) close() {
 	for _, p := range b.packs {
 		p.f.Close()
+		p.idx.close()
 	}
 	b.packs = nil
 }
@@ -159,33 +121,53 @@ func (b *packedBlobs) whole(h plumbing.Hash, hdr *packReader) (at blobAt, t plum
 		return at, 0, false
 	}
 	for _, p := range b.packs {
-		off, err := p.idx.FindOffset(h)
-		if err != nil {
+		off, found := p.idx.find(h)
+		if !found {
 			continue
 		}
-		end, found := p.entryEnd(off)
-		if !found {
+		if off < packHeaderSize || off >= p.data {
 			return at, 0, false
 		}
 		// A whole object's header is at most 10 bytes (type and a size of
 		// up to 63 bits).
-		hdr.reset(io.NewSectionReader(p.f, off, min(end-off, 16)), off)
+		hdr.reset(io.NewSectionReader(p.f, off, min(p.data-off, 16)), off)
 		eh, err := hdr.entry()
 		if err != nil || eh.typ.IsDelta() {
 			return at, 0, false
 		}
-		return blobAt{pack: p, off: off, end: end, size: eh.size}, eh.typ, true
+		return blobAt{pack: p, off: off, limit: p.data, size: eh.size}, eh.typ, true
 	}
 	return at, 0, false
 }
 
-// entryEnd is where the entry at off ends: where the next one starts.
-func (p *packedFile) entryEnd(off int64) (int64, bool) {
-	i, found := slices.BinarySearch(p.ends, off)
-	if !found || i+1 >= len(p.ends) {
-		return 0, false
+// reader reads the pack from the entry at at to at.limit. Its first read
+// asks for no more than the entry can take when its data is stored
+// uncompressed, so that one read takes a whole entry (or the most of a
+// large one the reader's buffer holds) without reading far past it; a
+// longer zlib stream is read on as it goes.
+func (at blobAt) reader() io.Reader {
+	return &entryReader{r: io.NewSectionReader(at.pack.f, at.off, at.limit-at.off),
+		first: entryMaxHeader + at.size + at.size/deflateBlock*deflateBlockHeader + zlibFraming}
+}
+
+const (
+	entryMaxHeader     = 16    // type and size (at most 10 bytes), with room to spare
+	deflateBlock       = 16384 // the smallest stored block a compressor makes
+	deflateBlockHeader = 5     // a stored block's header
+	zlibFraming        = 32    // zlib's header and checksum, and a last stored block's header
+)
+
+type entryReader struct {
+	r     io.Reader
+	first int64
+}
+
+func (e *entryReader) Read(p []byte) (int, error) {
+	if e.first > 0 && int64(len(p)) > e.first {
+		p = p[:e.first]
 	}
-	return p.ends[i+1], true
+	e.first = 0
+	return e.r.Read(p)
 }
 
 // read inflates the blob at at into buf's storage (grown as needed) with
@@ -219,7 +201,7 @@ func (at blobAt) stream(r *packReader) (io.Reader, error) {
 
 // open positions r at the entry's data, checking its header again.
 func (at blobAt) open(r *packReader) error {
-	r.reset(io.NewSectionReader(at.pack.f, at.off, at.end-at.off), at.off)
+	r.reset(at.reader(), at.off)
 	eh, err := r.entry()
 	if err == nil && (eh.typ != plumbing.BlobObject || eh.size != at.size) {
 		err = fmt.Errorf("%w: entry changed since it was located", packfile.ErrMalformedPackFile)

@@ -2,7 +2,6 @@ package gitsync
 
 import (
 	"bufio"
-	"bytes"
 	"compress/zlib"
 	"crypto/sha1"
 	"encoding/binary"
@@ -199,7 +198,7 @@ const (
 	// and baseBytes their size, but for one base larger than that alone.
 	baseBytes = 8 << 20
 	// rawBasesMin is the number of bases from which they are looked for in
-	// the local packs, to be copied as they lie (decoding the packs'
+	// the local packs, to be copied as they lie (opening the packs'
 	// indexes for that costs more than it saves for a few).
 	rawBasesMin = 64
 )
@@ -212,6 +211,7 @@ type wholeObject struct {
 	data []byte
 	raw  []byte
 	size int64
+	crc  uint32 // of raw
 }
 
 // countWriter counts what it writes to w, starting at n.
@@ -261,32 +261,39 @@ func readWhole(wc *workingCopy, h plumbing.Hash, held *byteBudget) (o wholeObjec
 // content hash to h. Its size is taken from held (and given back here on
 // an error).
 func readRaw(at blobAt, t plumbing.ObjectType, h plumbing.Hash, held *byteBudget, pr *packReader) (wholeObject, error) {
-	raw := make([]byte, at.end-at.off)
-	held.take(len(raw))
-	_, err := at.pack.f.ReadAt(raw, at.off)
-	var eh packEntryHeader
-	if err == nil {
-		pr.reset(bytes.NewReader(raw), at.off)
-		eh, err = pr.entry()
-	}
+	// Inflated once to check it and to find where it ends (zlib reads no
+	// further than its stream), then copied as stored: the CRC-32 of what
+	// was inflated must be that of what is copied.
+	pr.reset(at.reader(), at.off)
+	eh, err := pr.entry()
 	sum := plumbing.NewHasher(t, eh.size)
+	var crc uint32
 	if err == nil {
-		_, err = pr.inflate(sum, eh.size)
+		crc, err = pr.inflate(sum, eh.size)
 	}
-	if err == nil && (eh.typ != t || pr.off != at.end || sum.Sum() != h) {
+	if err == nil && (eh.typ != t || sum.Sum() != h) {
 		err = errors.New("does not hash to its name")
 	}
+	var raw []byte
+	if err == nil {
+		raw = make([]byte, pr.off-at.off)
+		held.take(len(raw))
+		if _, err = at.pack.f.ReadAt(raw, at.off); err == nil && crc32.ChecksumIEEE(raw) != crc {
+			err = errors.New("changed while it was read")
+		}
+		if err != nil {
+			held.give(len(raw))
+		}
+	}
 	if err != nil {
-		held.give(len(raw))
 		return wholeObject{}, fmt.Errorf("delta base %s is corrupt here: %w", h, err)
 	}
-	return wholeObject{hash: h, typ: t, raw: raw, size: eh.size}, nil
+	return wholeObject{hash: h, typ: t, raw: raw, size: eh.size, crc: crc}, nil
 }
 
 // appendRaw writes o's stored entry at w's end and returns the entry.
 func appendRaw(w *countWriter, o wholeObject) (packEntry, error) {
-	e := packEntry{off: w.n, hash: o.hash, kid: noEntry, next: noEntry, typ: o.typ, size: o.size,
-		crc: crc32.ChecksumIEEE(o.raw)}
+	e := packEntry{off: w.n, hash: o.hash, kid: noEntry, next: noEntry, typ: o.typ, size: o.size, crc: o.crc}
 	_, err := w.Write(o.raw)
 	return e, err
 }
