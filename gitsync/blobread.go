@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -31,6 +32,8 @@ const packedReadMin = 256
 // deltas through its cache of bases.
 type packedBlobs struct {
 	packs []*packedFile
+	names []string // of the indexes, in the folder's order
+	view  bool     // the packs belong to another packedBlobs (see viewOf)
 }
 
 // packedFile is one pack with its index, searched in place.
@@ -52,28 +55,72 @@ type blobAt struct {
 // openPackedBlobs opens the packs of the repository at gitDir, with their
 // indexes. A pack without its index is left out (it is being written).
 func openPackedBlobs(gitDir string) (*packedBlobs, error) {
+	b, _, err := reopenPackedBlobs(gitDir, nil)
+	return b, err
+}
+
+// reopenPackedBlobs opens the packs of the repository at gitDir as
+// openPackedBlobs does, taking those prev has open as they are (a pack's
+// name is its content's checksum) and returning those of prev that are
+// gone, still open.
+func reopenPackedBlobs(gitDir string, prev *packedBlobs) (b *packedBlobs, gone []*packedFile, err error) {
 	dir := filepath.Join(gitDir, "objects", "pack")
 	names, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	b := &packedBlobs{}
+	had := map[string]*packedFile{}
+	if prev != nil {
+		for i, n := range prev.names {
+			had[n] = prev.packs[i]
+		}
+	}
+	b = &packedBlobs{}
+	var opened []*packedFile
 	for _, n := range names {
 		name, ok := strings.CutSuffix(n.Name(), ".idx")
 		if !ok || !strings.HasPrefix(name, "pack-") {
 			continue
 		}
-		p, err := openPackedFile(filepath.Join(dir, name))
-		if errors.Is(err, os.ErrNotExist) {
+		p, ok := had[n.Name()]
+		if ok {
+			delete(had, n.Name())
+		} else if p, err = openPackedFile(filepath.Join(dir, name)); errors.Is(err, os.ErrNotExist) {
 			continue
-		}
-		if err != nil {
-			b.close()
-			return nil, err
+		} else if err != nil {
+			for _, p := range opened {
+				p.close()
+			}
+			return nil, nil, err
+		} else {
+			opened = append(opened, p)
 		}
 		b.packs = append(b.packs, p)
+		b.names = append(b.names, n.Name())
 	}
-	return b, nil
+	for _, p := range had {
+		gone = append(gone, p)
+	}
+	return b, gone, nil
+}
+
+// changed reports whether the pack folder at gitDir lists other indexes
+// than b opened: a pack was stored or removed since.
+func (b *packedBlobs) changed(gitDir string) bool {
+	names, err := os.ReadDir(filepath.Join(gitDir, "objects", "pack"))
+	if err != nil {
+		return true
+	}
+	i := 0
+	for _, n := range names {
+		if name, ok := strings.CutSuffix(n.Name(), ".idx"); ok && strings.HasPrefix(name, "pack-") {
+			if i >= len(b.names) || b.names[i] != n.Name() {
+				return true
+			}
+			i++
+		}
+	}
+	return i != len(b.names)
 }
 
 // openPackedFile opens base.pack and base.idx.
@@ -98,11 +145,24 @@ func openPackedFile(base string) (*packedFile, error) {
 }
 
 func (b *packedBlobs) close() {
+	if b.view {
+		return
+	}
 	for _, p := range b.packs {
-		p.f.Close()
-		p.idx.close()
+		p.close()
 	}
 	b.packs = nil
+}
+
+// viewOf is b's packs as they are now, for reading beside b's owner:
+// closing it does nothing.
+func (b *packedBlobs) viewOf() *packedBlobs {
+	return &packedBlobs{packs: slices.Clone(b.packs), view: true}
+}
+
+func (p *packedFile) close() {
+	p.f.Close()
+	p.idx.close()
 }
 
 // locate finds blob h as a whole object in a pack, reading its entry's

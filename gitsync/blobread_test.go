@@ -71,6 +71,17 @@ type packedObject struct {
 	packIndex string
 }
 
+// packFileOf is the path and the content of the pack that holds po.
+func packFileOf(t *testing.T, po packedObject) (string, []byte) {
+	t.Helper()
+	pack := strings.TrimSuffix(po.packIndex, ".idx") + ".pack"
+	b, err := os.ReadFile(pack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pack, b
+}
+
 func verifyPack(t *testing.T, gitDir string) map[plumbing.Hash]packedObject {
 	t.Helper()
 	idxs, _ := filepath.Glob(filepath.Join(gitDir, "objects", "pack", "*.idx"))
@@ -197,11 +208,7 @@ func TestPackedBlobsRefuseDamage(t *testing.T) {
 		t.Fatal("no small and large whole blob to damage")
 	}
 	for _, po := range []packedObject{small, large} {
-		pack := strings.TrimSuffix(po.packIndex, ".idx") + ".pack"
-		b, err := os.ReadFile(pack)
-		if err != nil {
-			t.Fatal(err)
-		}
+		pack, b := packFileOf(t, po)
 		saved := b[po.off+po.inPack/2]
 		b[po.off+po.inPack/2] ^= 0x5a
 		if err := os.WriteFile(pack, b, 0o644); err != nil {
@@ -300,11 +307,7 @@ func TestCheckoutStopsAtADamagedBlob(t *testing.T) {
 	if !ok || po.delta {
 		t.Fatalf("d6/f286.txt's blob %s is not a whole packed blob (%+v)", want, po)
 	}
-	pack := strings.TrimSuffix(po.packIndex, ".idx") + ".pack"
-	b, err := os.ReadFile(pack)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pack, b := packFileOf(t, po)
 	b[po.off+po.inPack/2] ^= 0x5a
 	if err := os.WriteFile(pack, b, 0o644); err != nil {
 		t.Fatal(err)

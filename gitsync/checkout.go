@@ -144,7 +144,7 @@ func (c *checkout) openPacked() {
 	if c.expectedWrites() < packedReadMin {
 		return
 	}
-	b, err := openPackedBlobs(c.wc.gitDir)
+	b, err := c.wc.st.packedView()
 	if err != nil {
 		c.jl.logger.Debug().Err(err).Str("path", c.wc.path).Msg("blobs read through go-git")
 		return

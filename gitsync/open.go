@@ -134,10 +134,132 @@ func initFolder(path string, rem *remote, jl *jobLog) (*git.Repository, bool, er
 	return repo, created && err == nil, err
 }
 
-// storage is go-git's filesystem storage with its object cache at hand.
+// storage is go-git's filesystem storage with its object cache at hand,
+// and its objects read from the packs by packObjects when they are there.
 type storage struct {
 	*filesystem.Storage
 	objects *cache.ObjectLRU
+	gitDir  string
+	packs   *packObjects // opened at the first object read
+}
+
+// EncodedObject reads h from the packs (packObjects) and otherwise
+// through go-git (a loose object, or one of an alternate repository).
+func (st *storage) EncodedObject(t plumbing.ObjectType, h plumbing.Hash) (plumbing.EncodedObject, error) {
+	if obj, ok := st.objects.Get(h); ok {
+		if t != plumbing.AnyObject && obj.Type() != t {
+			return nil, plumbing.ErrObjectNotFound
+		}
+		return obj, nil
+	}
+	obj, found, err := st.packed(h)
+	switch {
+	case errors.Is(err, errNotPacked), err == nil && !found && looseObject(st.gitDir, h):
+		return st.Storage.EncodedObject(t, h)
+	case err != nil:
+		return nil, err
+	case !found:
+		return nil, plumbing.ErrObjectNotFound
+	case t != plumbing.AnyObject && obj.Type() != t:
+		return nil, plumbing.ErrObjectNotFound
+	}
+	if _, lazy := obj.(*lazyObject); !lazy {
+		st.objects.Put(obj)
+	}
+	return obj, nil
+}
+
+// HasEncodedObject looks h up in the packs' indexes, then as go-git does.
+func (st *storage) HasEncodedObject(h plumbing.Hash) error {
+	for range 2 {
+		if st.openPacks() != nil {
+			break
+		}
+		if _, _, ok := st.packs.find(h); ok {
+			return nil
+		}
+		if looseObject(st.gitDir, h) {
+			break
+		}
+		if !st.packsChanged() {
+			return plumbing.ErrObjectNotFound
+		}
+	}
+	return st.Storage.HasEncodedObject(h)
+}
+
+// packed reads h from the packs; found is false when it is not in one
+// (or they could not be opened: go-git's storage then reads them). A pack
+// stored since they were opened without a Reindex (go-git's own pack
+// writer) is found by looking at the folder again on a miss.
+func (st *storage) packed(h plumbing.Hash) (plumbing.EncodedObject, bool, error) {
+	for range 2 {
+		if err := st.openPacks(); err != nil {
+			obj, err := st.Storage.EncodedObject(plumbing.AnyObject, h)
+			return obj, err == nil, ignoreNotFound(err)
+		}
+		obj, found, err := st.packs.object(h)
+		if found || err != nil || !st.packsChanged() {
+			return obj, found, err
+		}
+	}
+	return nil, false, nil
+}
+
+// packsChanged reports whether the pack folder changed since the packs
+// were opened, and if so forgets them (to be opened again) and makes
+// go-git's storage read its indexes again.
+func (st *storage) packsChanged() bool {
+	if !st.packs.packs.changed(st.gitDir) {
+		return false
+	}
+	st.Reindex()
+	return true
+}
+
+func ignoreNotFound(err error) error {
+	if errors.Is(err, plumbing.ErrObjectNotFound) {
+		return nil
+	}
+	return err
+}
+
+func (st *storage) openPacks() error {
+	if st.packs != nil {
+		return st.packs.refresh()
+	}
+	p, err := openPackObjects(st.gitDir, func() int { return int(st.objects.MaxSize) })
+	if err != nil {
+		return err
+	}
+	st.packs = p
+	return nil
+}
+
+// packedView is the packs as the storage has them open, for reading
+// whole objects from them on other goroutines (packedBlobs); closing it
+// does nothing, and they stay open until the storage is closed.
+func (st *storage) packedView() (*packedBlobs, error) {
+	if err := st.openPacks(); err != nil {
+		return nil, err
+	}
+	return st.packs.packs.viewOf(), nil
+}
+
+// Reindex makes both readers see the packs as they are now (this one at
+// its next read, and without reading again the indexes it has open).
+func (st *storage) Reindex() {
+	st.Storage.Reindex()
+	if st.packs != nil {
+		st.packs.stale = true
+	}
+}
+
+// Close releases the packs and their indexes.
+func (st *storage) Close() error {
+	st.packs.close()
+	st.packs = nil
+	return st.Storage.Close()
 }
 
 // newStorage is go-git's filesystem storage with the pack files kept open
@@ -147,15 +269,16 @@ type storage struct {
 func newStorage(dot billy.Filesystem) *storage {
 	objects := cache.NewObjectLRU(objectCacheSize)
 	return &storage{Storage: filesystem.NewStorageWithOptions(packIndexFS{dot}, objects,
-		filesystem.Options{KeepDescriptors: true}), objects: objects}
+		filesystem.Options{KeepDescriptors: true}), objects: objects, gitDir: dot.Root()}
 }
 
-// boundCache bounds the object cache to size until the returned function
-// is called. The cache keeps decoded objects that the next reads may need
-// again, trees and delta bases above all; a checkout writing files reads
-// each blob once, and filling the cache with them would only hold memory
-// (go-git caches every object it reads from a pack). Like the rest of the
-// storage, it is for one goroutine at a time.
+// boundCache bounds the object cache, and the delta bases packObjects
+// keeps, to size until the returned function is called. The cache keeps
+// decoded objects that the next reads may need again, trees and delta
+// bases above all; a checkout writing files reads each blob once, and
+// filling the cache with them would only hold memory (every object read
+// from a pack is cached). Like the rest of the storage, it is for one
+// goroutine at a time.
 func (st *storage) boundCache(size cache.FileSize) (restore func()) {
 	was := st.objects.MaxSize
 	st.objects.MaxSize = size

@@ -85,7 +85,7 @@ func (f countingFile) Read(p []byte) (int, error) {
 	return f.File.Read(p)
 }
 
-// The storage reads a pack's index in a few reads: go-git's decoder alone
+// go-git's storage reads a pack's index in a few reads: its decoder alone
 // made over a thousand for this one.
 func TestStorageReadsPackIndexesWhole(t *testing.T) {
 	t.Parallel()
@@ -99,7 +99,9 @@ func TestStorageReadsPackIndexesWhole(t *testing.T) {
 	var reads int
 	st := newStorage(countingFS{osfs.New(filepath.Join(f.path, ".git")), &reads})
 	defer st.Close()
-	if _, err := st.EncodedObject(plumbing.AnyObject, plumbing.ZeroHash); err == nil {
+	// go-git's own reads (its pack writer's, the upkeep's iteration) load
+	// every index; the storage's EncodedObject reads packs without them.
+	if _, err := st.Storage.EncodedObject(plumbing.AnyObject, plumbing.ZeroHash); err == nil {
 		t.Fatal("the zero hash was found")
 	}
 	if reads == 0 || reads > 20 {

@@ -143,7 +143,7 @@ func appendBases(wc *workingCopy, f *os.File, ps *packScan, bases []plumbing.Has
 	}()
 	var packed *packedBlobs
 	if len(bases) >= rawBasesMin {
-		if b, err := openPackedBlobs(wc.gitDir); err == nil {
+		if b, err := wc.st.packedView(); err == nil {
 			packed = b
 			defer b.close()
 		}
