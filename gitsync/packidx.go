@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 
 	"github.com/go-git/go-git/v5/plumbing"
 )
@@ -78,7 +79,7 @@ func parsePackIndex(data []byte) (*packIndex, error) {
 	if end32 > body {
 		return nil, fmt.Errorf("%w: %d bytes for %d objects", errPackIndex, len(data), n)
 	}
-	if sum := sha1.Sum(data[:len(data)-hashLen]); !bytes.Equal(sum[:], data[len(data)-hashLen:]) {
+	if !checksummed(data) {
 		return nil, fmt.Errorf("%w: checksum mismatch", errPackIndex)
 	}
 	x.count = int(n)
@@ -96,8 +97,11 @@ func parsePackIndex(data []byte) (*packIndex, error) {
 }
 
 // find returns the pack offset of object h; ok is false when the pack does
-// not hold it, or the index gives it an offset the index cannot hold.
+// not hold it, or the index gives it an offset the index cannot hold, or
+// the file was cut short under its mapping.
 func (x *packIndex) find(h plumbing.Hash) (off int64, ok bool) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer faulted(func(any) { off, ok = 0, false })
 	lo, hi := 0, int(binary.BigEndian.Uint32(x.fanout[int(h[0])*4:]))
 	if h[0] > 0 {
 		lo = int(binary.BigEndian.Uint32(x.fanout[(int(h[0])-1)*4:]))
@@ -138,4 +142,27 @@ func (x *packIndex) close() error {
 	err := x.unmap()
 	x.unmap = nil
 	return err
+}
+
+// checksummed reports whether data ends with the SHA-1 of the rest (and
+// was read whole: not when the file was cut short under its mapping).
+func checksummed(data []byte) (ok bool) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer faulted(func(any) { ok = false })
+	sum := sha1.Sum(data[:len(data)-hashLen])
+	return bytes.Equal(sum[:], data[len(data)-hashLen:])
+}
+
+// faulted, deferred, recovers from a fault reading a mapped file (cut
+// short under its mapping, with debug.SetPanicOnFault set) and calls
+// then with it; any other panic goes on.
+func faulted(then func(fault any)) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	if _, fault := r.(interface{ Addr() uintptr }); !fault {
+		panic(r)
+	}
+	then(r)
 }

@@ -176,3 +176,25 @@ func FuzzPackIndex(f *testing.F) {
 		}
 	})
 }
+
+// TestPackIndexCutShortUnderItsMapping: a pack index cut short after it was
+// opened finds nothing, instead of a fault that ends the process.
+func TestPackIndexCutShortUnderItsMapping(t *testing.T) {
+	t.Parallel()
+	path := packedRepo(t, 12) + ".idx"
+	x, err := openPackIndex(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.close()
+	h := plumbing.Hash(x.names[(x.count-1)*hashLen : x.count*hashLen])
+	if _, ok := x.find(h); !ok {
+		t.Fatal("the last object is not found")
+	}
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	if off, ok := x.find(h); ok {
+		t.Fatalf("found at %d in an index cut short", off)
+	}
+}
