@@ -2,7 +2,6 @@ package gitsync
 
 import (
 	"io/fs"
-	"os"
 	"runtime"
 )
 
@@ -58,10 +57,7 @@ func startPreload(paths []string, full func(string) string) *preload {
 func (pl *preload) fill(chunk int) {
 	lo := chunk * preloadChunk
 	hi := min(lo+preloadChunk, len(pl.paths))
-	for i := lo; i < hi; i++ {
-		fi, err := os.Lstat(pl.full(pl.paths[i]))
-		pl.stats[i] = preStat{fi: fi, err: err}
-	}
+	lstatAll(pl.paths[lo:hi], pl.full, pl.stats[lo:hi])
 	close(pl.ready[chunk])
 }
 
