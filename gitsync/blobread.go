@@ -181,23 +181,27 @@ func (b *packedBlobs) whole(h plumbing.Hash, hdr *packReader) (at blobAt, t plum
 		return at, 0, false
 	}
 	for _, p := range b.packs {
-		off, found := p.idx.find(h)
-		if !found {
-			continue
+		if off, found := p.idx.find(h); found {
+			return p.wholeAt(off, hdr)
 		}
-		if off < packHeaderSize || off >= p.data {
-			return at, 0, false
-		}
-		// A whole object's header is at most 10 bytes (type and a size of
-		// up to 63 bits).
-		hdr.reset(io.NewSectionReader(p.f, off, min(p.data-off, 16)), off)
-		eh, err := hdr.entry()
-		if err != nil || eh.typ.IsDelta() {
-			return at, 0, false
-		}
-		return blobAt{pack: p, off: off, limit: p.data, size: eh.size}, eh.typ, true
 	}
 	return at, 0, false
+}
+
+// wholeAt reads the header of the entry at off with hdr: where it is, and
+// its type, when it is a whole object; ok is false for a delta.
+func (p *packedFile) wholeAt(off int64, hdr *packReader) (at blobAt, t plumbing.ObjectType, ok bool) {
+	if off < packHeaderSize || off >= p.data {
+		return at, 0, false
+	}
+	// A whole object's header is at most 10 bytes (type and a size of up
+	// to 63 bits).
+	hdr.reset(io.NewSectionReader(p.f, off, min(p.data-off, 16)), off)
+	eh, err := hdr.entry()
+	if err != nil || eh.typ.IsDelta() {
+		return at, 0, false
+	}
+	return blobAt{pack: p, off: off, limit: p.data, size: eh.size}, eh.typ, true
 }
 
 // reader reads the pack from the entry at at to at.limit. Its first read
@@ -212,7 +216,7 @@ func (at blobAt) reader() io.Reader {
 
 const (
 	entryMaxHeader     = 16    // type and size (at most 10 bytes), with room to spare
-	deflateBlock       = 16384 // the smallest stored block a compressor makes
+	deflateBlock       = 16384 // stored (uncompressed) blocks are about this long or longer: a hint only
 	deflateBlockHeader = 5     // a stored block's header
 	zlibFraming        = 32    // zlib's header and checksum, and a last stored block's header
 )

@@ -113,7 +113,7 @@ func (o *packObjects) object(h plumbing.Hash) (obj plumbing.EncodedObject, found
 	if !ok {
 		return nil, false, nil
 	}
-	if at, t, whole := o.packs.whole(h, o.pr); whole && at.size >= lazyObjectMin {
+	if at, t, whole := p.wholeAt(off, o.pr); whole && at.size >= lazyObjectMin {
 		return &lazyObject{at: at, typ: t, hash: h}, true, nil
 	}
 	t, data, err := o.at(p, off, 0)

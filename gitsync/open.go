@@ -152,15 +152,14 @@ func (st *storage) EncodedObject(t plumbing.ObjectType, h plumbing.Hash) (plumbi
 		}
 		return obj, nil
 	}
-	obj, found, err := st.packed(h)
-	switch {
-	case errors.Is(err, errNotPacked), err == nil && !found && looseObject(st.gitDir, h):
+	obj, packed, err := st.read(h)
+	if err == nil && !packed {
 		return st.Storage.EncodedObject(t, h)
-	case err != nil:
+	}
+	if err != nil {
 		return nil, err
-	case !found:
-		return nil, plumbing.ErrObjectNotFound
-	case t != plumbing.AnyObject && obj.Type() != t:
+	}
+	if t != plumbing.AnyObject && obj.Type() != t {
 		return nil, plumbing.ErrObjectNotFound
 	}
 	if _, lazy := obj.(*lazyObject); !lazy {
@@ -188,22 +187,30 @@ func (st *storage) HasEncodedObject(h plumbing.Hash) error {
 	return st.Storage.HasEncodedObject(h)
 }
 
-// packed reads h from the packs; found is false when it is not in one
-// (or they could not be opened: go-git's storage then reads them). A pack
+// read reads h from the packs; packed is false (and err nil) when
+// go-git's storage is to read it: the packs could not be opened, or h is
+// kept loose or behind alternates, or is a delta on such a base. A pack
 // stored since they were opened without a Reindex (go-git's own pack
-// writer) is found by looking at the folder again on a miss.
-func (st *storage) packed(h plumbing.Hash) (plumbing.EncodedObject, bool, error) {
+// writer) is found by looking at the folder again on a miss; an object
+// found nowhere is plumbing.ErrObjectNotFound.
+func (st *storage) read(h plumbing.Hash) (obj plumbing.EncodedObject, packed bool, err error) {
 	for range 2 {
-		if err := st.openPacks(); err != nil {
-			obj, err := st.Storage.EncodedObject(plumbing.AnyObject, h)
-			return obj, err == nil, ignoreNotFound(err)
+		if st.openPacks() != nil {
+			return nil, false, nil
 		}
 		obj, found, err := st.packs.object(h)
-		if found || err != nil || !st.packsChanged() {
+		switch {
+		case errors.Is(err, errNotPacked):
+			return nil, false, nil
+		case found || err != nil:
 			return obj, found, err
+		case looseObject(st.gitDir, h):
+			return nil, false, nil
+		case !st.packsChanged():
+			return nil, true, plumbing.ErrObjectNotFound
 		}
 	}
-	return nil, false, nil
+	return nil, true, plumbing.ErrObjectNotFound
 }
 
 // packsChanged reports whether the pack folder changed since the packs
@@ -215,13 +222,6 @@ func (st *storage) packsChanged() bool {
 	}
 	st.Reindex()
 	return true
-}
-
-func ignoreNotFound(err error) error {
-	if errors.Is(err, plumbing.ErrObjectNotFound) {
-		return nil
-	}
-	return err
 }
 
 func (st *storage) openPacks() error {

@@ -257,13 +257,12 @@ func readWhole(wc *workingCopy, h plumbing.Hash, held *byteBudget) (o wholeObjec
 
 // readRaw reads the whole entry of the local object h (of type t) at at,
 // as it is stored, to be copied into the pack without compressing it
-// again: it must inflate to its size, end where the entry does, and its
-// content hash to h. Its size is taken from held (and given back here on
-// an error).
+// again: it must inflate to its size with content that hashes to h, and
+// what is copied must have the CRC-32 of what was inflated. Its size is
+// taken from held (and given back here on an error).
 func readRaw(at blobAt, t plumbing.ObjectType, h plumbing.Hash, held *byteBudget, pr *packReader) (wholeObject, error) {
 	// Inflated once to check it and to find where it ends (zlib reads no
-	// further than its stream), then copied as stored: the CRC-32 of what
-	// was inflated must be that of what is copied.
+	// further than its stream), then copied.
 	pr.reset(at.reader(), at.off)
 	eh, err := pr.entry()
 	sum := plumbing.NewHasher(t, eh.size)
