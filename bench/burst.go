@@ -66,7 +66,7 @@ func newBurst(ctx context.Context, e *benchEnv) (*burst, error) {
 func (b *burst) measure(ctx context.Context, name string) row {
 	n := len(b.reqs)
 	spec := loadSpec{url: b.rig.hookURL("site"), conns: b.e.cfg.burstConns, duration: time.Minute, max: uint64(n - 1),
-		signer: signer{[]byte(b.secret)}, next: func(seq uint64) request { return b.reqs[seq-1] }}
+		signer: signer{[]byte(b.secret)}, netHTTP: b.e.cfg.netHTTP, next: func(seq uint64) request { return b.reqs[seq-1] }}
 	res, err := runLoad(ctx, spec)
 	if err != nil {
 		return errRow(name, err)

@@ -30,6 +30,7 @@ type config struct {
 	series        int // full-history syncs in a row (the slowest is reported)
 	cacheDir      string
 	gctrace       bool
+	netHTTP       bool          // the load generator sends with net/http's client (-client net/http)
 	env           []string      // added to wh-gitd's and wh-git-trigger's environment
 	quietWait     time.Duration // before each group, wait this long at most for a quiet machine
 }

@@ -84,7 +84,7 @@ func intakeRun(ctx context.Context, e *benchEnv, dir, secret string, entries []e
 	run := runID()
 	e.logf("intake %s, %d connections, %s", c.name, conns, e.cfg.intake)
 	res, err := runLoad(ctx, loadSpec{url: rg.hookURL("site"), conns: conns, warmup: e.cfg.warmup,
-		duration: e.cfg.intake, signer: signer{[]byte(secret)},
+		duration: e.cfg.intake, signer: signer{[]byte(secret)}, netHTTP: e.cfg.netHTTP,
 		next: func(seq uint64) request { r := req; r.delivery = deliveryID(run, seq); return r }})
 	if err != nil {
 		return errRow(name, err), mem

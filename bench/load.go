@@ -33,6 +33,7 @@ type loadSpec struct {
 	max      uint64        // stop after this many requests (0: no limit)
 	signer   signer
 	next     func(seq uint64) request // seq counts from 1
+	netHTTP  bool                     // send with net/http's client instead of rawConn
 }
 
 // loadResult is what the load generator saw after the warm-up.
@@ -93,8 +94,12 @@ func runLoad(ctx context.Context, s loadSpec) (*loadResult, error) {
 // connection is one client sending requests one after another.
 func connection(ctx context.Context, s loadSpec, seq *atomic.Uint64, measureFrom, end time.Time) *loadResult {
 	res := &loadResult{status: map[int]uint64{}}
-	client := loopbackClient(10 * time.Second)
-	defer client.CloseIdleConnections()
+	do, closeConn, err := sender(ctx, s)
+	if err != nil {
+		res.errors, res.firstErr = 1, err.Error()
+		return res
+	}
+	defer closeConn()
 	for ctx.Err() == nil {
 		began := time.Now()
 		if !began.Before(end) {
@@ -104,7 +109,7 @@ func connection(ctx context.Context, s loadSpec, seq *atomic.Uint64, measureFrom
 		if s.max > 0 && n > s.max {
 			return res
 		}
-		status, err := send(ctx, client, s, s.next(n))
+		status, err := do(s.next(n))
 		took := time.Since(began)
 		if began.Before(measureFrom) {
 			continue
@@ -127,7 +132,20 @@ func connection(ctx context.Context, s loadSpec, seq *atomic.Uint64, measureFrom
 	return res
 }
 
-// send posts one delivery and reads the whole answer.
+// sender returns how one connection sends a delivery, and how it closes.
+func sender(ctx context.Context, s loadSpec) (do func(request) (int, error), closeConn func(), err error) {
+	if s.netHTTP {
+		client := loopbackClient(10 * time.Second)
+		return func(r request) (int, error) { return send(ctx, client, s, r) }, client.CloseIdleConnections, nil
+	}
+	rc, err := newRawConn(s.url, 10*time.Second)
+	if err != nil {
+		return nil, nil, err
+	}
+	return func(r request) (int, error) { return rc.do(ctx, s, r) }, rc.close, nil
+}
+
+// send posts one delivery with net/http's client and reads the whole answer.
 func send(ctx context.Context, client *http.Client, s loadSpec, r request) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(r.body))
 	if err != nil {

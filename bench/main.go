@@ -48,6 +48,7 @@ func main() {
 type options struct {
 	smoke, short, keep, gctrace bool
 	src, cache, only, env       string
+	client                      string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -61,9 +62,13 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.src, "src", "", "module to build wh-gitd and wh-git-trigger from (default: this one)")
 	fs.StringVar(&o.cache, "cache", "", "folder of generated upstreams, kept between runs (default: $TMPDIR/wh-gitd-bench-cache)")
 	fs.StringVar(&o.env, "env", "", "comma-separated KEY=VALUE added to the environment of wh-gitd and wh-git-trigger (e.g. GOGC=50)")
+	fs.StringVar(&o.client, "client", "raw", "load generator's HTTP client: raw (requests written and answers read by hand) or net/http")
 	fs.StringVar(&o.only, "only", "", "comma-separated row groups to run: intake,latency,sync,burst,metrics (default: all)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	if o.client != "raw" && o.client != "net/http" {
+		return o, fmt.Errorf("-client %q: expected raw or net/http", o.client)
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
@@ -133,6 +138,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		cfg = smokeConfig(o.short)
 	}
 	cfg.gctrace = o.gctrace
+	cfg.netHTTP = o.client == "net/http"
 	if o.env != "" {
 		cfg.env = strings.Split(o.env, ",")
 	}
@@ -164,8 +170,12 @@ func runConfig(ctx context.Context, cfg config, o options, stdout, stderr io.Wri
 	fmt.Fprintf(stdout, "Built from: %s.\n", revision(hctx, e))
 	fmt.Fprintf(stdout, "Other processes on the machine (not this run's) used on average, in cores: %s.\n",
 		strings.Join(loads, ", "))
-	fmt.Fprintf(stdout, "Load generator: this harness, net/http, one keep-alive client per connection, on the same "+
-		"machine as the daemon; times to the answer in a log-bucketed HDR-style histogram (1.6 %% buckets).\n\n")
+	client := "requests written and answers read by hand (rawConn)"
+	if cfg.netHTTP {
+		client = "net/http's client"
+	}
+	fmt.Fprintf(stdout, "Load generator: this harness, %s, one keep-alive connection per connection, on the same "+
+		"machine as the daemon; times to the answer in a log-bucketed HDR-style histogram (1.6 %% buckets).\n\n", client)
 	printTable(stdout, rows)
 	var failed []string
 	for _, r := range rows {
@@ -266,6 +276,9 @@ func flagsUsed(o options) string {
 	}
 	if o.env != "" {
 		f = append(f, " -env "+o.env)
+	}
+	if o.client != "raw" {
+		f = append(f, " -client "+o.client)
 	}
 	return strings.Join(f, "")
 }
