@@ -29,6 +29,11 @@ func TestSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, line := range strings.Split(out.String(), "\n") {
+		if strings.HasPrefix(line, "| intake") && !strings.Contains(line, "CPU a request: daemon ") {
+			t.Errorf("intake row without the CPU a request: %s", line)
+		}
+	}
 	for _, want := range []string{"intake accepted (202), 64 conn", "intake ignored", "memory idle",
 		"memory peak", "delivery → first command", "git sync small: first clone, depth 1",
 		"git sync large: node_modules/", "burst:", "idle RSS, metrics on"} {
@@ -94,5 +99,20 @@ func TestOnlyLoopback(t *testing.T) {
 	}
 	if err := loopbackURL("http://127.0.0.1:9000/hooks/site"); err != nil {
 		t.Error(err)
+	}
+}
+
+func TestStatCPU(t *testing.T) {
+	// A command name with spaces and parentheses, as /proc shows it; utime
+	// 1234 and stime 56 ticks.
+	line := []byte("4242 (wh (gitd) x) S 1 4242 4242 0 -1 4194560 500 0 0 0 1234 56 0 0 20 0 9 0 100 123456 789 18446744073709551615\n")
+	got, err := statCPU(line)
+	if want := 1290 * 10 * time.Millisecond; err != nil || got != want {
+		t.Errorf("statCPU = %v, %v; want %v", got, err, want)
+	}
+	for _, bad := range []string{"", "4242 (wh) S 1 2", "4242 (wh) S 1 4242 4242 0 -1 4194560 500 0 0 0 x 56 0 0 20"} {
+		if _, err := statCPU([]byte(bad)); err == nil {
+			t.Errorf("statCPU(%q): no error", bad)
+		}
 	}
 }

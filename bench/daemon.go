@@ -225,6 +225,35 @@ func (d *daemon) memory() (rss, hwm int64, err error) {
 	return rss, hwm, sc.Err()
 }
 
+// cpuTime reads the CPU time (user and system) the daemon has used, from
+// /proc/PID/stat: utime and stime, fields 14 and 15, in USER_HZ ticks.
+func (d *daemon) cpuTime() (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", d.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	return statCPU(b)
+}
+
+// statCPU is utime + stime of a /proc/PID/stat line: the fields after the
+// command name in parentheses start at field 3.
+func statCPU(stat []byte) (time.Duration, error) {
+	i := bytes.LastIndexByte(stat, ')')
+	f := strings.Fields(string(stat[i+1:]))
+	if i < 0 || len(f) < 13 {
+		return 0, fmt.Errorf("unexpected /proc stat line %q", stat)
+	}
+	var ticks int64
+	for _, v := range f[14-3 : 15-3+1] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("unexpected /proc stat line %q", stat)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond, nil // USER_HZ is 100 on Linux
+}
+
 // tail is the end of a log file, for error messages.
 func tail(path string) string {
 	b, _ := os.ReadFile(path)

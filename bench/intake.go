@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -83,6 +85,7 @@ func intakeRun(ctx context.Context, e *benchEnv, dir, secret string, entries []e
 	before := countLines(runsFile)
 	run := runID()
 	e.logf("intake %s, %d connections, %s", c.name, conns, e.cfg.intake)
+	cpu := sampleCPU(rg.d, e.cfg.warmup, e.cfg.intake)
 	res, err := runLoad(ctx, loadSpec{url: rg.hookURL("site"), conns: conns, warmup: e.cfg.warmup,
 		duration: e.cfg.intake, signer: signer{[]byte(secret)}, netHTTP: e.cfg.netHTTP,
 		next: func(seq uint64) request { r := req; r.delivery = deliveryID(run, seq); return r }})
@@ -91,6 +94,10 @@ func intakeRun(ctx context.Context, e *benchEnv, dir, secret string, entries []e
 	}
 	r := intakeRow(name, res, c, conns)
 	r.result += fmt.Sprintf(" · %d job runs", countLines(runsFile)-before)
+	if used := <-cpu; used.err == nil && res.requests > 0 {
+		r.result += fmt.Sprintf(" · CPU a request: daemon %d µs, load generator %d µs",
+			(used.daemon / time.Duration(res.requests)).Microseconds(), (used.self / time.Duration(res.requests)).Microseconds())
+	}
 	if conns == slices.Max(e.cfg.conns) {
 		_, hwm, err := rg.d.memory()
 		m := row{name: fmt.Sprintf("memory peak (VmHWM), intake %s at %d conns", c.name, conns),
@@ -141,4 +148,35 @@ func intakeRow(name string, res *loadResult, c intakeCase, conns int) row {
 		r.met = "NO"
 	}
 	return r
+}
+
+// cpuUsed is the CPU time the daemon and this process (the load generator,
+// with the harness's few other goroutines) used over a row's counted time.
+type cpuUsed struct {
+	daemon, self time.Duration
+	err          error
+}
+
+// sampleCPU reads both CPU times after warmup and again after duration
+// more, as runLoad counts its requests, and sends the difference: on two
+// cores shared by both, where each one's time goes.
+func sampleCPU(d *daemon, warmup, duration time.Duration) <-chan cpuUsed {
+	out := make(chan cpuUsed, 1)
+	start := time.Now()
+	go func() {
+		read := func() (daemonCPU, self time.Duration, err error) {
+			var ru syscall.Rusage
+			if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+				return 0, 0, err
+			}
+			daemonCPU, err = d.cpuTime()
+			return daemonCPU, time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), err
+		}
+		time.Sleep(time.Until(start.Add(warmup)))
+		d0, s0, err0 := read()
+		time.Sleep(time.Until(start.Add(warmup + duration)))
+		d1, s1, err1 := read()
+		out <- cpuUsed{daemon: d1 - d0, self: s1 - s0, err: errors.Join(err0, err1)}
+	}()
+	return out
 }

@@ -277,7 +277,7 @@ func flagsUsed(o options) string {
 	if o.env != "" {
 		f = append(f, " -env "+o.env)
 	}
-	if o.client != "raw" {
+	if o.client != "" && o.client != "raw" {
 		f = append(f, " -client "+o.client)
 	}
 	return strings.Join(f, "")
