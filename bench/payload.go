@@ -119,17 +119,30 @@ func (s signer) signature(body []byte) string {
 	return "sha256=" + hex.EncodeToString(m.Sum(nil))
 }
 
+// hookHeaders are what GitHub sends with every push delivery besides its
+// id and signature (both clients of the load generator send these).
+var hookHeaders = [][2]string{
+	{"Content-Type", "application/json"},
+	{"User-Agent", "GitHub-Hookshot/bench"},
+	{"X-GitHub-Event", "push"},
+	{"X-GitHub-Hook-ID", "481516"},
+}
+
+// sigOf is sig, or the signature of body when sig is empty.
+func (s signer) sigOf(body []byte, sig string) string {
+	if sig == "" {
+		return s.signature(body)
+	}
+	return sig
+}
+
 // headers sets what GitHub sends with a push delivery.
 func (s signer) headers(h http.Header, body []byte, sig, delivery string) {
-	if sig == "" {
-		sig = s.signature(body)
+	for _, kv := range hookHeaders {
+		h.Set(kv[0], kv[1])
 	}
-	h.Set("Content-Type", "application/json")
-	h.Set("User-Agent", "GitHub-Hookshot/bench")
-	h.Set("X-GitHub-Event", "push")
 	h.Set("X-GitHub-Delivery", delivery)
-	h.Set("X-GitHub-Hook-ID", "481516")
-	h.Set("X-Hub-Signature-256", sig)
+	h.Set("X-Hub-Signature-256", s.sigOf(body, sig))
 }
 
 // deliveryID makes a unique, UUID-shaped delivery id from a run number and
